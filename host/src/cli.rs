@@ -1,0 +1,219 @@
+//! The command line: `ferry run` and `ferry validate`.
+//!
+//! Exit codes: 0 success; 1 a runtime failure (a cluster unreachable, a flow that cannot
+//! start); 2 the configuration or a plugin is invalid. Start-up problems are printed to stderr
+//! as `error: ...` lines, one per problem, so they read well without a log pipeline.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config, Flow};
+use crate::kafka::Admin;
+use crate::metrics::Metrics;
+use crate::plugins::{Engine, Policy};
+use crate::replication;
+
+/// Ferry: Kafka replication with WebAssembly plugins, a MirrorMaker 2 replacement.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about)]
+pub struct Arguments {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Mirrors topics as the configuration says, until SIGINT or SIGTERM.
+    Run {
+        /// The configuration file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Address of the Prometheus endpoint (`/metrics`). Port 7070 is where MM2 users'
+        /// scrapers already look; use 127.0.0.1:7070 to keep it local.
+        #[arg(long, env = "FERRY_METRICS_BIND", default_value = "0.0.0.0:7070")]
+        metrics_bind: SocketAddr,
+    },
+    /// Checks a configuration: syntax, values, plugins, and that the clusters answer.
+    Validate {
+        /// The configuration file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Do not contact the clusters.
+        #[arg(long)]
+        offline: bool,
+    },
+}
+
+/// A start-up failure, with its exit code.
+struct Failure {
+    code: u8,
+    lines: Vec<String>,
+}
+
+impl Failure {
+    fn config(lines: Vec<String>) -> Failure {
+        Failure { code: 2, lines }
+    }
+
+    fn runtime(line: String) -> Failure {
+        Failure { code: 1, lines: vec![line] }
+    }
+}
+
+/// Runs the command and returns the process exit code.
+pub fn main(arguments: Arguments) -> ExitCode {
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: starting the async runtime failed: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = match arguments.command {
+        Command::Run { config, metrics_bind } => runtime.block_on(run(config, metrics_bind)),
+        Command::Validate { config, offline } => runtime.block_on(validate(config, offline)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            for line in failure.lines {
+                eprintln!("error: {line}");
+            }
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn load_config(path: &std::path::Path) -> Result<Config, Failure> {
+    config::load(path)
+        .map_err(|errors| Failure::config(errors.to_string().lines().map(str::to_owned).collect()))
+}
+
+/// Loads the policy plugin of every enabled flow.
+fn load_policies(config: &Config) -> Result<Vec<(Flow, Arc<Policy>)>, Failure> {
+    let engine = Engine::new()
+        .map_err(|error| Failure::runtime(format!("starting the plugin engine failed: {}", crate::error_chain(&error))))?;
+    let mut loaded = Vec::new();
+    let mut problems = Vec::new();
+    for flow in config.flows.iter().filter(|flow| flow.enabled) {
+        let mut init = flow.policy.with.clone();
+        init.push(("source.cluster.alias".to_owned(), flow.source.to_string()));
+        init.push(("target.cluster.alias".to_owned(), flow.target.to_string()));
+        match Policy::load(&engine, &flow.policy.uses, &init) {
+            Ok(policy) => loaded.push((flow.clone(), Arc::new(policy))),
+            Err(error) => problems.push(format!("flow {}: {}", flow.id, crate::error_chain(&error))),
+        }
+    }
+    if problems.is_empty() { Ok(loaded) } else { Err(Failure::config(problems)) }
+}
+
+/// Checks that every cluster an enabled flow uses answers a metadata request.
+async fn check_clusters(config: &Config) -> Result<(), Failure> {
+    let mut names: Vec<&config::ClusterName> = config
+        .flows
+        .iter()
+        .filter(|flow| flow.enabled)
+        .flat_map(|flow| [&flow.source, &flow.target])
+        .collect();
+    names.sort();
+    names.dedup();
+    let mut problems = Vec::new();
+    for name in names {
+        let Some(cluster) = config.clusters.get(name) else { continue };
+        let client = cluster.client_config();
+        let alias = name.to_string();
+        let bootstrap = cluster.bootstrap_servers.clone();
+        let answer = tokio::task::spawn_blocking(move || {
+            Admin::new(&alias, &client).and_then(|admin| admin.topic_partitions().map(|_| ()))
+        })
+        .await;
+        match answer {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => problems.push(format!(
+                "cluster `{name}` ({bootstrap}) is unreachable: {}",
+                crate::error_chain(&error)
+            )),
+            Err(error) => problems.push(format!("checking cluster `{name}` failed: {error}")),
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(Failure { code: 1, lines: problems }) }
+}
+
+async fn validate(path: PathBuf, offline: bool) -> Result<(), Failure> {
+    let config = load_config(&path)?;
+    let policies = load_policies(&config)?;
+    if !offline {
+        check_clusters(&config).await?;
+    }
+    eprintln!(
+        "{}: valid ({} clusters, {} flows, {} enabled{})",
+        path.display(),
+        config.clusters.len(),
+        config.flows.len(),
+        policies.len(),
+        if offline { "; clusters not contacted" } else { "; clusters answered" }
+    );
+    Ok(())
+}
+
+async fn run(path: PathBuf, metrics_bind: SocketAddr) -> Result<(), Failure> {
+    let config = load_config(&path)?;
+    let policies = load_policies(&config)?;
+    check_clusters(&config).await?;
+    let metrics = Arc::new(Metrics::new().map_err(|error| Failure::runtime(crate::error_chain(&error)))?);
+    let bound = Arc::clone(&metrics)
+        .serve(metrics_bind)
+        .await
+        .map_err(|error| Failure::runtime(crate::error_chain(&error)))?;
+    tracing::info!(address = %bound, "Metrics endpoint listening.");
+    let mut running = Vec::new();
+    for (flow, policy) in policies {
+        match replication::start(&config, &flow, policy, Arc::clone(&metrics)).await {
+            Ok(flow) => running.push(flow),
+            Err(error) => {
+                for flow in running {
+                    flow.stop().await;
+                }
+                return Err(Failure::runtime(crate::error_chain(&error)));
+            }
+        }
+    }
+    if running.is_empty() {
+        tracing::warn!("No flow is enabled; nothing to do.");
+    }
+    wait_for_signal().await;
+    tracing::info!("Shutting down: draining tasks and storing positions.");
+    for flow in running {
+        flow.stop().await;
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "Cannot listen for SIGTERM.");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,203 @@
+//! All rdkafka client settings and administrative calls, in one place.
+//!
+//! Each Ferry role (source consumer, target producer, task-lease member, positions reader,
+//! admin) gets its settings here, on top of the cluster's own settings from the config file.
+//! Role defaults are applied only where the operator's `librdkafka` passthrough does not set the
+//! key, except for the keys the host owns for correctness (offset storage, idempotence, group
+//! membership), which are always the host's. Nothing outside this module and the data path
+//! worker builds rdkafka clients.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+/// How long a metadata or admin request may take before it is reported as failed.
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Session timeout of the task-lease group: how long a dead Ferry process keeps its tasks
+/// before the survivors take them over. MM2 waits `scheduled.rebalance.max.delay.ms` = 5 min on
+/// top of its 10 s session timeout; Ferry reassigns at the session timeout.
+pub(crate) const LEASE_SESSION_TIMEOUT_MS: &str = "10000";
+
+/// Sets `key` only when the operator's passthrough options did not.
+fn set_default(config: &mut ClientConfig, key: &str, value: &str) {
+    if config.get(key).is_none() {
+        config.set(key, value);
+    }
+}
+
+/// A consumer that is assigned partitions explicitly and never commits to Kafka.
+pub(crate) fn plain_consumer(cluster: &ClientConfig) -> ClientConfig {
+    let mut config = cluster.clone();
+    config.set("enable.auto.commit", "false");
+    config.set("enable.auto.offset.store", "false");
+    config.set("enable.partition.eof", "false");
+    set_default(&mut config, "auto.offset.reset", "earliest");
+    config
+}
+
+/// The source consumer of one task.
+///
+/// `auto.offset.reset=earliest` is MM2's default for partitions without a stored position.
+/// `isolation.level=read_uncommitted` is the Java consumer's (and so MM2's) default; librdkafka's
+/// own default would silently drop aborted transactional records that MM2 copies.
+pub(crate) fn source_consumer(cluster: &ClientConfig) -> ClientConfig {
+    let mut config = plain_consumer(cluster);
+    set_default(&mut config, "isolation.level", "read_uncommitted");
+    // librdkafka's default prefetch queue is 64 MiB per consumer; 16 MiB keeps a task's memory
+    // bounded while still holding several fetches of look-ahead.
+    set_default(&mut config, "queued.max.messages.kbytes", "16384");
+    set_default(&mut config, "fetch.wait.max.ms", "100");
+    config
+}
+
+/// The target producer of one task.
+///
+/// Idempotence keeps per-partition order across retries with several requests in flight (MM2
+/// forces `max.in.flight.requests.per.connection=1` and loses throughput for it) and removes
+/// duplicates caused by producer retries. `partitioner=murmur2_random` is Java's partitioner, so
+/// position records land in the partition MM2 would choose.
+pub(crate) fn target_producer(cluster: &ClientConfig) -> ClientConfig {
+    let mut config = cluster.clone();
+    config.set("enable.idempotence", "true");
+    config.set("acks", "all");
+    config.set("partitioner", "murmur2_random");
+    // librdkafka's default buffer is 1 GiB per producer; 64 MiB bounds memory per task.
+    set_default(&mut config, "queue.buffering.max.kbytes", "65536");
+    set_default(&mut config, "linger.ms", "5");
+    config
+}
+
+/// A member of the task-lease group `group_id` (see `replication::lease`).
+pub(crate) fn lease_consumer(cluster: &ClientConfig, group_id: &str) -> ClientConfig {
+    let mut config = plain_consumer(cluster);
+    config.set("group.id", group_id);
+    config.set("partition.assignment.strategy", "cooperative-sticky");
+    set_default(&mut config, "session.timeout.ms", LEASE_SESSION_TIMEOUT_MS);
+    set_default(&mut config, "heartbeat.interval.ms", "1000");
+    config
+}
+
+/// Errors of administrative calls.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AdminError {
+    /// A client could not be created.
+    #[error("creating a client for {cluster} failed")]
+    Client {
+        cluster: String,
+        #[source]
+        source: KafkaError,
+    },
+    /// A metadata request failed.
+    #[error("reading metadata of {cluster} failed")]
+    Metadata {
+        cluster: String,
+        #[source]
+        source: KafkaError,
+    },
+    /// Creating a topic failed.
+    #[error("creating topic `{topic}` on {cluster} failed: {code}")]
+    CreateTopic { cluster: String, topic: String, code: RDKafkaErrorCode },
+    /// Adding partitions failed.
+    #[error("adding partitions to `{topic}` on {cluster} failed: {code}")]
+    CreatePartitions { cluster: String, topic: String, code: RDKafkaErrorCode },
+    /// The request itself failed.
+    #[error("admin request to {cluster} failed")]
+    Request {
+        cluster: String,
+        #[source]
+        source: KafkaError,
+    },
+}
+
+/// Administrative access to one cluster: metadata, topic and partition creation.
+pub(crate) struct Admin {
+    name: String,
+    client: AdminClient<DefaultClientContext>,
+}
+
+impl Admin {
+    /// Creates an admin client; `name` is the cluster alias used in messages.
+    pub(crate) fn new(name: &str, cluster: &ClientConfig) -> Result<Admin, AdminError> {
+        let client = cluster
+            .create()
+            .map_err(|source| AdminError::Client { cluster: name.to_owned(), source })?;
+        Ok(Admin { name: name.to_owned(), client })
+    }
+
+    /// Partition counts of every topic of the cluster. Blocking: call from a blocking context.
+    pub(crate) fn topic_partitions(&self) -> Result<HashMap<String, i32>, AdminError> {
+        let metadata = self
+            .client
+            .inner()
+            .fetch_metadata(None, REQUEST_TIMEOUT)
+            .map_err(|source| AdminError::Metadata { cluster: self.name.clone(), source })?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .filter(|topic| topic.error().is_none())
+            .map(|topic| (topic.name().to_owned(), topic.partitions().len() as i32))
+            .collect())
+    }
+
+    /// Creates `topic`; an existing topic is not an error.
+    pub(crate) async fn create_topic(
+        &self,
+        topic: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: &[(&str, &str)],
+    ) -> Result<(), AdminError> {
+        let mut new_topic =
+            NewTopic::new(topic, partitions, TopicReplication::Fixed(i32::from(replication_factor)));
+        for (key, value) in configs {
+            new_topic = new_topic.set(key, value);
+        }
+        let results = self
+            .client
+            .create_topics([&new_topic], &admin_options())
+            .await
+            .map_err(|source| AdminError::Request { cluster: self.name.clone(), source })?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(AdminError::CreateTopic { cluster: self.name.clone(), topic, code });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Grows `topic` to `partitions` partitions. Growing to the current count is not an error.
+    pub(crate) async fn grow_partitions(&self, topic: &str, partitions: i32) -> Result<(), AdminError> {
+        let count = usize::try_from(partitions).unwrap_or(0);
+        let request = NewPartitions::new(topic, count);
+        let results = self
+            .client
+            .create_partitions([&request], &admin_options())
+            .await
+            .map_err(|source| AdminError::Request { cluster: self.name.clone(), source })?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::InvalidPartitions)) => {}
+                Err((topic, code)) => {
+                    return Err(AdminError::CreatePartitions {
+                        cluster: self.name.clone(),
+                        topic,
+                        code,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn admin_options() -> AdminOptions {
+    AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT)).request_timeout(Some(REQUEST_TIMEOUT))
+}

@@ -1,0 +1,34 @@
+//! Ferry: a Kafka replication host that replaces MirrorMaker 2.
+//!
+//! The native host consumes, produces, stores positions and balances work across processes;
+//! everything users customise (remote topic naming today; filters and transforms next) is a
+//! WebAssembly component loaded through [`plugins`].
+//!
+//! Module map:
+//! * [`config`]: the TOML file, its validation and librdkafka client settings.
+//! * [`plugins`]: the wasmtime host; the only module that uses wasmtime.
+//! * `kafka`: rdkafka client roles and administrative calls.
+//! * `offsets`: stored source positions, in MM2's format.
+//! * `replication`: the data path (topic selection, task leases, task workers).
+//! * [`metrics`]: Prometheus metrics and the `/metrics` endpoint.
+//! * [`cli`]: what `ferry run` and `ferry validate` do.
+
+pub mod cli;
+pub mod config;
+pub(crate) mod kafka;
+pub mod metrics;
+pub(crate) mod offsets;
+pub mod plugins;
+pub(crate) mod replication;
+
+/// Formats an error with its chain of causes, `outer: inner: root`, on one line.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,220 @@
+//! Prometheus metrics: the registry, every metric Ferry exposes, and the `/metrics` endpoint.
+//!
+//! Metric families are created once, here. The data path resolves its labelled handles when a
+//! partition is assigned and then only adds to atomics, per batch or per acknowledgement; it
+//! never looks up labels per record. Names follow `ferry_<name>_<unit>[_total]`.
+//!
+//! Labels are bounded: `flow` always, `topic` (source topic) on per-topic counters, `partition`
+//! only on the lag gauge.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use tokio::net::TcpListener;
+
+/// Every metric family Ferry exposes.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Records the target acknowledged, per flow and source topic.
+    pub records_replicated: IntCounterVec,
+    /// Bytes (key + value + header keys and values) of acknowledged records.
+    pub bytes_replicated: IntCounterVec,
+    /// Seconds from the source record's timestamp to the target's acknowledgement (MM2's
+    /// `replication-latency-ms`).
+    pub replication_latency: HistogramVec,
+    /// Records between a partition's replicated position and its high watermark.
+    pub partition_lag: IntGaugeVec,
+    /// Records produced and not yet acknowledged, per flow.
+    pub records_in_flight: IntGaugeVec,
+    /// Target deliveries that failed (the task restarts from its stored position).
+    pub delivery_errors: IntCounterVec,
+    /// Position records stored on the target.
+    pub positions_stored: IntCounterVec,
+    /// Tasks this process owns, per flow.
+    pub tasks_owned: IntGaugeVec,
+    /// Source topics currently mirrored, per flow.
+    pub topics_mirrored: IntGaugeVec,
+    /// Calls into a plugin (cache misses), per flow and plugin.
+    pub plugin_calls: IntCounterVec,
+    /// Plugin calls that failed (trap, timeout, invalid answer), per flow and plugin.
+    pub plugin_errors: IntCounterVec,
+    /// Task restarts after an error, per flow.
+    pub task_restarts: IntCounterVec,
+}
+
+/// Errors creating or serving metrics.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// A metric could not be registered (a bug: duplicate name).
+    #[error("registering metric failed")]
+    Register(#[source] prometheus::Error),
+    /// The endpoint could not bind its address.
+    #[error("binding the metrics endpoint to {address} failed")]
+    Bind {
+        /// The address from `--metrics-bind`.
+        address: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Metrics {
+    /// Creates and registers every metric family.
+    ///
+    /// # Errors
+    /// Only on a duplicate registration, which is a bug.
+    pub fn new() -> Result<Metrics, MetricsError> {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let metric = IntCounterVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(metric.clone()))?;
+            Ok::<_, prometheus::Error>(metric)
+        };
+        let gauge = |name: &str, help: &str, labels: &[&str]| {
+            let metric = IntGaugeVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(metric.clone()))?;
+            Ok::<_, prometheus::Error>(metric)
+        };
+        let build = || -> Result<Metrics, prometheus::Error> {
+            let latency = HistogramVec::new(
+                HistogramOpts::new(
+                    "ferry_replication_latency_seconds",
+                    "Seconds from the source record timestamp to the target acknowledgement.",
+                )
+                .buckets(vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                    60.0,
+                ]),
+                &["flow"],
+            )?;
+            registry.register(Box::new(latency.clone()))?;
+            Ok(Metrics {
+                records_replicated: counter(
+                    "ferry_records_replicated_total",
+                    "Records replicated and acknowledged by the target.",
+                    &["flow", "topic"],
+                )?,
+                bytes_replicated: counter(
+                    "ferry_bytes_replicated_total",
+                    "Bytes (key, value, headers) replicated and acknowledged by the target.",
+                    &["flow", "topic"],
+                )?,
+                replication_latency: latency,
+                partition_lag: gauge(
+                    "ferry_partition_lag_records",
+                    "Records between the replicated position and the source high watermark.",
+                    &["flow", "topic", "partition"],
+                )?,
+                records_in_flight: gauge(
+                    "ferry_records_in_flight",
+                    "Records produced to the target and not yet acknowledged.",
+                    &["flow"],
+                )?,
+                delivery_errors: counter(
+                    "ferry_delivery_errors_total",
+                    "Records the target did not acknowledge; the task resumes from its stored position.",
+                    &["flow"],
+                )?,
+                positions_stored: counter(
+                    "ferry_positions_stored_total",
+                    "Source positions stored on the target.",
+                    &["flow"],
+                )?,
+                tasks_owned: gauge("ferry_tasks_owned", "Tasks owned by this process.", &["flow"])?,
+                topics_mirrored: gauge(
+                    "ferry_topics_mirrored",
+                    "Source topics currently mirrored.",
+                    &["flow"],
+                )?,
+                plugin_calls: counter(
+                    "ferry_plugin_calls_total",
+                    "Calls into a plugin (answers served from the cache are not counted).",
+                    &["flow", "plugin"],
+                )?,
+                plugin_errors: counter(
+                    "ferry_plugin_errors_total",
+                    "Plugin calls that trapped, timed out or returned an invalid answer.",
+                    &["flow", "plugin"],
+                )?,
+                task_restarts: counter(
+                    "ferry_task_restarts_total",
+                    "Task restarts after an error.",
+                    &["flow"],
+                )?,
+                registry: registry.clone(),
+            })
+        };
+        build().map_err(MetricsError::Register)
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> Vec<u8> {
+        let mut buffer = Vec::new();
+        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
+            tracing::warn!(%error, "Encoding metrics failed.");
+        }
+        buffer
+    }
+
+    /// Binds `address` and serves `GET /metrics` (and `GET /healthz`) until the task is
+    /// dropped. Returns the bound address (useful with port 0).
+    ///
+    /// # Errors
+    /// `Bind` when the address is taken or not local.
+    pub async fn serve(self: Arc<Self>, address: SocketAddr) -> Result<SocketAddr, MetricsError> {
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| MetricsError::Bind { address, source })?;
+        let bound = listener.local_addr().map_err(|source| MetricsError::Bind { address, source })?;
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = match listener.accept().await {
+                    Ok(connection) => connection,
+                    Err(error) => {
+                        tracing::warn!(%error, "Accepting a metrics connection failed.");
+                        continue;
+                    }
+                };
+                let metrics = Arc::clone(&self);
+                tokio::spawn(async move {
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let metrics = Arc::clone(&metrics);
+                        async move { Ok::<_, Infallible>(respond(&metrics, &request)) }
+                    });
+                    if let Err(error) =
+                        http1::Builder::new().serve_connection(TokioIo::new(stream), service).await
+                    {
+                        tracing::debug!(%error, "Metrics connection ended with an error.");
+                    }
+                });
+            }
+        });
+        Ok(bound)
+    }
+}
+
+fn respond(metrics: &Metrics, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = match request.uri().path() {
+        "/metrics" => (StatusCode::OK, "text/plain; version=0.0.4", metrics.render()),
+        "/healthz" => (StatusCode::OK, "text/plain", b"ok\n".to_vec()),
+        _ => (StatusCode::NOT_FOUND, "text/plain", b"not found\n".to_vec()),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    if let Ok(value) = hyper::header::HeaderValue::from_str(content_type) {
+        response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
+    }
+    response
+}

@@ -1,0 +1,191 @@
+//! The data path of one flow: topic selection, task leases and task workers.
+//!
+//! `start` prepares a flow (its bookkeeping topics on the target, the first catalog), then runs
+//! two things until `RunningFlow::stop`: the topic manager (`topics`), an async task that keeps
+//! the catalog of mirrored topics current, and the lease member (`lease`), a thread that owns
+//! this process's tasks and runs one worker thread (`worker`) per task.
+
+pub(crate) mod assignment;
+pub(crate) mod lease;
+pub(crate) mod topics;
+pub(crate) mod tracker;
+pub(crate) mod worker;
+
+use std::sync::{Arc, Mutex};
+
+use rdkafka::ClientConfig;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, Flow};
+use crate::kafka::{Admin, AdminError};
+use crate::metrics::Metrics;
+use crate::offsets::{self, PositionReader, PositionsError};
+use crate::plugins::Policy;
+use topics::Catalog;
+
+/// Everything the threads of one flow share.
+pub(crate) struct FlowContext {
+    /// The flow's configuration.
+    pub(crate) flow: Flow,
+    /// Client settings of the source cluster.
+    pub(crate) source: ClientConfig,
+    /// Client settings of the target cluster.
+    pub(crate) target: ClientConfig,
+    /// Where positions are stored on the target.
+    pub(crate) positions_topic: String,
+    /// The task-lease topic on the target.
+    pub(crate) lease_topic: String,
+    /// Reads stored positions; shared by the tasks of this process.
+    pub(crate) positions: Mutex<PositionReader>,
+    /// The current catalog of mirrored topics.
+    pub(crate) catalog: watch::Receiver<Arc<Catalog>>,
+    /// Metric families.
+    pub(crate) metrics: Arc<Metrics>,
+    /// Number of tasks (partitions of the lease topic).
+    pub(crate) task_count: u32,
+    /// Whether partitions without a stored position start at the end (`auto.offset.reset=latest`
+    /// in the source cluster's librdkafka options) instead of the beginning.
+    pub(crate) start_latest: bool,
+}
+
+/// Errors starting a flow.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FlowError {
+    /// An administrative call failed.
+    #[error("flow {flow}")]
+    Admin {
+        /// The flow.
+        flow: String,
+        /// The cause.
+        #[source]
+        source: AdminError,
+    },
+    /// The positions reader could not be created.
+    #[error("flow {flow}")]
+    Positions {
+        /// The flow.
+        flow: String,
+        /// The cause.
+        #[source]
+        source: PositionsError,
+    },
+    /// Joining the lease group failed.
+    #[error("flow {flow}")]
+    Lease {
+        /// The flow.
+        flow: String,
+        /// The cause.
+        #[source]
+        source: lease::LeaseError,
+    },
+    /// A cluster named by the flow is missing (validation prevents this).
+    #[error("flow {flow} names unknown cluster `{cluster}`")]
+    UnknownCluster {
+        /// The flow.
+        flow: String,
+        /// The cluster.
+        cluster: String,
+    },
+}
+
+/// A running flow.
+pub(crate) struct RunningFlow {
+    id: String,
+    manager: JoinHandle<()>,
+    membership: lease::Membership,
+}
+
+impl RunningFlow {
+    /// Stops the flow: every task drains and stores its positions, then the process leaves the
+    /// lease group so that other processes take the tasks over at once.
+    pub(crate) async fn stop(self) {
+        self.manager.abort();
+        let membership = self.membership;
+        if tokio::task::spawn_blocking(move || membership.leave()).await.is_err() {
+            tracing::error!(flow = %self.id, "Stopping the flow failed.");
+        }
+        tracing::info!(flow = %self.id, "Flow stopped.");
+    }
+}
+
+/// Starts `flow`: creates its bookkeeping topics, publishes the first catalog, starts the topic
+/// manager and joins the task-lease group.
+///
+/// # Errors
+/// When the target cannot be prepared or the group cannot be joined.
+pub(crate) async fn start(
+    config: &Config,
+    flow: &Flow,
+    policy: Arc<Policy>,
+    metrics: Arc<Metrics>,
+) -> Result<RunningFlow, FlowError> {
+    let id = flow.id.to_string();
+    let cluster = |name: &crate::config::ClusterName| {
+        config.clusters.get(name).map(|cluster| cluster.client_config()).ok_or_else(|| {
+            FlowError::UnknownCluster { flow: id.clone(), cluster: name.to_string() }
+        })
+    };
+    let source = cluster(&flow.source)?;
+    let target = cluster(&flow.target)?;
+    let admin_error = |source| FlowError::Admin { flow: id.clone(), source };
+    let source_admin = Arc::new(Admin::new(flow.source.as_str(), &source).map_err(admin_error)?);
+    let target_admin = Arc::new(Admin::new(flow.target.as_str(), &target).map_err(admin_error)?);
+
+    let positions_topic = offsets::positions_topic(flow.source.as_str());
+    let lease_topic = lease::lease_topic(flow.source.as_str());
+    let compact = [("cleanup.policy", "compact")];
+    target_admin
+        .create_topic(
+            &positions_topic,
+            offsets::POSITIONS_TOPIC_PARTITIONS,
+            flow.replication_factor,
+            &compact,
+        )
+        .await
+        .map_err(admin_error)?;
+    let tasks = i32::try_from(flow.tasks).unwrap_or(i32::MAX);
+    target_admin
+        .create_topic(&lease_topic, tasks, flow.replication_factor, &compact)
+        .await
+        .map_err(admin_error)?;
+    let target_topics = {
+        let admin = Arc::clone(&target_admin);
+        tokio::task::spawn_blocking(move || admin.topic_partitions())
+            .await
+            .unwrap_or_else(|_| Ok(Default::default()))
+            .map_err(admin_error)?
+    };
+    let task_count = target_topics.get(&lease_topic).copied().unwrap_or(tasks).max(1) as u32;
+    if task_count != flow.tasks {
+        tracing::warn!(flow = %id, configured = flow.tasks, effective = task_count, topic = %lease_topic,
+            "The lease topic fixes the number of tasks; delete it with all processes stopped to change it.");
+    }
+    let reader = PositionReader::new(&target, &positions_topic, flow.source.as_str())
+        .map_err(|source| FlowError::Positions { flow: id.clone(), source })?;
+    let start_latest = source.get("auto.offset.reset").is_some_and(|value| value == "latest");
+    let (catalog_sender, catalog_receiver) = watch::channel(Arc::new(Catalog::default()));
+    let context = Arc::new(FlowContext {
+        flow: flow.clone(),
+        source,
+        target,
+        positions_topic,
+        lease_topic,
+        positions: Mutex::new(reader),
+        catalog: catalog_receiver,
+        metrics,
+        task_count,
+        start_latest,
+    });
+    let manager = tokio::spawn(topics::run_manager(
+        Arc::clone(&context),
+        policy,
+        source_admin,
+        target_admin,
+        catalog_sender,
+    ));
+    let membership = lease::Membership::join(Arc::clone(&context))
+        .map_err(|source| FlowError::Lease { flow: id.clone(), source })?;
+    tracing::info!(flow = %id, tasks = task_count, group = %flow.group_id, "Flow started.");
+    Ok(RunningFlow { id, manager, membership })
+}
