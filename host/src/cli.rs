@@ -60,14 +60,20 @@ impl Failure {
     }
 
     fn runtime(line: String) -> Failure {
-        Failure { code: 1, lines: vec![line] }
+        Failure {
+            code: 1,
+            lines: vec![line],
+        }
     }
 }
 
 /// Runs the command and returns the process exit code.
 pub fn main(arguments: Arguments) -> ExitCode {
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: starting the async runtime failed: {error}");
@@ -75,7 +81,10 @@ pub fn main(arguments: Arguments) -> ExitCode {
         }
     };
     let result = match arguments.command {
-        Command::Run { config, metrics_bind } => runtime.block_on(run(config, metrics_bind)),
+        Command::Run {
+            config,
+            metrics_bind,
+        } => runtime.block_on(run(config, metrics_bind)),
         Command::Validate { config, offline } => runtime.block_on(validate(config, offline)),
     };
     match result {
@@ -92,7 +101,12 @@ pub fn main(arguments: Arguments) -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    use std::io::IsTerminal as _;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn load_config(path: &std::path::Path) -> Result<Config, Failure> {
@@ -102,8 +116,12 @@ fn load_config(path: &std::path::Path) -> Result<Config, Failure> {
 
 /// Loads the policy plugin of every enabled flow.
 fn load_policies(config: &Config) -> Result<Vec<(Flow, Arc<Policy>)>, Failure> {
-    let engine = Engine::new()
-        .map_err(|error| Failure::runtime(format!("starting the plugin engine failed: {}", crate::error_chain(&error))))?;
+    let engine = Engine::new().map_err(|error| {
+        Failure::runtime(format!(
+            "starting the plugin engine failed: {}",
+            crate::error_chain(&error)
+        ))
+    })?;
     let mut loaded = Vec::new();
     let mut problems = Vec::new();
     for flow in config.flows.iter().filter(|flow| flow.enabled) {
@@ -112,10 +130,16 @@ fn load_policies(config: &Config) -> Result<Vec<(Flow, Arc<Policy>)>, Failure> {
         init.push(("target.cluster.alias".to_owned(), flow.target.to_string()));
         match Policy::load(&engine, &flow.policy.uses, &init) {
             Ok(policy) => loaded.push((flow.clone(), Arc::new(policy))),
-            Err(error) => problems.push(format!("flow {}: {}", flow.id, crate::error_chain(&error))),
+            Err(error) => {
+                problems.push(format!("flow {}: {}", flow.id, crate::error_chain(&error)))
+            }
         }
     }
-    if problems.is_empty() { Ok(loaded) } else { Err(Failure::config(problems)) }
+    if problems.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(Failure::config(problems))
+    }
 }
 
 /// Checks that every cluster an enabled flow uses answers a metadata request.
@@ -130,7 +154,9 @@ async fn check_clusters(config: &Config) -> Result<(), Failure> {
     names.dedup();
     let mut problems = Vec::new();
     for name in names {
-        let Some(cluster) = config.clusters.get(name) else { continue };
+        let Some(cluster) = config.clusters.get(name) else {
+            continue;
+        };
         let client = cluster.client_config();
         let alias = name.to_string();
         let bootstrap = cluster.bootstrap_servers.clone();
@@ -147,7 +173,14 @@ async fn check_clusters(config: &Config) -> Result<(), Failure> {
             Err(error) => problems.push(format!("checking cluster `{name}` failed: {error}")),
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(Failure { code: 1, lines: problems }) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure {
+            code: 1,
+            lines: problems,
+        })
+    }
 }
 
 async fn validate(path: PathBuf, offline: bool) -> Result<(), Failure> {
@@ -162,7 +195,11 @@ async fn validate(path: PathBuf, offline: bool) -> Result<(), Failure> {
         config.clusters.len(),
         config.flows.len(),
         policies.len(),
-        if offline { "; clusters not contacted" } else { "; clusters answered" }
+        if offline {
+            "; clusters not contacted"
+        } else {
+            "; clusters answered"
+        }
     );
     Ok(())
 }
@@ -171,7 +208,8 @@ async fn run(path: PathBuf, metrics_bind: SocketAddr) -> Result<(), Failure> {
     let config = load_config(&path)?;
     let policies = load_policies(&config)?;
     check_clusters(&config).await?;
-    let metrics = Arc::new(Metrics::new().map_err(|error| Failure::runtime(crate::error_chain(&error)))?);
+    let metrics =
+        Arc::new(Metrics::new().map_err(|error| Failure::runtime(crate::error_chain(&error)))?);
     let bound = Arc::clone(&metrics)
         .serve(metrics_bind)
         .await

@@ -101,10 +101,18 @@ pub(crate) enum AdminError {
     },
     /// Creating a topic failed.
     #[error("creating topic `{topic}` on {cluster} failed: {code}")]
-    CreateTopic { cluster: String, topic: String, code: RDKafkaErrorCode },
+    CreateTopic {
+        cluster: String,
+        topic: String,
+        code: RDKafkaErrorCode,
+    },
     /// Adding partitions failed.
     #[error("adding partitions to `{topic}` on {cluster} failed: {code}")]
-    CreatePartitions { cluster: String, topic: String, code: RDKafkaErrorCode },
+    CreatePartitions {
+        cluster: String,
+        topic: String,
+        code: RDKafkaErrorCode,
+    },
     /// The request itself failed.
     #[error("admin request to {cluster} failed")]
     Request {
@@ -123,10 +131,14 @@ pub(crate) struct Admin {
 impl Admin {
     /// Creates an admin client; `name` is the cluster alias used in messages.
     pub(crate) fn new(name: &str, cluster: &ClientConfig) -> Result<Admin, AdminError> {
-        let client = cluster
-            .create()
-            .map_err(|source| AdminError::Client { cluster: name.to_owned(), source })?;
-        Ok(Admin { name: name.to_owned(), client })
+        let client = cluster.create().map_err(|source| AdminError::Client {
+            cluster: name.to_owned(),
+            source,
+        })?;
+        Ok(Admin {
+            name: name.to_owned(),
+            client,
+        })
     }
 
     /// Partition counts of every topic of the cluster. Blocking: call from a blocking context.
@@ -135,7 +147,10 @@ impl Admin {
             .client
             .inner()
             .fetch_metadata(None, REQUEST_TIMEOUT)
-            .map_err(|source| AdminError::Metadata { cluster: self.name.clone(), source })?;
+            .map_err(|source| AdminError::Metadata {
+                cluster: self.name.clone(),
+                source,
+            })?;
         Ok(metadata
             .topics()
             .iter()
@@ -152,8 +167,11 @@ impl Admin {
         replication_factor: i16,
         configs: &[(&str, &str)],
     ) -> Result<(), AdminError> {
-        let mut new_topic =
-            NewTopic::new(topic, partitions, TopicReplication::Fixed(i32::from(replication_factor)));
+        let mut new_topic = NewTopic::new(
+            topic,
+            partitions,
+            TopicReplication::Fixed(i32::from(replication_factor)),
+        );
         for (key, value) in configs {
             new_topic = new_topic.set(key, value);
         }
@@ -161,12 +179,19 @@ impl Admin {
             .client
             .create_topics([&new_topic], &admin_options())
             .await
-            .map_err(|source| AdminError::Request { cluster: self.name.clone(), source })?;
+            .map_err(|source| AdminError::Request {
+                cluster: self.name.clone(),
+                source,
+            })?;
         for result in results {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((topic, code)) => {
-                    return Err(AdminError::CreateTopic { cluster: self.name.clone(), topic, code });
+                    return Err(AdminError::CreateTopic {
+                        cluster: self.name.clone(),
+                        topic,
+                        code,
+                    });
                 }
             }
         }
@@ -174,14 +199,21 @@ impl Admin {
     }
 
     /// Grows `topic` to `partitions` partitions. Growing to the current count is not an error.
-    pub(crate) async fn grow_partitions(&self, topic: &str, partitions: i32) -> Result<(), AdminError> {
+    pub(crate) async fn grow_partitions(
+        &self,
+        topic: &str,
+        partitions: i32,
+    ) -> Result<(), AdminError> {
         let count = usize::try_from(partitions).unwrap_or(0);
         let request = NewPartitions::new(topic, count);
         let results = self
             .client
             .create_partitions([&request], &admin_options())
             .await
-            .map_err(|source| AdminError::Request { cluster: self.name.clone(), source })?;
+            .map_err(|source| AdminError::Request {
+                cluster: self.name.clone(),
+                source,
+            })?;
         for result in results {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::InvalidPartitions)) => {}
@@ -199,5 +231,7 @@ impl Admin {
 }
 
 fn admin_options() -> AdminOptions {
-    AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT)).request_timeout(Some(REQUEST_TIMEOUT))
+    AdminOptions::new()
+        .operation_timeout(Some(REQUEST_TIMEOUT))
+        .request_timeout(Some(REQUEST_TIMEOUT))
 }

@@ -94,8 +94,8 @@ impl Metrics {
                     "Seconds from the source record timestamp to the target acknowledgement.",
                 )
                 .buckets(vec![
-                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-                    60.0,
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                    30.0, 60.0,
                 ]),
                 &["flow"],
             )?;
@@ -132,7 +132,11 @@ impl Metrics {
                     "Source positions stored on the target.",
                     &["flow"],
                 )?,
-                tasks_owned: gauge("ferry_tasks_owned", "Tasks owned by this process.", &["flow"])?,
+                tasks_owned: gauge(
+                    "ferry_tasks_owned",
+                    "Tasks owned by this process.",
+                    &["flow"],
+                )?,
                 topics_mirrored: gauge(
                     "ferry_topics_mirrored",
                     "Source topics currently mirrored.",
@@ -177,7 +181,9 @@ impl Metrics {
         let listener = TcpListener::bind(address)
             .await
             .map_err(|source| MetricsError::Bind { address, source })?;
-        let bound = listener.local_addr().map_err(|source| MetricsError::Bind { address, source })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| MetricsError::Bind { address, source })?;
         tokio::spawn(async move {
             loop {
                 let (stream, _) = match listener.accept().await {
@@ -193,8 +199,9 @@ impl Metrics {
                         let metrics = Arc::clone(&metrics);
                         async move { Ok::<_, Infallible>(respond(&metrics, &request)) }
                     });
-                    if let Err(error) =
-                        http1::Builder::new().serve_connection(TokioIo::new(stream), service).await
+                    if let Err(error) = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await
                     {
                         tracing::debug!(%error, "Metrics connection ended with an error.");
                     }
@@ -207,14 +214,20 @@ impl Metrics {
 
 fn respond(metrics: &Metrics, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match request.uri().path() {
-        "/metrics" => (StatusCode::OK, "text/plain; version=0.0.4", metrics.render()),
+        "/metrics" => (
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            metrics.render(),
+        ),
         "/healthz" => (StatusCode::OK, "text/plain", b"ok\n".to_vec()),
         _ => (StatusCode::NOT_FOUND, "text/plain", b"not found\n".to_vec()),
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     if let Ok(value) = hyper::header::HeaderValue::from_str(content_type) {
-        response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, value);
     }
     response
 }

@@ -39,8 +39,10 @@ pub(crate) fn positions_topic(source_alias: &str) -> String {
 pub(crate) fn encode_key(source_alias: &str, topic: &str, partition: i32) -> Vec<u8> {
     let cluster = json_string(source_alias);
     let topic = json_string(topic);
-    format!(r#"["{CONNECTOR_NAME}",{{"cluster":{cluster},"partition":{partition},"topic":{topic}}}]"#)
-        .into_bytes()
+    format!(
+        r#"["{CONNECTOR_NAME}",{{"cluster":{cluster},"partition":{partition},"topic":{topic}}}]"#
+    )
+    .into_bytes()
 }
 
 /// Encodes a position value: the last replicated source offset.
@@ -115,9 +117,13 @@ impl PositionReader {
         topic: &str,
         source_alias: &str,
     ) -> Result<Self, PositionsError> {
-        let consumer: BaseConsumer = crate::kafka::plain_consumer(target)
-            .create()
-            .map_err(|source| PositionsError::Kafka { topic: topic.to_owned(), source })?;
+        let consumer: BaseConsumer =
+            crate::kafka::plain_consumer(target)
+                .create()
+                .map_err(|source| PositionsError::Kafka {
+                    topic: topic.to_owned(),
+                    source,
+                })?;
         Ok(PositionReader {
             consumer,
             topic: topic.to_owned(),
@@ -137,7 +143,10 @@ impl PositionReader {
         timeout: Duration,
     ) -> Result<&HashMap<(String, i32), i64>, PositionsError> {
         let deadline = Instant::now() + timeout;
-        let kafka = |source| PositionsError::Kafka { topic: self.topic.clone(), source };
+        let kafka = |source| PositionsError::Kafka {
+            topic: self.topic.clone(),
+            source,
+        };
         let metadata = self
             .consumer
             .fetch_metadata(Some(&self.topic), timeout)
@@ -172,7 +181,8 @@ impl PositionReader {
                 .position()
                 .ok()
                 .and_then(|list| {
-                    list.find_partition(topic, partition).and_then(|element| element.offset().to_raw())
+                    list.find_partition(topic, partition)
+                        .and_then(|element| element.offset().to_raw())
                 })
                 .unwrap_or(-1)
         };
@@ -180,13 +190,17 @@ impl PositionReader {
             .retain(|partition, high| *high > position_of(&self.consumer, &self.topic, *partition));
         while !remaining.is_empty() {
             if Instant::now() >= deadline {
-                return Err(PositionsError::Timeout { topic: self.topic.clone(), timeout });
+                return Err(PositionsError::Timeout {
+                    topic: self.topic.clone(),
+                    timeout,
+                });
             }
             match self.consumer.poll(Duration::from_millis(100)) {
                 None => {
                     let consumer = &self.consumer;
                     let topic = &self.topic;
-                    remaining.retain(|partition, high| *high > position_of(consumer, topic, *partition));
+                    remaining
+                        .retain(|partition, high| *high > position_of(consumer, topic, *partition));
                 }
                 Some(Err(error)) => return Err(kafka(error)),
                 Some(Ok(message)) => {
@@ -229,7 +243,10 @@ mod tests {
             String::from_utf8(encode_key("A", "orders", 3)).unwrap(),
             r#"["MirrorSourceConnector",{"cluster":"A","partition":3,"topic":"orders"}]"#
         );
-        assert_eq!(String::from_utf8(encode_value(1234)).unwrap(), r#"{"offset":1234}"#);
+        assert_eq!(
+            String::from_utf8(encode_value(1234)).unwrap(),
+            r#"{"offset":1234}"#
+        );
     }
 
     #[test]
@@ -246,7 +263,10 @@ mod tests {
         // MM2 writes the same map in another order after a JVM change; semantics count.
         let reordered = br#"["MirrorSourceConnector",{"topic":"t","cluster":"A","partition":0}]"#;
         assert_eq!(decode_key(reordered).map(|k| k.topic), Some("t".into()));
-        assert_eq!(decode_key(br#"["MirrorCheckpointConnector",{"cluster":"A"}]"#), None);
+        assert_eq!(
+            decode_key(br#"["MirrorCheckpointConnector",{"cluster":"A"}]"#),
+            None
+        );
         assert_eq!(decode_key(b"not json"), None);
         assert_eq!(decode_value(br#"{"offset":41}"#), Some(41));
         assert_eq!(decode_value(br#"{"offset":-1}"#), None);

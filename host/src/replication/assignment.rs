@@ -33,7 +33,10 @@ mod tests {
             for partition in 0..(tasks as i32 * 4) {
                 owned[task_of("prod.orders.global", partition, tasks) as usize] += 1;
             }
-            assert!(owned.iter().all(|count| *count == 4), "tasks {tasks}: {owned:?}");
+            assert!(
+                owned.iter().all(|count| *count == 4),
+                "tasks {tasks}: {owned:?}"
+            );
         }
     }
 

@@ -67,7 +67,10 @@ impl LeaseContext {
     fn stop_tasks(&self, tasks: &[u32]) {
         let handles: Vec<TaskHandle> = {
             let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-            tasks.iter().filter_map(|task| running.remove(task)).collect()
+            tasks
+                .iter()
+                .filter_map(|task| running.remove(task))
+                .collect()
         };
         for handle in &handles {
             handle.request_stop();
@@ -99,7 +102,11 @@ impl LeaseContext {
     }
 
     fn update_gauge(&self) {
-        let count = self.running.lock().unwrap_or_else(PoisonError::into_inner).len();
+        let count = self
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
         self.flow
             .metrics
             .tasks_owned
@@ -126,7 +133,11 @@ impl ConsumerContext for LeaseContext {
         match rebalance {
             Rebalance::Revoke(list) => {
                 let tasks = Self::tasks_in(list);
-                tracing::info!(?tasks, lost = consumer.assignment_lost(), "Releasing tasks.");
+                tracing::info!(
+                    ?tasks,
+                    lost = consumer.assignment_lost(),
+                    "Releasing tasks."
+                );
                 self.stop_tasks(&tasks);
             }
             Rebalance::Assign(_) => {}
@@ -153,15 +164,23 @@ impl Membership {
     /// Joins the lease group of `flow` and runs the tasks it is given, until [`Membership::leave`].
     pub(crate) fn join(flow: Arc<FlowContext>) -> Result<Membership, LeaseError> {
         let group = flow.flow.group_id.clone();
-        let context =
-            LeaseContext { flow: Arc::clone(&flow), running: Mutex::new(BTreeMap::new()) };
+        let context = LeaseContext {
+            flow: Arc::clone(&flow),
+            running: Mutex::new(BTreeMap::new()),
+        };
         let consumer: BaseConsumer<LeaseContext> =
             crate::kafka::lease_consumer(&flow.target, &group)
                 .create_with_context(context)
-                .map_err(|source| LeaseError::Join { group: group.clone(), source })?;
+                .map_err(|source| LeaseError::Join {
+                    group: group.clone(),
+                    source,
+                })?;
         consumer
             .subscribe(&[&flow.lease_topic])
-            .map_err(|source| LeaseError::Join { group: group.clone(), source })?;
+            .map_err(|source| LeaseError::Join {
+                group: group.clone(),
+                source,
+            })?;
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = Arc::clone(&stop);
         let span = tracing::info_span!("lease", flow = %flow.flow.id);
@@ -183,7 +202,10 @@ impl Membership {
                 tracing::info!("Left the task-lease group.");
             })
             .map_err(LeaseError::Thread)?;
-        Ok(Membership { stop, thread: Some(thread) })
+        Ok(Membership {
+            stop,
+            thread: Some(thread),
+        })
     }
 
     /// Drains every owned task, stores positions and leaves the group. Blocking.

@@ -102,7 +102,10 @@ impl RunningFlow {
     pub(crate) async fn stop(self) {
         self.manager.abort();
         let membership = self.membership;
-        if tokio::task::spawn_blocking(move || membership.leave()).await.is_err() {
+        if tokio::task::spawn_blocking(move || membership.leave())
+            .await
+            .is_err()
+        {
             tracing::error!(flow = %self.id, "Stopping the flow failed.");
         }
         tracing::info!(flow = %self.id, "Flow stopped.");
@@ -122,13 +125,21 @@ pub(crate) async fn start(
 ) -> Result<RunningFlow, FlowError> {
     let id = flow.id.to_string();
     let cluster = |name: &crate::config::ClusterName| {
-        config.clusters.get(name).map(|cluster| cluster.client_config()).ok_or_else(|| {
-            FlowError::UnknownCluster { flow: id.clone(), cluster: name.to_string() }
-        })
+        config
+            .clusters
+            .get(name)
+            .map(|cluster| cluster.client_config())
+            .ok_or_else(|| FlowError::UnknownCluster {
+                flow: id.clone(),
+                cluster: name.to_string(),
+            })
     };
     let source = cluster(&flow.source)?;
     let target = cluster(&flow.target)?;
-    let admin_error = |source| FlowError::Admin { flow: id.clone(), source };
+    let admin_error = |source| FlowError::Admin {
+        flow: id.clone(),
+        source,
+    };
     let source_admin = Arc::new(Admin::new(flow.source.as_str(), &source).map_err(admin_error)?);
     let target_admin = Arc::new(Admin::new(flow.target.as_str(), &target).map_err(admin_error)?);
 
@@ -156,14 +167,25 @@ pub(crate) async fn start(
             .unwrap_or_else(|_| Ok(Default::default()))
             .map_err(admin_error)?
     };
-    let task_count = target_topics.get(&lease_topic).copied().unwrap_or(tasks).max(1) as u32;
+    let task_count = target_topics
+        .get(&lease_topic)
+        .copied()
+        .unwrap_or(tasks)
+        .max(1) as u32;
     if task_count != flow.tasks {
         tracing::warn!(flow = %id, configured = flow.tasks, effective = task_count, topic = %lease_topic,
             "The lease topic fixes the number of tasks; delete it with all processes stopped to change it.");
     }
-    let reader = PositionReader::new(&target, &positions_topic, flow.source.as_str())
-        .map_err(|source| FlowError::Positions { flow: id.clone(), source })?;
-    let start_latest = source.get("auto.offset.reset").is_some_and(|value| value == "latest");
+    let reader =
+        PositionReader::new(&target, &positions_topic, flow.source.as_str()).map_err(|source| {
+            FlowError::Positions {
+                flow: id.clone(),
+                source,
+            }
+        })?;
+    let start_latest = source
+        .get("auto.offset.reset")
+        .is_some_and(|value| value == "latest");
     let (catalog_sender, catalog_receiver) = watch::channel(Arc::new(Catalog::default()));
     let context = Arc::new(FlowContext {
         flow: flow.clone(),
@@ -184,8 +206,15 @@ pub(crate) async fn start(
         target_admin,
         catalog_sender,
     ));
-    let membership = lease::Membership::join(Arc::clone(&context))
-        .map_err(|source| FlowError::Lease { flow: id.clone(), source })?;
+    let membership =
+        lease::Membership::join(Arc::clone(&context)).map_err(|source| FlowError::Lease {
+            flow: id.clone(),
+            source,
+        })?;
     tracing::info!(flow = %id, tasks = task_count, group = %flow.group_id, "Flow started.");
-    Ok(RunningFlow { id, manager, membership })
+    Ok(RunningFlow {
+        id,
+        manager,
+        membership,
+    })
 }

@@ -78,7 +78,10 @@ impl Selector<'_> {
                 _ => return Ok(false),
             }
         }
-        tracing::warn!(topic, "Cycle detection gave up after {MAX_HOPS} hops; not mirroring.");
+        tracing::warn!(
+            topic,
+            "Cycle detection gave up after {MAX_HOPS} hops; not mirroring."
+        );
         Ok(true)
     }
 }
@@ -98,7 +101,9 @@ fn select(
     for topic in names {
         let partitions = source_topics.get(topic).copied().unwrap_or(0);
         let decision = selector.should_replicate(topic).and_then(|replicate| {
-            replicate.then(|| policy.format_remote_topic(source_alias, topic)).transpose()
+            replicate
+                .then(|| policy.format_remote_topic(source_alias, topic))
+                .transpose()
         });
         match decision {
             Ok(None) => {}
@@ -150,8 +155,13 @@ pub(crate) async fn refresh(
                 }
             }
             Some(existing) if existing < partitions => {
-                tracing::info!(topic, remote, from = existing, to = partitions,
-                    "Adding partitions to remote topic.");
+                tracing::info!(
+                    topic,
+                    remote,
+                    from = existing,
+                    to = partitions,
+                    "Adding partitions to remote topic."
+                );
                 match target.grow_partitions(remote, *partitions).await {
                     Ok(()) => changed = true,
                     Err(error) => tracing::error!(error = %crate::error_chain(&error),
@@ -210,7 +220,11 @@ pub(crate) async fn run_manager(
         interval.tick().await;
         match refresh(&context, &policy, &source, &target).await {
             Ok(fresh) => {
-                context.metrics.topics_mirrored.with_label_values(&[&flow]).set(fresh.topics.len() as i64);
+                context
+                    .metrics
+                    .topics_mirrored
+                    .with_label_values(&[&flow])
+                    .set(fresh.topics.len() as i64);
                 catalog.send_if_modified(|current| {
                     if **current == fresh {
                         return false;
@@ -225,8 +239,16 @@ pub(crate) async fn run_manager(
         }
         let (calls, errors) = (policy.calls(), policy.errors());
         let labels = [flow.as_str(), plugin.as_str()];
-        context.metrics.plugin_calls.with_label_values(&labels).inc_by(calls.saturating_sub(calls_seen));
-        context.metrics.plugin_errors.with_label_values(&labels).inc_by(errors.saturating_sub(errors_seen));
+        context
+            .metrics
+            .plugin_calls
+            .with_label_values(&labels)
+            .inc_by(calls.saturating_sub(calls_seen));
+        context
+            .metrics
+            .plugin_errors
+            .with_label_values(&labels)
+            .inc_by(errors.saturating_sub(errors_seen));
         (calls_seen, errors_seen) = (calls, errors);
     }
 }

@@ -36,7 +36,11 @@ pub(crate) enum TrackError {
 impl CommitTracker {
     /// Records that the record at `offset` was handed to the producer.
     pub(crate) fn produced(&mut self, offset: i64) -> Result<(), TrackError> {
-        let previous = self.in_flight.back().map(|(o, _)| *o).or(self.last_released);
+        let previous = self
+            .in_flight
+            .back()
+            .map(|(o, _)| *o)
+            .or(self.last_released);
         if let Some(previous) = previous
             && offset <= previous
         {
@@ -106,13 +110,21 @@ mod tests {
 
     #[test]
     fn a_hole_holds_back_later_acks() {
-        check(&[0, 1, 2, 3], &[1, 2, 0, 3], &[None, None, Some(2), Some(3)]);
+        check(
+            &[0, 1, 2, 3],
+            &[1, 2, 0, 3],
+            &[None, None, Some(2), Some(3)],
+        );
         check(&[5, 6, 7], &[7, 6, 5], &[None, None, Some(7)]);
     }
 
     #[test]
     fn offset_gaps_are_contiguous_in_produce_order() {
-        check(&[10, 13, 20], &[10, 20, 13], &[Some(10), Some(10), Some(20)]);
+        check(
+            &[10, 13, 20],
+            &[10, 20, 13],
+            &[Some(10), Some(10), Some(20)],
+        );
     }
 
     #[test]
@@ -121,13 +133,22 @@ mod tests {
         tracker.produced(4).unwrap();
         assert_eq!(
             tracker.produced(4),
-            Err(TrackError::OutOfOrder { offset: 4, previous: 4 })
+            Err(TrackError::OutOfOrder {
+                offset: 4,
+                previous: 4
+            })
         );
-        assert_eq!(tracker.acknowledged(9), Err(TrackError::UnknownAck { offset: 9 }));
+        assert_eq!(
+            tracker.acknowledged(9),
+            Err(TrackError::UnknownAck { offset: 9 })
+        );
         tracker.acknowledged(4).unwrap();
         assert_eq!(
             tracker.produced(3),
-            Err(TrackError::OutOfOrder { offset: 3, previous: 4 })
+            Err(TrackError::OutOfOrder {
+                offset: 3,
+                previous: 4
+            })
         );
         assert_eq!(tracker.in_flight(), 0);
     }

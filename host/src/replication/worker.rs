@@ -106,7 +106,11 @@ pub(crate) enum TaskError {
     },
     /// A record came from a partition the task does not track (a bug; restarts safely).
     #[error("received a record of {topic}/{partition}, which task {task} does not own")]
-    Unowned { task: u32, topic: String, partition: i32 },
+    Unowned {
+        task: u32,
+        topic: String,
+        partition: i32,
+    },
 }
 
 /// The running worker of one task. Stop it with [`TaskHandle::stop`]; dropping the handle
@@ -125,7 +129,11 @@ impl TaskHandle {
         let thread = std::thread::Builder::new()
             .name(format!("ferry-task-{task}"))
             .spawn(move || run_until_stopped(&context, task, &thread_stop))?;
-        Ok(TaskHandle { task, stop, thread: Some(thread) })
+        Ok(TaskHandle {
+            task,
+            stop,
+            thread: Some(thread),
+        })
     }
 
     /// The task this worker runs.
@@ -165,7 +173,11 @@ fn run_until_stopped(context: &Arc<FlowContext>, task: u32, stop: &AtomicBool) {
         match result {
             Ok(()) => return,
             Err(error) => {
-                context.metrics.task_restarts.with_label_values(&[&flow]).inc();
+                context
+                    .metrics
+                    .task_restarts
+                    .with_label_values(&[&flow])
+                    .inc();
                 tracing::error!(error = %crate::error_chain(&error), retry_in = ?backoff,
                     "Task failed; it resumes from its stored positions.");
                 if started.elapsed() > Duration::from_secs(60) {
@@ -224,7 +236,11 @@ impl ProducerContext for AckContext {
             }
             return;
         }
-        let slot = buffer.slots.get(message.topic()).copied().unwrap_or(u32::MAX);
+        let slot = buffer
+            .slots
+            .get(message.topic())
+            .copied()
+            .unwrap_or(u32::MAX);
         let bytes = message.key().map_or(0, <[u8]>::len)
             + message.payload().map_or(0, <[u8]>::len)
             + message.headers().map_or(0, |headers| {
@@ -253,7 +269,10 @@ struct SourceContext {
 
 impl ClientContext for SourceContext {
     fn stats(&self, statistics: Statistics) {
-        let mut marks = self.high_watermarks.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut marks = self
+            .high_watermarks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         for (topic_name, topic) in statistics.topics {
             for (partition, stats) in topic.partitions {
                 if partition >= 0 && stats.hi_offset >= 0 {
@@ -373,7 +392,10 @@ impl Worker {
                         consumed += 1;
                     }
                     Some(Err(error)) => {
-                        return Err(TaskError::Consume { task: self.task, source: error });
+                        return Err(TaskError::Consume {
+                            task: self.task,
+                            source: error,
+                        });
                     }
                 }
             }
@@ -410,11 +432,14 @@ impl Worker {
         let Some(state) = topic.partitions.get_mut(&partition) else {
             return Err(self.unowned(message.topic(), partition));
         };
-        state.tracker.produced(offset).map_err(|source| TaskError::Track {
-            topic: topic.source.to_string(),
-            partition,
-            source,
-        })?;
+        state
+            .tracker
+            .produced(offset)
+            .map_err(|source| TaskError::Track {
+                topic: topic.source.to_string(),
+                partition,
+                source,
+            })?;
         state.next_offset = Some(offset + 1);
         let remote = Arc::clone(&topic.remote);
         let mut record: BaseRecord<'_, [u8], [u8], usize> =
@@ -454,7 +479,11 @@ impl Worker {
     }
 
     fn unowned(&self, topic: &str, partition: i32) -> TaskError {
-        TaskError::Unowned { task: self.task, topic: topic.to_owned(), partition }
+        TaskError::Unowned {
+            task: self.task,
+            topic: topic.to_owned(),
+            partition,
+        }
     }
 
     /// Applies the delivery reports collected since the last call.
@@ -509,7 +538,8 @@ impl Worker {
             topic.records.inc();
             topic.bytes.inc_by(ack.bytes as u64);
             if let Some(timestamp) = ack.timestamp {
-                self.latency.observe((now_ms - timestamp).max(0) as f64 / 1000.0);
+                self.latency
+                    .observe((now_ms - timestamp).max(0) as f64 / 1000.0);
             }
         }
         self.in_flight_gauge.set(self.in_flight as i64);
@@ -574,21 +604,26 @@ impl Worker {
                 continue;
             };
             for partition in partitions {
-                let state = topic.partitions.entry(*partition).or_insert_with(|| PartitionState {
-                    tracker: CommitTracker::default(),
-                    next_offset: None,
-                    stored: None,
-                    assigned: false,
-                    lag: self.context.metrics.partition_lag.with_label_values(&[
-                        self.flow.as_str(),
-                        mirrored.source.as_ref(),
-                        partition.to_string().as_str(),
-                    ]),
-                });
+                let state = topic
+                    .partitions
+                    .entry(*partition)
+                    .or_insert_with(|| PartitionState {
+                        tracker: CommitTracker::default(),
+                        next_offset: None,
+                        stored: None,
+                        assigned: false,
+                        lag: self.context.metrics.partition_lag.with_label_values(&[
+                            self.flow.as_str(),
+                            mirrored.source.as_ref(),
+                            partition.to_string().as_str(),
+                        ]),
+                    });
                 if state.assigned {
                     continue;
                 }
-                let stored = self.start_positions.get(&(mirrored.source.to_string(), *partition));
+                let stored = self
+                    .start_positions
+                    .get(&(mirrored.source.to_string(), *partition));
                 let start = match (state.next_offset, stored) {
                     (Some(next), _) => Offset::Offset(next),
                     (None, Some(last)) => Offset::Offset(last + 1),
@@ -600,7 +635,10 @@ impl Worker {
                 }
                 assign
                     .add_partition_offset(&mirrored.source, *partition, start)
-                    .map_err(|source| TaskError::Assign { task: self.task, source })?;
+                    .map_err(|source| TaskError::Assign {
+                        task: self.task,
+                        source,
+                    })?;
                 state.assigned = true;
                 tracing::info!(topic = %mirrored.source, partition, ?start, "Partition assigned.");
             }
@@ -609,7 +647,8 @@ impl Worker {
         for topic in &mut self.topics {
             let wanted_partitions = wanted.get(topic.source.as_ref());
             for (partition, state) in &mut topic.partitions {
-                if state.assigned && !wanted_partitions.is_some_and(|list| list.contains(partition)) {
+                if state.assigned && !wanted_partitions.is_some_and(|list| list.contains(partition))
+                {
                     unassign.add_partition(&topic.source, *partition);
                     state.assigned = false;
                     tracing::info!(topic = %topic.source, partition, "Partition unassigned.");
@@ -619,12 +658,18 @@ impl Worker {
         if unassign.count() > 0 {
             self.consumer
                 .incremental_unassign(&unassign)
-                .map_err(|source| TaskError::Assign { task: self.task, source })?;
+                .map_err(|source| TaskError::Assign {
+                    task: self.task,
+                    source,
+                })?;
         }
         if assign.count() > 0 {
             self.consumer
                 .incremental_assign(&assign)
-                .map_err(|source| TaskError::Assign { task: self.task, source })?;
+                .map_err(|source| TaskError::Assign {
+                    task: self.task,
+                    source,
+                })?;
         }
         Ok(())
     }
@@ -639,8 +684,12 @@ impl Worker {
             source: Arc::clone(source),
             remote: Arc::clone(remote),
             partitions: HashMap::new(),
-            records: metrics.records_replicated.with_label_values(&[self.flow.as_str(), source.as_ref()]),
-            bytes: metrics.bytes_replicated.with_label_values(&[self.flow.as_str(), source.as_ref()]),
+            records: metrics
+                .records_replicated
+                .with_label_values(&[self.flow.as_str(), source.as_ref()]),
+            bytes: metrics
+                .bytes_replicated
+                .with_label_values(&[self.flow.as_str(), source.as_ref()]),
         });
         self.slots.insert(Arc::clone(source), slot);
         self.producer
@@ -681,7 +730,9 @@ impl Worker {
             }
         }
         self.store_positions();
-        if let Err(error) = self.producer.flush(DRAIN_TIMEOUT.min(deadline - Instant::now().min(deadline) + Duration::from_secs(5))) {
+        if let Err(error) = self.producer.flush(
+            DRAIN_TIMEOUT.min(deadline - Instant::now().min(deadline) + Duration::from_secs(5)),
+        ) {
             tracing::warn!(%error, "Positions may not all be stored; the next owner re-copies the difference.");
         }
         let _ = self.process_acks();
@@ -693,7 +744,11 @@ impl Worker {
             .unwrap_or_else(PoisonError::into_inner)
             .position_errors
             .is_empty();
-        tracing::info!(task = self.task, in_flight = self.in_flight, positions_failed,
-            "Task drained.");
+        tracing::info!(
+            task = self.task,
+            in_flight = self.in_flight,
+            positions_failed,
+            "Task drained."
+        );
     }
 }

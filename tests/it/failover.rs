@@ -1,0 +1,146 @@
+//! Several `ferry` processes share a flow's tasks; revoked tasks are drained; a killed process's
+//! tasks are taken over from stored positions without losing a record.
+
+use std::time::Duration;
+
+use crate::support::{self, ConfigBuilder, Ferry, TempDir};
+
+const PARTITIONS: i32 = 8;
+
+fn flow_config(dir: &TempDir, topic: &str, group: &str) -> std::path::PathBuf {
+    let extra = format!("topics = \"{topic}\"\ntasks = 8");
+    ConfigBuilder::new()
+        .flow("clusterA", "clusterB", group, &extra)
+        .write(dir)
+}
+
+/// Acceptance: two processes share 8 partitions; one is killed with SIGKILL mid-stream; the
+/// other finishes; 0 records lost. Duplicates (re-copied after the kill) are counted and printed.
+#[test]
+fn killed_process_loses_no_records() {
+    let clusters = support::clusters();
+    let topic = support::unique("fokill");
+    let remote = format!("clusterA.{topic}");
+    support::create_topic(&clusters.a, &topic, PARTITIONS);
+    let dir = TempDir::new("kill");
+    let config = flow_config(&dir, &topic, &support::unique("g"));
+    let mut first = Ferry::start(&config, &dir, "first");
+    let mut second = Ferry::start(&config, &dir, "second");
+    support::wait_until(Duration::from_secs(60), "both processes hold tasks", || {
+        first.assert_running();
+        second.assert_running();
+        first.tasks_held() > 0
+            && second.tasks_held() > 0
+            && first.tasks_held() + second.tasks_held() == 8
+    });
+
+    // Mid-stream: a producer keeps writing while the first process is killed.
+    let total: u64 = 6_000;
+    let producer = {
+        let bootstrap = clusters.a.clone();
+        let topic = topic.clone();
+        std::thread::spawn(move || {
+            for chunk in 0..6 {
+                support::produce(
+                    &bootstrap,
+                    &topic,
+                    PARTITIONS,
+                    chunk * 1_000..(chunk + 1) * 1_000,
+                );
+            }
+        })
+    };
+    support::wait_until(Duration::from_secs(120), "replication is under way", || {
+        support::record_count(&clusters.b, &remote) >= 10_000
+    });
+    first.kill();
+    producer.join().unwrap();
+
+    let expected = i64::from(PARTITIONS) * total as i64;
+    support::wait_until(
+        Duration::from_secs(120),
+        "the survivor took every task",
+        || {
+            second.assert_running();
+            second.tasks_held() == 8
+        },
+    );
+    support::wait_until(
+        Duration::from_secs(180),
+        "every record reached the target",
+        || support::record_count(&clusters.b, &remote) >= expected,
+    );
+    let mut comparison =
+        support::compare(&support::read_all(&clusters.b, &remote), PARTITIONS, total);
+    // Records may still be arriving behind a duplicate run; wait for the survivor to catch up.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while comparison.lost > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_secs(1));
+        comparison = support::compare(&support::read_all(&clusters.b, &remote), PARTITIONS, total);
+    }
+    second.terminate();
+    println!(
+        "sigkill failover: expected {} received {} lost {} duplicates {}",
+        comparison.expected, comparison.received, comparison.lost, comparison.duplicates
+    );
+    assert_eq!(comparison.lost, 0, "{comparison:?}");
+}
+
+/// A second process joins: the tasks that move are drained (in-flight records acknowledged,
+/// positions stored) before the new owner starts, so a graceful handover copies nothing twice.
+#[test]
+fn handover_to_a_new_process_copies_nothing_twice() {
+    let clusters = support::clusters();
+    let topic = support::unique("fohand");
+    let remote = format!("clusterA.{topic}");
+    support::create_topic(&clusters.a, &topic, PARTITIONS);
+    support::produce(&clusters.a, &topic, PARTITIONS, 0..2_000);
+    let dir = TempDir::new("handover");
+    let config = flow_config(&dir, &topic, &support::unique("g"));
+    let mut first = Ferry::start(&config, &dir, "first");
+    support::wait_until(
+        Duration::from_secs(120),
+        "the first half is mirrored",
+        || {
+            first.assert_running();
+            support::record_count(&clusters.b, &remote) >= 16_000
+        },
+    );
+
+    let producer = {
+        let bootstrap = clusters.a.clone();
+        let topic = topic.clone();
+        std::thread::spawn(move || {
+            for chunk in 2..4 {
+                support::produce(
+                    &bootstrap,
+                    &topic,
+                    PARTITIONS,
+                    chunk * 1_000..(chunk + 1) * 1_000,
+                );
+            }
+        })
+    };
+    let mut second = Ferry::start(&config, &dir, "second");
+    support::wait_until(Duration::from_secs(60), "the tasks are shared", || {
+        first.assert_running();
+        second.assert_running();
+        second.tasks_held() > 0 && first.tasks_held() + second.tasks_held() == 8
+    });
+    producer.join().unwrap();
+    let expected = i64::from(PARTITIONS) * 4_000;
+    support::wait_until(
+        Duration::from_secs(180),
+        "every record reached the target",
+        || support::record_count(&clusters.b, &remote) >= expected,
+    );
+    first.terminate();
+    second.terminate();
+    let comparison = support::compare(&support::read_all(&clusters.b, &remote), PARTITIONS, 4_000);
+    println!("graceful handover: {comparison:?}");
+    assert_eq!(
+        (comparison.lost, comparison.duplicates),
+        (0, 0),
+        "{comparison:?}"
+    );
+}

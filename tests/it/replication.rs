@@ -1,0 +1,47 @@
+//! Records cross from source to target unchanged.
+
+use std::time::Duration;
+
+use crate::support::{self, ConfigBuilder, Ferry, TempDir};
+
+/// Acceptance: 100 000 records with keys, 3 headers and explicit timestamps over 8 partitions
+/// arrive exactly once, in the same partitions and per-partition order, byte-equal.
+#[test]
+fn mirrors_100k_records_with_keys_headers_and_timestamps() {
+    let clusters = support::clusters();
+    let topic = support::unique("prod.orders");
+    let topic = format!("{topic}.global");
+    let remote = format!("clusterA.{topic}");
+    let (partitions, per_partition) = (8, 12_500);
+    support::create_topic(&clusters.a, &topic, partitions);
+    support::produce(&clusters.a, &topic, partitions, 0..per_partition);
+
+    let dir = TempDir::new("100k");
+    let config = ConfigBuilder::new()
+        .flow(
+            "clusterA",
+            "clusterB",
+            &support::unique("g"),
+            &format!("topics = \"{}\"", topic.replace('.', "\\\\.")),
+        )
+        .write(&dir);
+    let mut ferry = Ferry::start(&config, &dir, "ferry");
+    let expected = i64::from(partitions) * per_partition as i64;
+    support::wait_until(
+        Duration::from_secs(240),
+        "all records reach the target",
+        || {
+            ferry.assert_running();
+            support::record_count(&clusters.b, &remote) >= expected
+        },
+    );
+    ferry.terminate();
+
+    assert_eq!(support::topics(&clusters.b).get(&remote), Some(&partitions));
+    let records = support::read_all(&clusters.b, &remote);
+    let comparison = support::compare(&records, partitions, per_partition);
+    println!("{comparison:?}");
+    assert_eq!(comparison.lost, 0);
+    assert_eq!(comparison.duplicates, 0);
+    assert_eq!(comparison.received, expected as u64);
+}

@@ -1,0 +1,105 @@
+//! Which topics are mirrored: MM2's include/exclude semantics, internal topics, new topics and
+//! new partitions.
+
+use std::time::Duration;
+
+use crate::support::{self, ConfigBuilder, Ferry, TempDir};
+
+/// Acceptance: `topics = prod.*.global$` and a `topics.exclude` are honoured; internal topics are
+/// never mirrored; a topic created while Ferry runs is mirrored within its refresh interval;
+/// partitions added at the source appear at the target.
+#[test]
+fn honours_topic_selection_and_follows_new_topics_and_partitions() {
+    let clusters = support::clusters();
+    let marker = support::unique("sel");
+    // A source alias of its own keeps this flow's remote topics apart from other tests'.
+    let alias = format!("src{}", marker.replace('x', ""));
+    let name = |topic: &str| topic.replace("MARK", &marker);
+    let mirrored = name("prod.MARKa.global");
+    let excluded = name("prod.MARKsecret.global");
+    let not_matching = [
+        name("dev.MARK.global"),
+        name("prod.MARK.global.old"),
+        name("xprod.MARK.global"),
+    ];
+    let internal = [name("MARK.internal"), name("MARK-internal"), name("__MARK")];
+    for topic in std::iter::once(&mirrored)
+        .chain([&excluded])
+        .chain(&not_matching)
+        .chain(&internal)
+    {
+        support::create_topic(&clusters.a, topic, 2);
+    }
+    support::produce(&clusters.a, &mirrored, 2, 0..50);
+
+    let dir = TempDir::new("selection");
+    // The include list is MM2's example verbatim; `__.*` and the marker pattern deliberately
+    // include internal topics so that only the internal-topic rule can keep them out. The
+    // exclude list replaces MM2's default one, and keeps the 100k test's topics out of this flow.
+    let extra = format!(
+        "topics = [\"prod.*.global$\", \"__.*\", \"{marker}.*\"]\n\
+         topics_exclude = [\".*secret.*\", \"prod\\\\.orders.*\"]"
+    );
+    let config = ConfigBuilder::new()
+        .cluster(&alias, &clusters.a)
+        .flow(&alias, "clusterB", &support::unique("g"), &extra)
+        .write(&dir);
+    let mut ferry = Ferry::start(&config, &dir, "ferry");
+    let remote = |topic: &str| format!("{alias}.{topic}");
+
+    support::wait_until(
+        Duration::from_secs(60),
+        "the matching topic is mirrored",
+        || {
+            ferry.assert_running();
+            support::record_count(&clusters.b, &remote(&mirrored)) >= 100
+        },
+    );
+
+    // A topic created while Ferry runs (refresh interval 1 s).
+    let late = name("prod.MARKlate.global");
+    support::create_topic(&clusters.a, &late, 3);
+    support::produce(&clusters.a, &late, 3, 0..20);
+    support::wait_until(Duration::from_secs(30), "the new topic is mirrored", || {
+        support::record_count(&clusters.b, &remote(&late)) >= 60
+    });
+
+    // Partitions added at the source.
+    support::grow_topic(&clusters.a, &mirrored, 4);
+    support::wait_until(Duration::from_secs(30), "the remote topic grows", || {
+        support::topics(&clusters.b).get(&remote(&mirrored)) == Some(&4)
+    });
+    support::produce(&clusters.a, &mirrored, 4, 50..60);
+    support::wait_until(
+        Duration::from_secs(30),
+        "records of new partitions arrive",
+        || support::record_count(&clusters.b, &remote(&mirrored)) >= 100 + 40,
+    );
+
+    // Several refreshes happened after every topic existed; none of the others was mirrored.
+    let target_topics = support::topics(&clusters.b);
+    for topic in std::iter::once(&excluded)
+        .chain(&not_matching)
+        .chain(&internal)
+    {
+        assert!(
+            !target_topics.contains_key(&remote(topic)),
+            "{topic} must not be mirrored"
+        );
+    }
+    for topic in ["__consumer_offsets", "mm2-offsets.clusterA.internal"] {
+        assert!(
+            !target_topics.contains_key(&remote(topic)),
+            "{topic} must never be mirrored"
+        );
+    }
+    ferry.terminate();
+
+    let records = support::read_all(&clusters.b, &remote(&late));
+    let comparison = support::compare(&records, 3, 20);
+    assert_eq!(
+        (comparison.lost, comparison.duplicates),
+        (0, 0),
+        "{comparison:?}"
+    );
+}

@@ -1,0 +1,560 @@
+//! Test support: the two real Kafka clusters of this run, record generators and checkers, and
+//! `ferry` processes.
+//!
+//! The clusters are started once per test run by `scripts/kafka-local start` (the test command
+//! `scripts/test-all` does it), which writes their addresses to `$FERRY_KAFKA_STATE/env`
+//! (default `/tmp/ferry-kafka/env`). Tests never skip for want of a broker: without clusters they
+//! fail and say how to start them.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// Addresses of the clusters of this run.
+pub struct Clusters {
+    pub a: String,
+    pub b: String,
+}
+
+/// The clusters, read once from the environment or the env file of `scripts/kafka-local`.
+pub fn clusters() -> &'static Clusters {
+    static CLUSTERS: OnceLock<Clusters> = OnceLock::new();
+    CLUSTERS.get_or_init(|| {
+        let state =
+            std::env::var("FERRY_KAFKA_STATE").unwrap_or_else(|_| "/tmp/ferry-kafka".into());
+        let file: HashMap<String, String> = std::fs::read_to_string(Path::new(&state).join("env"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.trim_start_matches("export ").split_once('='))
+            .map(|(key, value)| {
+                (
+                    key.trim().to_owned(),
+                    value.trim().trim_matches('"').to_owned(),
+                )
+            })
+            .collect();
+        let get = |key: &str| {
+            std::env::var(key).ok().or_else(|| file.get(key).cloned()).unwrap_or_else(|| {
+                panic!(
+                    "{key} is not set and {state}/env does not name it: start the test clusters \
+                     with `scripts/kafka-local start` (or run everything with `scripts/test-all`)"
+                )
+            })
+        };
+        Clusters {
+            a: get("FERRY_TEST_CLUSTER_A"),
+            b: get("FERRY_TEST_CLUSTER_B"),
+        }
+    })
+}
+
+/// A name unique in this run and across runs on the same clusters.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}{}x{}x{:x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos & 0xfff
+    )
+}
+
+fn client(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap);
+    config
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+/// Creates `topic` with `partitions` partitions (replication factor 1).
+pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = client(bootstrap).create().unwrap();
+    let results = block_on(admin.create_topics(
+        [&NewTopic::new(
+            topic,
+            partitions,
+            TopicReplication::Fixed(1),
+        )],
+        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+    ))
+    .unwrap();
+    for result in results {
+        result.unwrap_or_else(|(topic, code)| panic!("creating {topic}: {code}"));
+    }
+}
+
+/// Grows `topic` to `partitions` partitions.
+pub fn grow_topic(bootstrap: &str, topic: &str, partitions: usize) {
+    let admin: AdminClient<DefaultClientContext> = client(bootstrap).create().unwrap();
+    let results = block_on(admin.create_partitions(
+        [&NewPartitions::new(topic, partitions)],
+        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+    ))
+    .unwrap();
+    for result in results {
+        result.unwrap_or_else(|(topic, code)| panic!("growing {topic}: {code}"));
+    }
+}
+
+/// Topics of a cluster with their partition counts.
+pub fn topics(bootstrap: &str) -> HashMap<String, i32> {
+    let consumer: BaseConsumer = client(bootstrap).create().unwrap();
+    let metadata = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .unwrap();
+    metadata
+        .topics()
+        .iter()
+        .filter(|topic| topic.error().is_none())
+        .map(|topic| (topic.name().to_owned(), topic.partitions().len() as i32))
+        .collect()
+}
+
+/// The record a test writes: everything a mirror must preserve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestRecord {
+    pub partition: i32,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    pub timestamp: i64,
+}
+
+/// Record number `index` of `partition`: a key, a value, three headers (one with a null value)
+/// and an explicit timestamp, all derived from the coordinates so that checks need no state.
+pub fn record(partition: i32, index: u64) -> TestRecord {
+    let value_len = 40 + (index % 200) as usize;
+    let mut value = format!("value-{partition}-{index}-").into_bytes();
+    value.resize(value_len, b'a' + (index % 26) as u8);
+    TestRecord {
+        partition,
+        key: Some(format!("key-{partition}-{index}").into_bytes()),
+        value: Some(value),
+        headers: vec![
+            (
+                "trace-id".to_owned(),
+                Some(format!("{partition}:{index}").into_bytes()),
+            ),
+            ("origin".to_owned(), Some(b"test".to_vec())),
+            ("nullable".to_owned(), None),
+        ],
+        timestamp: 1_700_000_000_000 + index as i64 * 7 + i64::from(partition),
+    }
+}
+
+/// Produces records `range` of each of `partitions` partitions to `topic`, partition by
+/// partition in index order, and waits until the cluster acknowledged all of them.
+pub fn produce(bootstrap: &str, topic: &str, partitions: i32, range: std::ops::Range<u64>) {
+    let producer: BaseProducer = client(bootstrap)
+        .set("linger.ms", "20")
+        .set("enable.idempotence", "true")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .unwrap();
+    for index in range {
+        for partition in 0..partitions {
+            let expected = record(partition, index);
+            let mut headers = OwnedHeaders::new();
+            for (key, value) in &expected.headers {
+                headers = headers.insert(Header {
+                    key,
+                    value: value.as_deref(),
+                });
+            }
+            let mut message = BaseRecord::to(topic)
+                .partition(partition)
+                .timestamp(expected.timestamp)
+                .headers(headers);
+            if let Some(key) = &expected.key {
+                message = message.key(key.as_slice());
+            }
+            if let Some(value) = &expected.value {
+                message = message.payload(value.as_slice());
+            }
+            let mut pending = message;
+            loop {
+                match producer.send(pending) {
+                    Ok(()) => break,
+                    Err((error, returned)) => {
+                        assert!(
+                            matches!(
+                                error,
+                                rdkafka::error::KafkaError::MessageProduction(
+                                    rdkafka::types::RDKafkaErrorCode::QueueFull
+                                )
+                            ),
+                            "producing: {error}"
+                        );
+                        producer.poll(Duration::from_millis(10));
+                        pending = returned;
+                    }
+                }
+            }
+            producer.poll(Duration::ZERO);
+        }
+    }
+    producer.flush(Duration::from_secs(120)).unwrap();
+}
+
+/// Sum of high watermarks of `topic`: the number of records written to it (no transactions and
+/// no compaction in these tests).
+pub fn record_count(bootstrap: &str, topic: &str) -> i64 {
+    let consumer: BaseConsumer = client(bootstrap).create().unwrap();
+    let Ok(metadata) = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)) else {
+        return 0;
+    };
+    let Some(topic_metadata) = metadata.topics().first() else {
+        return 0;
+    };
+    if topic_metadata.error().is_some() {
+        return 0;
+    }
+    topic_metadata
+        .partitions()
+        .iter()
+        .map(|partition| {
+            consumer
+                .fetch_watermarks(topic, partition.id(), Duration::from_secs(10))
+                .map(|(low, high)| high - low)
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// Reads every record of `topic` (all partitions, from the beginning, up to the high watermarks
+/// at the time of the call), in per-partition order.
+pub fn read_all(bootstrap: &str, topic: &str) -> Vec<TestRecord> {
+    let consumer: BaseConsumer = client(bootstrap)
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .create()
+        .unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let partitions: Vec<i32> = metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|partition| partition.id())
+        .collect();
+    let mut remaining: HashMap<i32, i64> = HashMap::new();
+    let mut list = TopicPartitionList::new();
+    for partition in &partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, *partition, Duration::from_secs(10))
+            .unwrap();
+        if high > low {
+            remaining.insert(*partition, high);
+        }
+        list.add_partition_offset(topic, *partition, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&list).unwrap();
+    let mut records = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !remaining.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "reading {topic} timed out; still to read: {remaining:?}"
+        );
+        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let message = message.unwrap();
+        let headers = message
+            .headers()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .map(|header| (header.key.to_owned(), header.value.map(<[u8]>::to_vec)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        records.push(TestRecord {
+            partition: message.partition(),
+            key: message.key().map(<[u8]>::to_vec),
+            value: message.payload().map(<[u8]>::to_vec),
+            headers,
+            timestamp: message.timestamp().to_millis().unwrap(),
+        });
+        if remaining
+            .get(&message.partition())
+            .is_some_and(|high| message.offset() + 1 >= *high)
+        {
+            remaining.remove(&message.partition());
+        }
+    }
+    records
+}
+
+/// Result of comparing a mirrored topic with what was produced.
+#[derive(Debug, Default)]
+pub struct Comparison {
+    pub expected: u64,
+    pub received: u64,
+    pub lost: u64,
+    pub duplicates: u64,
+}
+
+/// Checks that `records` (read from the remote topic) hold records `0..per_partition` of every
+/// partition in order, each byte-equal to [`record`], allowing re-copied runs (at-least-once
+/// duplicates, counted) but never a missing, reordered or altered record.
+pub fn compare(records: &[TestRecord], partitions: i32, per_partition: u64) -> Comparison {
+    let mut by_partition: HashMap<i32, Vec<&TestRecord>> = HashMap::new();
+    for record in records {
+        by_partition
+            .entry(record.partition)
+            .or_default()
+            .push(record);
+    }
+    let mut comparison = Comparison {
+        expected: per_partition * partitions as u64,
+        received: records.len() as u64,
+        ..Comparison::default()
+    };
+    for partition in 0..partitions {
+        let received = by_partition.remove(&partition).unwrap_or_default();
+        // The highest index seen so far; a record with a lower index is a duplicate run.
+        let mut next = 0_u64;
+        for got in received {
+            let index = index_of(got).unwrap_or_else(|| panic!("unexpected record {got:?}"));
+            assert_eq!(
+                got,
+                &record(partition, index),
+                "record {partition}/{index} altered"
+            );
+            if index < next {
+                comparison.duplicates += 1;
+            } else {
+                assert_eq!(
+                    index, next,
+                    "partition {partition}: record {next} missing or out of order (got {index})"
+                );
+                next += 1;
+            }
+        }
+        comparison.lost += per_partition.saturating_sub(next);
+    }
+    assert!(
+        by_partition.is_empty(),
+        "records in unexpected partitions: {:?}",
+        by_partition.keys()
+    );
+    comparison
+}
+
+fn index_of(record: &TestRecord) -> Option<u64> {
+    let key = std::str::from_utf8(record.key.as_deref()?).ok()?;
+    key.rsplit('-').next()?.parse().ok()
+}
+
+/// Polls `condition` every 100 ms until it holds; panics with `what` after `timeout`.
+pub fn wait_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let path = std::env::temp_dir().join(unique(&format!("ferry-it-{name}-")));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Builds a config file for the test clusters.
+pub struct ConfigBuilder {
+    text: String,
+}
+
+impl ConfigBuilder {
+    /// Clusters `clusterA` and `clusterB` of this run.
+    pub fn new() -> ConfigBuilder {
+        let clusters = clusters();
+        let mut text = String::new();
+        writeln!(
+            text,
+            "[clusters.clusterA]\nbootstrap_servers = \"{}\"\n",
+            clusters.a
+        )
+        .unwrap();
+        writeln!(
+            text,
+            "[clusters.clusterB]\nbootstrap_servers = \"{}\"\n",
+            clusters.b
+        )
+        .unwrap();
+        ConfigBuilder { text }
+    }
+
+    /// Adds a cluster alias for `bootstrap`.
+    pub fn cluster(mut self, name: &str, bootstrap: &str) -> ConfigBuilder {
+        writeln!(
+            self.text,
+            "[clusters.{name}]\nbootstrap_servers = \"{bootstrap}\"\n"
+        )
+        .unwrap();
+        self
+    }
+
+    /// Adds a flow; `extra` is TOML lines inside the `[[flows]]` table.
+    pub fn flow(mut self, source: &str, target: &str, group: &str, extra: &str) -> ConfigBuilder {
+        writeln!(
+            self.text,
+            "[[flows]]\nsource = \"{source}\"\ntarget = \"{target}\"\ngroup_id = \"{group}\"\n\
+             replication_factor = 1\nrefresh_topics_interval = \"1s\"\ncommit_interval = \"500ms\"\n{extra}\n"
+        )
+        .unwrap();
+        self
+    }
+
+    /// Writes the file into `dir`.
+    pub fn write(&self, dir: &TempDir) -> PathBuf {
+        let path = dir.0.join("ferry.toml");
+        std::fs::write(&path, &self.text).unwrap();
+        path
+    }
+}
+
+/// A running `ferry run` process, killed on drop.
+pub struct Ferry {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Ferry {
+    /// Starts `ferry run --config <config>`; its stderr goes to `<dir>/<name>.log`.
+    pub fn start(config: &Path, dir: &TempDir, name: &str) -> Ferry {
+        let log = dir.0.join(format!("{name}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(["run", "--config"])
+            .arg(config)
+            .args(["--metrics-bind", "127.0.0.1:0"])
+            .env("RUST_LOG", "info,librdkafka=warn,rdkafka=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Ferry { child, log }
+    }
+
+    /// The log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Number of tasks this process holds now, from its log.
+    pub fn tasks_held(&self) -> i64 {
+        let log = self.log_text();
+        log.matches("Task acquired.").count() as i64 - log.matches("Task released.").count() as i64
+    }
+
+    /// Kills the process with SIGKILL: no drain, no goodbye.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn terminate(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(
+                    status.success(),
+                    "ferry exited with {status}; log:\n{}",
+                    self.log_text()
+                );
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ferry did not stop; log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Panics with the log if the process has exited.
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!(
+                "ferry exited early with {status}; log:\n{}",
+                self.log_text()
+            );
+        }
+    }
+}
+
+impl Drop for Ferry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the `ferry` binary to completion and returns (exit code, stderr).
+pub fn ferry_command(args: &[&str]) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Directory of the plugins the build script compiled (real `.wasm` files).
+pub fn plugin(name: &str) -> PathBuf {
+    Path::new(env!("FERRY_PLUGIN_DIR")).join(format!("{name}.wasm"))
+}
