@@ -1,93 +1,504 @@
-//! TEMPORARY STUB (replaced by the real config module).
-#![allow(missing_docs, dead_code)]
+//! The configuration file (`ferry run --config ferry.toml`).
+//!
+//! This module owns the file format, its validation and the librdkafka client settings derived
+//! from it. Reading goes in four steps. Problems are collected, not returned one by one: every
+//! unknown key, every unset variable and every invalid setting is reported in one
+//! [`ConfigErrors`], each with its key path and line. Only a TOML syntax error or a value of
+//! the wrong type stops the checks early.
+//!
+//! 1. TOML is parsed into a document that remembers where each key is written
+//!    (`location`).
+//! 2. `${VAR}` references in string values are expanded (`interpolate`).
+//! 3. serde fills the [`raw`] structs, whose docs are the reference manual of the format;
+//!    `serde_ignored` collects every unknown key.
+//! 4. `validate` checks meaning (cluster names, regexes, durations, ranges, plugin files,
+//!    librdkafka keys that Ferry owns) and builds the typed [`Config`].
+//!
+//! Runtime-only knobs (log level, metrics address, shutdown grace) are CLI flags, not keys of
+//! this file. This module opens no Kafka connection and loads no plugin: it only checks that a
+//! plugin file exists.
+//!
+//! ```toml
+//! [clusters.clusterA]
+//! bootstrap_servers = "127.0.0.1:19092"
+//! security_protocol = "SASL_PLAINTEXT"
+//! sasl = { mechanism = "PLAIN", username = "ferry", password = "${CLUSTER_A_PASSWORD}" }
+//!
+//! [clusters.clusterB]
+//! bootstrap_servers = "127.0.0.1:29092"
+//!
+//! [[flows]]
+//! source = "clusterA"
+//! target = "clusterB"
+//! topics = "prod.*.global$"
+//! ```
+
+mod interpolate;
+mod location;
+pub mod raw;
+mod topics;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+pub use topics::TopicPatterns;
+
+/// Reads and validates the configuration file at `path`. Relative paths inside the file (plugin
+/// files, TLS files) are resolved against the file's directory.
+///
+/// # Errors
+///
+/// Returns every problem found: an unreadable file, TOML syntax, unknown keys, wrong types,
+/// unset environment variables and invalid settings.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(&text, path),
+        Err(error) => Err(ConfigErrors {
+            file: path.to_path_buf(),
+            errors: vec![ConfigError {
+                line: None,
+                key: String::new(),
+                message: format!("cannot read the configuration file: {error}"),
+            }],
+        }),
+    }
+}
+
+/// Validates configuration `text`, which was read from `origin`. `origin` names the file in
+/// messages, and relative paths inside the file are resolved against its directory. `${VAR}`
+/// references are expanded from the process environment.
+///
+/// # Errors
+///
+/// Returns every problem found, as [`load`] does.
+pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigErrors> {
+    validate::parse_with_env(text, origin, &interpolate::process_env)
+}
+
+/// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The file it was read from.
     pub path: PathBuf,
+    /// Every cluster, by name.
     pub clusters: BTreeMap<ClusterName, Cluster>,
+    /// Every flow, in file order (disabled ones included).
     pub flows: Vec<Flow>,
 }
+
+/// The name of a cluster: the key of its `[clusters.<name>]` table. It holds only ASCII
+/// letters, digits, `.`, `_` and `-`, since it becomes part of topic names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClusterName(String);
+
 impl ClusterName {
+    /// Checks and wraps a cluster name.
+    ///
+    /// # Errors
+    ///
+    /// Returns why the name is not valid.
+    pub fn new(name: impl Into<String>) -> Result<Self, String> {
+        let name = name.into();
+        if name.is_empty() {
+            return Err("a cluster name must not be empty".to_owned());
+        }
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err(format!(
+                "cluster name `{name}` may contain only ASCII letters, digits, `.`, `_` and `-` (it becomes part of topic names)"
+            ));
+        }
+        Ok(Self(name))
+    }
+
+    /// The name.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
-impl std::fmt::Display for ClusterName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+
+impl fmt::Display for ClusterName {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
     }
 }
-#[derive(Debug, Clone)]
+
+/// A Kafka cluster and how to connect to it.
+#[derive(Clone)]
 pub struct Cluster {
+    /// Its name.
     pub name: ClusterName,
+    /// librdkafka `bootstrap.servers`.
     pub bootstrap_servers: String,
+    /// librdkafka `security.protocol`.
+    pub security_protocol: SecurityProtocol,
+    /// SASL credentials; present exactly when `security_protocol` is a SASL one.
+    pub sasl: Option<Sasl>,
+    /// TLS files; only present when `security_protocol` uses TLS.
+    pub ssl: Option<Ssl>,
+    /// Further librdkafka properties, applied last. None of them is owned by Ferry or set by
+    /// the typed fields above.
     pub librdkafka: BTreeMap<String, String>,
 }
+
 impl Cluster {
+    /// The librdkafka settings shared by every client on this cluster: `bootstrap.servers`,
+    /// `security.protocol`, the SASL and TLS settings, then the `librdkafka` passthrough keys.
+    /// Callers add role-specific keys (`group.id`, `enable.auto.commit`, ...) on top.
     pub fn client_config(&self) -> rdkafka::ClientConfig {
-        let mut c = rdkafka::ClientConfig::new();
-        c.set("bootstrap.servers", &self.bootstrap_servers);
-        c
+        let mut client_config = rdkafka::ClientConfig::new();
+        client_config
+            .set("bootstrap.servers", &self.bootstrap_servers)
+            .set("security.protocol", self.security_protocol.as_librdkafka());
+        if let Some(sasl) = &self.sasl {
+            client_config
+                .set("sasl.mechanism", sasl.mechanism.as_str())
+                .set("sasl.username", &sasl.username)
+                .set("sasl.password", sasl.password.expose());
+        }
+        if let Some(ssl) = &self.ssl {
+            let files = [
+                ("ssl.ca.location", &ssl.ca_location),
+                ("ssl.certificate.location", &ssl.certificate_location),
+                ("ssl.key.location", &ssl.key_location),
+            ];
+            for (key, location) in files {
+                if let Some(location) = location {
+                    client_config.set(key, location.to_string_lossy());
+                }
+            }
+            if let Some(key_password) = &ssl.key_password {
+                client_config.set("ssl.key.password", key_password.expose());
+            }
+        }
+        for (key, value) in &self.librdkafka {
+            client_config.set(key, value);
+        }
+        client_config
     }
 }
+
+impl fmt::Debug for Cluster {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let librdkafka: BTreeMap<&str, &str> = self
+            .librdkafka
+            .iter()
+            .map(|(key, value)| {
+                let shown = if is_secret_librdkafka_key(key) {
+                    "***"
+                } else {
+                    value.as_str()
+                };
+                (key.as_str(), shown)
+            })
+            .collect();
+        formatter
+            .debug_struct("Cluster")
+            .field("name", &self.name)
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("security_protocol", &self.security_protocol)
+            .field("sasl", &self.sasl)
+            .field("ssl", &self.ssl)
+            .field("librdkafka", &librdkafka)
+            .finish()
+    }
+}
+
+/// Whether a librdkafka property may hold a secret, so that its value is never printed.
+pub(crate) fn is_secret_librdkafka_key(key: &str) -> bool {
+    const SECRET_PARTS: [&str; 5] = [
+        "password",
+        "secret",
+        "jaas",
+        "oauthbearer.config",
+        "key.pem",
+    ];
+    let key = key.to_ascii_lowercase();
+    SECRET_PARTS.iter().any(|part| key.contains(part))
+}
+
+/// librdkafka `security.protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecurityProtocol {
+    /// No TLS, no SASL.
+    Plaintext,
+    /// TLS, no SASL.
+    Ssl,
+    /// SASL without TLS.
+    SaslPlaintext,
+    /// SASL over TLS.
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    /// The value librdkafka expects.
+    pub fn as_librdkafka(self) -> &'static str {
+        match self {
+            Self::Plaintext => "plaintext",
+            Self::Ssl => "ssl",
+            Self::SaslPlaintext => "sasl_plaintext",
+            Self::SaslSsl => "sasl_ssl",
+        }
+    }
+
+    /// Whether SASL credentials are needed.
+    pub fn is_sasl(self) -> bool {
+        matches!(self, Self::SaslPlaintext | Self::SaslSsl)
+    }
+
+    /// Whether the connection uses TLS.
+    pub fn is_tls(self) -> bool {
+        matches!(self, Self::Ssl | Self::SaslSsl)
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        match name.to_ascii_uppercase().as_str() {
+            "PLAINTEXT" => Some(Self::Plaintext),
+            "SSL" => Some(Self::Ssl),
+            "SASL_PLAINTEXT" => Some(Self::SaslPlaintext),
+            "SASL_SSL" => Some(Self::SaslSsl),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for SecurityProtocol {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            Self::Plaintext => "PLAINTEXT",
+            Self::Ssl => "SSL",
+            Self::SaslPlaintext => "SASL_PLAINTEXT",
+            Self::SaslSsl => "SASL_SSL",
+        })
+    }
+}
+
+/// SASL credentials.
+#[derive(Debug, Clone)]
+pub struct Sasl {
+    /// librdkafka `sasl.mechanism`.
+    pub mechanism: SaslMechanism,
+    /// librdkafka `sasl.username`.
+    pub username: String,
+    /// librdkafka `sasl.password`.
+    pub password: Sensitive<String>,
+}
+
+/// librdkafka `sasl.mechanism`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SaslMechanism {
+    /// `PLAIN`.
+    Plain,
+    /// `SCRAM-SHA-256`.
+    ScramSha256,
+    /// `SCRAM-SHA-512`.
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    /// The value librdkafka expects.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plain => "PLAIN",
+            Self::ScramSha256 => "SCRAM-SHA-256",
+            Self::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        match name.to_ascii_uppercase().as_str() {
+            "PLAIN" => Some(Self::Plain),
+            "SCRAM-SHA-256" => Some(Self::ScramSha256),
+            "SCRAM-SHA-512" => Some(Self::ScramSha512),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for SaslMechanism {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// TLS files, resolved against the configuration file's directory.
+#[derive(Debug, Clone)]
+pub struct Ssl {
+    /// librdkafka `ssl.ca.location`.
+    pub ca_location: Option<PathBuf>,
+    /// librdkafka `ssl.certificate.location`.
+    pub certificate_location: Option<PathBuf>,
+    /// librdkafka `ssl.key.location`.
+    pub key_location: Option<PathBuf>,
+    /// librdkafka `ssl.key.password`.
+    pub key_password: Option<Sensitive<String>>,
+}
+
+/// One replication flow.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    /// `<source>-><target>`.
+    pub id: FlowId,
+    /// The cluster read from.
+    pub source: ClusterName,
+    /// The cluster written to; never equal to `source`.
+    pub target: ClusterName,
+    /// Whether the flow runs.
+    pub enabled: bool,
+    /// Topics selected for replication.
+    pub topics: TopicPatterns,
+    /// Topics never replicated; wins over `topics`.
+    pub topics_exclude: TopicPatterns,
+    /// The replication policy plugin.
+    pub policy: PluginRef,
+    /// Replication factor of created target topics; -1 means the broker default.
+    pub replication_factor: i16,
+    /// Units of ownership shared by the Ferry processes of this flow, 1 to 1024.
+    pub tasks: u32,
+    /// How often the source is searched for new topics and partitions.
+    pub refresh_topics_interval: Duration,
+    /// How often source positions are stored on the target.
+    pub commit_interval: Duration,
+    /// Whether heartbeat topics are replicated whatever the topic filter says.
+    pub heartbeats_replication: bool,
+    /// The consumer group, on the target cluster, that shares the tasks.
+    pub group_id: String,
+    /// Produced but unacknowledged records allowed per task, 1 to 1 000 000.
+    pub max_in_flight: usize,
+}
+
+/// The identity of a flow, `<source>-><target>` (MM2's `SourceAndTarget`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FlowId(String);
+
 impl FlowId {
+    /// The id of the flow from `source` to `target`.
+    pub fn new(source: &ClusterName, target: &ClusterName) -> Self {
+        Self(format!("{source}->{target}"))
+    }
+
+    /// The id.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
-impl std::fmt::Display for FlowId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+
+impl fmt::Display for FlowId {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
     }
 }
-#[derive(Debug, Clone)]
-pub struct Flow {
-    pub id: FlowId,
-    pub source: ClusterName,
-    pub target: ClusterName,
-    pub enabled: bool,
-    pub topics: TopicPatterns,
-    pub topics_exclude: TopicPatterns,
-    pub policy: PluginRef,
-    pub replication_factor: i16,
-    pub tasks: u32,
-    pub refresh_topics_interval: Duration,
-    pub commit_interval: Duration,
-    pub heartbeats_replication: bool,
-    pub group_id: String,
-    pub max_in_flight: usize,
-}
-#[derive(Debug, Clone)]
-pub struct TopicPatterns;
-impl TopicPatterns {
-    pub fn matches(&self, _t: &str) -> bool {
-        true
-    }
-}
-#[derive(Debug, Clone)]
+
+/// A plugin and its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginRef {
+    /// Where the plugin comes from.
     pub uses: PluginSource,
+    /// Its `with` settings, in file order.
     pub with: Vec<(String, String)>,
 }
-#[derive(Debug, Clone)]
+
+/// Where a plugin comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PluginSource {
+    /// A plugin compiled into Ferry, by name without the `builtin:` prefix
+    /// (`default-policy`, `identity-policy`).
     Builtin(String),
+    /// A WebAssembly component file, which existed when the configuration was read.
     File(PathBuf),
 }
-#[derive(Debug)]
-pub struct ConfigErrors;
-impl std::fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("x")
+
+/// The built-in plugins, by the name written after `builtin:`.
+pub const BUILTIN_POLICIES: [&str; 2] = ["default-policy", "identity-policy"];
+
+/// A secret: its `Debug` and `Display` print `***`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Sensitive<T>(T);
+
+impl<T> Sensitive<T> {
+    /// Wraps a secret.
+    pub fn new(secret: T) -> Self {
+        Self(secret)
+    }
+
+    /// The secret itself, for handing it to a client library. Never log it.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+
+    /// Unwraps the secret.
+    pub fn into_inner(self) -> T {
+        self.0
     }
 }
-impl std::error::Error for ConfigErrors {}
-pub fn load(_p: &std::path::Path) -> Result<Config, ConfigErrors> {
-    Err(ConfigErrors)
+
+impl<T> fmt::Debug for Sensitive<T> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("***")
+    }
 }
+
+impl<T> fmt::Display for Sensitive<T> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("***")
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Sensitive<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(Self)
+    }
+}
+
+/// Every problem found in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors {
+    /// The file, as given to [`load`] or [`parse`].
+    pub file: PathBuf,
+    /// The problems, in line order; problems without a line come last.
+    pub errors: Vec<ConfigError>,
+}
+
+/// One problem in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The 1-based line, when the problem has one.
+    pub line: Option<usize>,
+    /// The key path, e.g. `flows[0].topics` or `clusters.clusterA.sasl`; empty when the
+    /// problem concerns the whole file.
+    pub key: String,
+    /// What is wrong, lowercase, without a trailing period. Never contains a secret.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigErrors {
+    /// One line per problem: `<file>:<line>: <key>: <message>`.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (position, error) in self.errors.iter().enumerate() {
+            if position > 0 {
+                formatter.write_str("\n")?;
+            }
+            write!(formatter, "{}", self.file.display())?;
+            if let Some(line) = error.line {
+                write!(formatter, ":{line}")?;
+            }
+            if !error.key.is_empty() {
+                write!(formatter, ": {}", error.key)?;
+            }
+            write!(formatter, ": {}", error.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}

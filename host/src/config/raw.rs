@@ -1,0 +1,366 @@
+//! The configuration file as written: serde structs, one per TOML table.
+//!
+//! This module owns the file format. The `///` docs of these structs are the reference manual
+//! of `ferry.toml`; every default is a named function below that says where its value comes
+//! from. Nothing here is checked beyond TOML types: `validate` turns these structs into the
+//! typed [`Config`](super::Config) and reports every problem at once.
+//!
+//! Unknown keys are not rejected by serde (no `deny_unknown_fields`, which stops at the first
+//! one); `serde_ignored` collects all of them instead.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+
+use super::Sensitive;
+
+/// The whole file.
+#[derive(Deserialize)]
+pub struct RawConfig {
+    /// The Kafka clusters, by name: `[clusters.<name>]`. The name is used in messages, in
+    /// default group ids and, by the default replication policy, as the prefix of replicated
+    /// topics (`clusterA.orders`), so it may hold only ASCII letters, digits, `.`, `_` and `-`.
+    #[serde(default)]
+    pub clusters: BTreeMap<String, ClusterConfig>,
+    /// The replication flows, one `[[flows]]` table each. At least one is required.
+    #[serde(default)]
+    pub flows: Vec<FlowConfig>,
+}
+
+/// One Kafka cluster: `[clusters.<name>]`.
+#[derive(Deserialize)]
+pub struct ClusterConfig {
+    /// Required. The broker list, `host:port[,host:port...]` (librdkafka `bootstrap.servers`).
+    pub bootstrap_servers: String,
+    /// `PLAINTEXT` (default), `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`, in any case
+    /// (librdkafka `security.protocol`).
+    #[serde(default = "default_security_protocol")]
+    pub security_protocol: String,
+    /// SASL credentials. Required when `security_protocol` is `SASL_PLAINTEXT` or `SASL_SSL`,
+    /// and not allowed otherwise.
+    #[serde(default)]
+    pub sasl: Option<SaslConfig>,
+    /// TLS files. Allowed only when `security_protocol` is `SSL` or `SASL_SSL`.
+    #[serde(default)]
+    pub ssl: Option<SslConfig>,
+    /// Any other librdkafka client property (string, number or boolean values), applied after
+    /// the typed settings above to every client Ferry opens on this cluster. Properties that
+    /// Ferry owns (`bootstrap.servers`, `security.protocol`, `group.id`, `enable.auto.commit`,
+    /// `enable.auto.offset.store`, `enable.idempotence`, `transactional.id`) and properties that
+    /// the `sasl`/`ssl` tables already set are rejected.
+    #[serde(default)]
+    pub librdkafka: BTreeMap<String, ScalarString>,
+}
+
+/// SASL credentials: `sasl = { mechanism = "...", username = "...", password = "..." }`.
+#[derive(Deserialize)]
+pub struct SaslConfig {
+    /// Required. `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` (librdkafka `sasl.mechanism`).
+    pub mechanism: String,
+    /// Required. librdkafka `sasl.username`.
+    pub username: String,
+    /// Required. librdkafka `sasl.password`. Write `"${VARIABLE}"` to keep it out of the file;
+    /// it is never printed.
+    pub password: Sensitive<String>,
+}
+
+/// TLS files: `ssl = { ca_location = "...", ... }`. Relative paths are relative to the
+/// directory of the configuration file. All keys are optional.
+#[derive(Deserialize)]
+pub struct SslConfig {
+    /// CA certificate(s) to verify the brokers (librdkafka `ssl.ca.location`); default: the
+    /// system trust store.
+    #[serde(default)]
+    pub ca_location: Option<String>,
+    /// Client certificate, PEM (librdkafka `ssl.certificate.location`).
+    #[serde(default)]
+    pub certificate_location: Option<String>,
+    /// Client private key, PEM (librdkafka `ssl.key.location`).
+    #[serde(default)]
+    pub key_location: Option<String>,
+    /// Password of the client private key (librdkafka `ssl.key.password`); never printed.
+    #[serde(default)]
+    pub key_password: Option<Sensitive<String>>,
+}
+
+/// One replication flow, from a source cluster to a target cluster: `[[flows]]`.
+#[derive(Deserialize)]
+pub struct FlowConfig {
+    /// Required. The cluster to read from; must name a `[clusters.<name>]` table.
+    pub source: String,
+    /// Required. The cluster to write to; must name a `[clusters.<name>]` table other than
+    /// `source`.
+    pub target: String,
+    /// Whether the flow replicates (default `true`). A disabled flow is validated but not run.
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+    /// Topics to replicate: either an MM2-style string (`"a.*, b"`: a comma-separated list)
+    /// or an array of regexes. Every regex must match the **whole** topic name (as MM2's
+    /// `topics`); an empty list matches nothing. Default `[".*"]`.
+    #[serde(default = "default_topics")]
+    pub topics: TopicList,
+    /// Topics never to replicate, even if `topics` matches them; same forms as `topics`.
+    /// Default MM2's `topics.exclude`: `[".*[\\-\\.]internal", ".*\\.replica", "__.*"]`.
+    /// Setting it replaces the default list, so keep those entries when adding to it.
+    #[serde(default = "default_topics_exclude")]
+    pub topics_exclude: TopicList,
+    /// The replication policy, which names target topics: `{ uses = "...", with = {...} }`.
+    /// Default `{ uses = "builtin:default-policy" }`.
+    #[serde(default)]
+    pub policy: PluginConfig,
+    /// Replication factor of topics Ferry creates on the target; `-1` (default) means the
+    /// broker's `default.replication.factor`, otherwise 1 to 32767.
+    #[serde(default = "default_replication_factor")]
+    pub replication_factor: i64,
+    /// Number of tasks, the units of ownership that the Ferry processes of this flow share
+    /// (each task is owned by one process at a time), 1 to 1024. Default 8.
+    #[serde(default = "default_tasks")]
+    pub tasks: i64,
+    /// How often new topics and partitions on the source are looked for, as a humantime
+    /// duration (`"30s"`, `"5m"`). Default `"30s"`.
+    #[serde(default = "default_refresh_topics_interval")]
+    pub refresh_topics_interval: String,
+    /// How often the positions reached on the source are stored on the target, as a humantime
+    /// duration. After a restart, records since the last store are replicated again.
+    /// Default `"1s"`.
+    #[serde(default = "default_commit_interval")]
+    pub commit_interval: String,
+    /// Whether MM2 heartbeat topics (`heartbeats`, `<cluster>.heartbeats`) are replicated
+    /// even when `topics`/`topics_exclude` would not select them. Default `true`.
+    #[serde(default = "default_heartbeats_replication")]
+    pub heartbeats_replication: bool,
+    /// The Kafka consumer group, on the **target** cluster, through which the Ferry processes
+    /// running this flow share its tasks. Default `"ferry.<source>-<target>"`.
+    #[serde(default)]
+    pub group_id: Option<String>,
+    /// How many records a task may have produced to the target without an acknowledgement;
+    /// reading from the source pauses at this limit. 1 to 1000000, default 10000.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: i64,
+}
+
+/// A plugin reference: `{ uses = "...", with = { key = "value" } }`.
+#[derive(Deserialize)]
+pub struct PluginConfig {
+    /// `builtin:default-policy`, `builtin:identity-policy`, or the path of a `.wasm` component
+    /// (relative paths are relative to the configuration file's directory); the file must exist.
+    /// Default `builtin:default-policy`.
+    #[serde(default = "default_policy_uses")]
+    pub uses: String,
+    /// Settings passed to the plugin, in file order, as strings (numbers and booleans are
+    /// converted). The built-in policies read `replication.policy.separator` (default `.`).
+    #[serde(default)]
+    pub with: BTreeMap<String, ScalarString>,
+}
+
+impl Default for PluginConfig {
+    fn default() -> Self {
+        Self {
+            uses: default_policy_uses(),
+            with: BTreeMap::new(),
+        }
+    }
+}
+
+/// A topic list: an MM2-style comma-separated string or an array of regexes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicList {
+    /// `topics = "a.*, b"`: split on commas, entries trimmed, empty entries dropped.
+    Mm2(String),
+    /// `topics = ["a.*", "b"]`: one regex per element.
+    List(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for TopicList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TopicListVisitor;
+        impl<'de> Visitor<'de> for TopicListVisitor {
+            type Value = TopicList;
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("a comma-separated string or an array of regexes")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<TopicList, E> {
+                Ok(TopicList::Mm2(value.to_owned()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TopicList, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<String>()? {
+                    items.push(item);
+                }
+                Ok(TopicList::List(items))
+            }
+        }
+        deserializer.deserialize_any(TopicListVisitor)
+    }
+}
+
+/// A string, integer, float or boolean value, kept as text (`52428800` becomes `"52428800"`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ScalarString(pub String);
+
+impl<'de> Deserialize<'de> for ScalarString {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+        impl Visitor<'_> for ScalarVisitor {
+            type Value = ScalarString;
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("a string, number or boolean")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<ScalarString, E> {
+                Ok(ScalarString(value.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<ScalarString, E> {
+                Ok(ScalarString(value.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<ScalarString, E> {
+                Ok(ScalarString(value.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<ScalarString, E> {
+                Ok(ScalarString(value.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, value: bool) -> Result<ScalarString, E> {
+                Ok(ScalarString(value.to_string()))
+            }
+        }
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+// Defaults. Each says where its value comes from and, where Ferry differs from MirrorMaker 2
+// (MM2 3.8), why.
+
+/// PLAINTEXT: the default of librdkafka's and MM2's `security.protocol`.
+fn default_security_protocol() -> String {
+    "PLAINTEXT".to_owned()
+}
+
+/// true. MM2's connector `enabled` defaults to true too, but its driver injects `false` for
+/// every flow not named `A->B.enabled = true`; in Ferry, writing a `[[flows]]` table is the
+/// opt-in, so a listed flow runs unless disabled.
+fn default_enabled() -> bool {
+    true
+}
+
+/// `.*`: MM2's `topics` default (everything, minus `topics_exclude`).
+fn default_topics() -> TopicList {
+    TopicList::List(vec![".*".to_owned()])
+}
+
+/// MM2's `topics.exclude` default, `.*[\-\.]internal, .*\.replica, __.*`: Kafka internal
+/// topics (`__consumer_offsets`), Connect/MM2 internal topics (`mm2-offsets.A.internal`) and
+/// `*.replica` topics.
+fn default_topics_exclude() -> TopicList {
+    TopicList::List(vec![
+        r".*[\-\.]internal".to_owned(),
+        r".*\.replica".to_owned(),
+        "__.*".to_owned(),
+    ])
+}
+
+/// `builtin:default-policy`: MM2's `replication.policy.class` default is
+/// `DefaultReplicationPolicy` (target topic `<source>.<topic>`).
+fn default_policy_uses() -> String {
+    "builtin:default-policy".to_owned()
+}
+
+/// -1, the broker's `default.replication.factor`. MM2's `replication.factor` defaults to 2,
+/// which fails topic creation on a one-broker cluster (development, tests); -1 lets the target
+/// cluster's own default decide, which is what its operators configured.
+fn default_replication_factor() -> i64 {
+    -1
+}
+
+/// Eight tasks. MM2's `tasks.max` defaults to 1, so one MM2 node does all the work of a flow
+/// until the operator raises it; Ferry's tasks are cheap (no Connect worker per task), and 8
+/// lets up to 8 Ferry processes share a flow without reconfiguration.
+fn default_tasks() -> i64 {
+    8
+}
+
+/// 30 s. MM2's `refresh.topics.interval.seconds` is 600, so a new topic waits up to ten minutes
+/// before it is mirrored; listing topics every 30 s is cheap for the source cluster.
+fn default_refresh_topics_interval() -> String {
+    "30s".to_owned()
+}
+
+/// 1 s. MM2 stores source offsets every `offset.flush.interval.ms` = 60 s, so a restart
+/// replicates up to a minute of records again; Ferry stores only positions the target already
+/// acknowledged, and once a second bounds duplicates after a restart to about a second.
+fn default_commit_interval() -> String {
+    "1s".to_owned()
+}
+
+/// true: MM2 3.8 replicates heartbeat topics whatever the topic filter says (MM2 4.0 added
+/// `heartbeats.replication.enabled`, default true, to turn that off; `false` here matches it).
+fn default_heartbeats_replication() -> bool {
+    true
+}
+
+/// 10000 records. MM2's data-path producer allows `max.in.flight.requests.per.connection` = 1
+/// *request*, bounded in bytes by `buffer.memory` (32 MiB); Ferry bounds records per task
+/// instead, which caps memory and the redo after a crash while keeping the pipe full.
+fn default_max_in_flight() -> i64 {
+    10_000
+}
+
+/// The default group id of a flow: `ferry.<source>-<target>`. MM2's Connect group for a flow
+/// is `<source>-mm2`; Ferry's prefix keeps its groups apart from MM2's during a migration.
+pub(crate) fn default_group_id(source: &str, target: &str) -> String {
+    format!("ferry.{source}-{target}")
+}
+
+/// The field names of the struct that `T` deserializes, as its derive declares them, so that
+/// an unknown-key message can list the expected keys without a second list to maintain.
+pub(crate) fn field_names<T: de::DeserializeOwned>() -> &'static [&'static str] {
+    let mut fields: &'static [&'static str] = &[];
+    // The deserializer always fails; `fields` is what it records before failing.
+    let _ = T::deserialize(FieldNames(&mut fields));
+    fields
+}
+
+/// A deserializer that records the field list of the struct asked for, then fails.
+struct FieldNames<'a>(&'a mut &'static [&'static str]);
+
+/// The error of [`FieldNames`].
+#[derive(Debug)]
+struct FieldNamesError;
+
+impl fmt::Display for FieldNamesError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("field names recorded")
+    }
+}
+
+impl std::error::Error for FieldNamesError {}
+
+impl de::Error for FieldNamesError {
+    fn custom<T: fmt::Display>(_message: T) -> Self {
+        Self
+    }
+}
+
+impl<'de> Deserializer<'de> for FieldNames<'_> {
+    type Error = FieldNamesError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
+        Err(FieldNamesError)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = fields;
+        Err(FieldNamesError)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
