@@ -31,13 +31,25 @@ fn set_default(config: &mut ClientConfig, key: &str, value: &str) {
 }
 
 /// A consumer that is assigned partitions explicitly and never commits to Kafka.
+///
+/// librdkafka's incremental assignment needs a `group.id` even when the consumer never joins the
+/// group; this one never subscribes, commits or fetches committed offsets (every assignment
+/// carries an explicit offset), so the group stays empty on the broker.
 pub(crate) fn plain_consumer(cluster: &ClientConfig) -> ClientConfig {
     let mut config = cluster.clone();
+    config.set("group.id", assign_only_group());
     config.set("enable.auto.commit", "false");
     config.set("enable.auto.offset.store", "false");
     config.set("enable.partition.eof", "false");
     set_default(&mut config, "auto.offset.reset", "earliest");
     config
+}
+
+/// A group id no other client uses, so that assign-only consumers never share group state.
+fn assign_only_group() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("ferry.assign-only.{}.{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// The source consumer of one task.
@@ -69,6 +81,9 @@ pub(crate) fn target_producer(cluster: &ClientConfig) -> ClientConfig {
     // librdkafka's default buffer is 1 GiB per producer; 64 MiB bounds memory per task.
     set_default(&mut config, "queue.buffering.max.kbytes", "65536");
     set_default(&mut config, "linger.ms", "5");
+    // Workers also refresh a remote topic's metadata when its partitions grow; this bounds the
+    // wait if that refresh fails (librdkafka's default is 5 minutes).
+    set_default(&mut config, "topic.metadata.refresh.interval.ms", "30000");
     config
 }
 

@@ -143,10 +143,9 @@ impl PositionReader {
         timeout: Duration,
     ) -> Result<&HashMap<(String, i32), i64>, PositionsError> {
         let deadline = Instant::now() + timeout;
-        let kafka = |source| PositionsError::Kafka {
-            topic: self.topic.clone(),
-            source,
-        };
+        let started = Instant::now();
+        let topic_name = self.topic.clone();
+        let kafka = |source| PositionsError::Kafka { topic: topic_name.clone(), source };
         let metadata = self
             .consumer
             .fetch_metadata(Some(&self.topic), timeout)
@@ -156,16 +155,8 @@ impl PositionReader {
             .first()
             .map(|topic| topic.partitions().len() as i32)
             .unwrap_or(0);
-        if partitions > self.assigned_partitions {
-            let mut list = TopicPartitionList::new();
-            for partition in self.assigned_partitions..partitions {
-                list.add_partition_offset(&self.topic, partition, Offset::Beginning)
-                    .map_err(kafka)?;
-            }
-            self.consumer.incremental_assign(&list).map_err(kafka)?;
-            self.assigned_partitions = partitions;
-        }
-        // Partitions still to read, with their high watermark at the start of this call.
+        // High watermarks first, while the consumer is paused: a fetch long-poll in flight would
+        // delay each watermark request by `fetch.wait.max.ms`.
         let mut remaining: HashMap<i32, i64> = HashMap::new();
         for partition in 0..partitions {
             let (low, high) = self
@@ -176,13 +167,42 @@ impl PositionReader {
                 remaining.insert(partition, high);
             }
         }
+        tracing::debug!(elapsed = ?started.elapsed(), "positions: watermarks done");
+        if partitions > self.assigned_partitions {
+            let mut list = TopicPartitionList::new();
+            for partition in self.assigned_partitions..partitions {
+                list.add_partition_offset(&self.topic, partition, Offset::Beginning)
+                    .map_err(kafka)?;
+            }
+            self.consumer.incremental_assign(&list).map_err(kafka)?;
+            self.assigned_partitions = partitions;
+        }
+        let mut all = TopicPartitionList::new();
+        for partition in 0..self.assigned_partitions {
+            all.add_partition(&self.topic, partition);
+        }
+        self.consumer.resume(&all).map_err(kafka)?;
+        let result = self.read_until(&mut remaining, deadline, timeout);
+        self.consumer.pause(&all).map_err(kafka)?;
+        result?;
+        tracing::debug!(elapsed = ?started.elapsed(), "positions: read to end");
+        Ok(&self.positions)
+    }
+
+    /// Consumes until every partition in `remaining` reached its recorded high watermark.
+    fn read_until(
+        &mut self,
+        remaining: &mut HashMap<i32, i64>,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<(), PositionsError> {
+        let kafka = |source| PositionsError::Kafka { topic: self.topic.clone(), source };
         let position_of = |consumer: &BaseConsumer, topic: &str, partition: i32| -> i64 {
             consumer
                 .position()
                 .ok()
                 .and_then(|list| {
-                    list.find_partition(topic, partition)
-                        .and_then(|element| element.offset().to_raw())
+                    list.find_partition(topic, partition).and_then(|element| element.offset().to_raw())
                 })
                 .unwrap_or(-1)
         };
@@ -229,7 +249,7 @@ impl PositionReader {
                 }
             }
         }
-        Ok(&self.positions)
+        Ok(())
     }
 }
 

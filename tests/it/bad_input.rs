@@ -51,15 +51,15 @@ fn assert_one_line(
 fn unknown_key_names_the_key_and_line() {
     let a = support::clusters().a.clone();
     let result = run("validate", &config(&a, "topic = \"orders\""));
-    // Line 9 of the generated file holds the unknown key.
-    assert_one_line("unknown key", result, 2, &["topic", ":9:"]);
+    // Line 10 of the generated file holds the flow's extra line.
+    assert_one_line("unknown key", result, 2, &["topic", ":10:"]);
 }
 
 #[test]
 fn bad_regex_names_the_key_and_line() {
     let a = support::clusters().a.clone();
     let result = run("validate", &config(&a, "topics = \"prod.(*.global\""));
-    assert_one_line("bad regex", result, 2, &["topics", ":9:"]);
+    assert_one_line("bad regex", result, 2, &["topics", ":10:"]);
 }
 
 #[test]

@@ -247,7 +247,9 @@ pub fn record_count(bootstrap: &str, topic: &str) -> i64 {
 /// Reads every record of `topic` (all partitions, from the beginning, up to the high watermarks
 /// at the time of the call), in per-partition order.
 pub fn read_all(bootstrap: &str, topic: &str) -> Vec<TestRecord> {
+    // librdkafka refuses assignments without a group id, even for a consumer that never joins.
     let consumer: BaseConsumer = client(bootstrap)
+        .set("group.id", unique("ferry-tests.reader"))
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
         .create()

@@ -1,51 +1,101 @@
-//! TEMPORARY STUB (replaced by the real plugins module).
-#![allow(missing_docs, dead_code, unused_variables)]
-use crate::config::PluginSource;
-#[derive(Clone)]
-pub struct Engine;
-impl Engine {
-    pub fn new() -> Result<Engine, PluginError> {
-        Ok(Engine)
+//! WebAssembly plugins: the only module that imports wasmtime.
+//!
+//! It owns loading components (builtin or from a `.wasm` file), the sandbox they run in (no
+//! WASI capabilities, a memory cap, a CPU deadline per call), calling them and caching their
+//! answers. It must not import rdkafka or know about flows: callers pass plain strings.
+//!
+//! - [`Engine`] (`engine.rs`): one per process; compiler, epoch ticker, linker.
+//! - [`Policy`] (`policy.rs`): a loaded `ferry:plugin/replication-policy@0.1.0` component.
+//! - `builtin.rs`: `builtin:default-policy` and `builtin:identity-policy`, embedded.
+//! - [`PluginError`] (`error.rs`).
+
+mod bindings;
+mod builtin;
+mod engine;
+mod error;
+mod policy;
+
+use std::fmt;
+use std::path::Path;
+
+pub use engine::{Engine, EngineOptions};
+pub use error::{BoxError, PluginError};
+pub use policy::{Policy, is_legal_topic_name};
+
+pub use crate::config::PluginSource;
+
+/// The prefix of a builtin plugin in a `uses` value.
+const BUILTIN_PREFIX: &str = "builtin:";
+
+// `PluginSource` (`Builtin(name)` or `File(path)`) is defined with the configuration, which
+// parses and checks `uses`; these are the plugin host's helpers on it.
+impl PluginSource {
+    /// Parses a `uses` value: `builtin:<name>`, or a path, which is resolved against
+    /// `base_dir` (the configuration file's folder) when relative. Nothing is checked here:
+    /// [`Policy::load`] reports a missing file or an unknown builtin.
+    pub fn parse(uses: &str, base_dir: &Path) -> PluginSource {
+        match uses.strip_prefix(BUILTIN_PREFIX) {
+            Some(name) => PluginSource::Builtin(name.to_owned()),
+            None => {
+                let path = Path::new(uses);
+                if path.is_absolute() {
+                    PluginSource::File(path.to_path_buf())
+                } else {
+                    PluginSource::File(base_dir.join(path))
+                }
+            }
+        }
+    }
+
+    /// The name used in logs and errors: `builtin:<name>`, or the file name.
+    pub fn plugin_name(&self) -> String {
+        match self {
+            PluginSource::Builtin(name) => format!("{BUILTIN_PREFIX}{name}"),
+            PluginSource::File(path) => path.file_name().map_or_else(
+                || path.display().to_string(),
+                |name| name.to_string_lossy().into_owned(),
+            ),
+        }
     }
 }
-pub struct Policy;
-#[derive(Debug, thiserror::Error)]
-#[error("plugin error")]
-pub struct PluginError;
-impl Policy {
-    pub fn load(
-        engine: &Engine,
-        source: &PluginSource,
-        config: &[(String, String)],
-    ) -> Result<Policy, PluginError> {
-        Ok(Policy)
+
+impl fmt::Display for PluginSource {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PluginSource::Builtin(name) => write!(formatter, "{BUILTIN_PREFIX}{name}"),
+            PluginSource::File(path) => write!(formatter, "{}", path.display()),
+        }
     }
-    pub fn name(&self) -> &str {
-        "stub"
-    }
-    pub fn format_remote_topic(
-        &self,
-        source_alias: &str,
-        topic: &str,
-    ) -> Result<String, PluginError> {
-        Ok(format!("{source_alias}.{topic}"))
-    }
-    pub fn topic_source(&self, topic: &str) -> Result<Option<String>, PluginError> {
-        Ok(None)
-    }
-    pub fn upstream_topic(&self, topic: &str) -> Result<Option<String>, PluginError> {
-        Ok(None)
-    }
-    pub fn is_heartbeats_topic(&self, topic: &str) -> Result<bool, PluginError> {
-        Ok(false)
-    }
-    pub fn is_internal_topic(&self, topic: &str) -> Result<bool, PluginError> {
-        Ok(false)
-    }
-    pub fn calls(&self) -> u64 {
-        0
-    }
-    pub fn errors(&self) -> u64 {
-        0
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::PluginSource;
+
+    #[test]
+    fn parses_uses() {
+        let base = Path::new("/etc/ferry");
+        let check = |uses: &str, expected: PluginSource, name: &str| {
+            let source = PluginSource::parse(uses, base);
+            assert_eq!(source, expected, "{uses}");
+            assert_eq!(source.plugin_name(), name, "{uses}");
+        };
+        check(
+            "builtin:default-policy",
+            PluginSource::Builtin("default-policy".to_owned()),
+            "builtin:default-policy",
+        );
+        check(
+            "plugins/my_policy.wasm",
+            PluginSource::File(PathBuf::from("/etc/ferry/plugins/my_policy.wasm")),
+            "my_policy.wasm",
+        );
+        check(
+            "/opt/p.wasm",
+            PluginSource::File(PathBuf::from("/opt/p.wasm")),
+            "p.wasm",
+        );
     }
 }

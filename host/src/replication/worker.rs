@@ -587,6 +587,7 @@ impl Worker {
         let tasks = self.context.task_count;
         let latest = self.context.start_latest;
         let mut assign = TopicPartitionList::new();
+        let mut grown_remotes: Vec<Arc<str>> = Vec::new();
         let mut wanted: HashMap<&str, Vec<i32>> = HashMap::new();
         for mirrored in &catalog.topics {
             for partition in 0..mirrored.partitions {
@@ -640,6 +641,9 @@ impl Worker {
                         source,
                     })?;
                 state.assigned = true;
+                if grown_remotes.last() != Some(&mirrored.remote) {
+                    grown_remotes.push(Arc::clone(&mirrored.remote));
+                }
                 tracing::info!(topic = %mirrored.source, partition, ?start, "Partition assigned.");
             }
         }
@@ -662,6 +666,15 @@ impl Worker {
                     task: self.task,
                     source,
                 })?;
+        }
+        // The producer learns of new remote partitions only at its next metadata refresh (every
+        // few minutes) and holds records for them until then; ask now.
+        for remote in grown_remotes {
+            if let Err(error) =
+                self.producer.client().fetch_metadata(Some(&remote), crate::kafka::REQUEST_TIMEOUT)
+            {
+                tracing::warn!(%error, topic = %remote, "Refreshing remote topic metadata failed.");
+            }
         }
         if assign.count() > 0 {
             self.consumer

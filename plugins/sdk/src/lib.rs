@@ -90,6 +90,13 @@ pub mod bindings {
 #[macro_export]
 macro_rules! export_policy {
     ($policy:ty) => {
+        // Native builds (unit tests) get no exports: the component ABI's symbol names, such as
+        // `ferry:plugin/replication-policy@0.1.0#init`, are not valid in a native linker's
+        // version script. The function pointer keeps the policy type "used" there.
+        #[cfg(not(target_family = "wasm"))]
+        const _: fn() -> $policy = <$policy as ::core::default::Default>::default;
+
+        #[cfg(target_family = "wasm")]
         const _: () = {
             ::std::thread_local! {
                 static FERRY_POLICY: ::core::cell::RefCell<::core::option::Option<$policy>> =

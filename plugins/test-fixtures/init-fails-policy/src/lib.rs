@@ -8,7 +8,7 @@ struct InitFailsPolicy(DefaultReplicationPolicy);
 impl ReplicationPolicy for InitFailsPolicy {
     fn init(&mut self, config: &Config) -> Result<(), String> {
         Err(format!(
-            "init-fails-policy refuses every configuration ({} keys given)",
+            "init-fails-policy refuses every configuration (config size {})",
             config.entries().len()
         ))
     }

@@ -1,0 +1,146 @@
+//! [`PluginError`]: everything that can go wrong loading or calling a plugin. Each variant names
+//! the plugin (or the file) and, for calls, the function and its input; causes are kept in
+//! `#[source]` and left out of the message.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A boxed cause, as `wasmtime::Error` converts into one.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An error from loading or calling a plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The wasmtime engine could not be configured.
+    #[error("cannot create the WebAssembly engine")]
+    Engine {
+        /// The cause.
+        #[source]
+        source: BoxError,
+    },
+
+    /// `uses = "<path>"` names a file that does not exist.
+    #[error("plugin file `{}` not found", path.display())]
+    NotFound {
+        /// The resolved path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The plugin file exists but cannot be read.
+    #[error("cannot read plugin file `{}`", path.display())]
+    Read {
+        /// The resolved path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// `uses = "builtin:<name>"` names no builtin plugin.
+    #[error("unknown builtin plugin `builtin:{name}` (known: {known})")]
+    UnknownBuiltin {
+        /// The name after `builtin:`.
+        name: String,
+        /// The builtins there are, for the message.
+        known: String,
+    },
+
+    /// The bytes are not a valid WebAssembly component (or a core module was given).
+    #[error("plugin `{plugin}` is not a valid WebAssembly component")]
+    Compile {
+        /// The plugin's name.
+        plugin: String,
+        /// The cause.
+        #[source]
+        source: BoxError,
+    },
+
+    /// The component does not export what the world requires.
+    #[error("plugin `{plugin}` is not a replication policy: it does not export `{missing}`")]
+    WrongWorld {
+        /// The plugin's name.
+        plugin: String,
+        /// The missing export, e.g. `ferry:plugin/replication-policy@0.1.0`.
+        missing: String,
+        /// The linker's complaint, when it found a type mismatch rather than a missing name.
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// The component imports something Ferry does not provide (only WASI 0.2 is linked).
+    #[error("plugin `{plugin}` needs imports that Ferry does not provide")]
+    Link {
+        /// The plugin's name.
+        plugin: String,
+        /// The cause, naming the import.
+        #[source]
+        source: BoxError,
+    },
+
+    /// Instantiation failed (e.g. the instance pool is full, or a start function trapped).
+    #[error("plugin `{plugin}` cannot be instantiated")]
+    Instantiate {
+        /// The plugin's name.
+        plugin: String,
+        /// The cause.
+        #[source]
+        source: BoxError,
+    },
+
+    /// The plugin's `init` returned `err(message)`.
+    #[error("plugin `{plugin}` refused its configuration: {message}")]
+    Init {
+        /// The plugin's name.
+        plugin: String,
+        /// The guest's message.
+        message: String,
+    },
+
+    /// The guest trapped (panicked, hit `unreachable`, ran out of memory...). The instance is
+    /// discarded; the next call gets a fresh one.
+    #[error("plugin `{plugin}` trapped in `{function}({input})`")]
+    Trap {
+        /// The plugin's name.
+        plugin: String,
+        /// The WIT function, e.g. `format-remote-topic`.
+        function: &'static str,
+        /// The arguments, quoted, e.g. `"A", "orders"`.
+        input: String,
+        /// The trap.
+        #[source]
+        source: BoxError,
+    },
+
+    /// The guest ran past its CPU deadline. The instance is discarded; the next call gets a
+    /// fresh one.
+    #[error("plugin `{plugin}` ran longer than {deadline:?} in `{function}({input})`")]
+    Timeout {
+        /// The plugin's name.
+        plugin: String,
+        /// The WIT function.
+        function: &'static str,
+        /// The arguments, quoted.
+        input: String,
+        /// The deadline it exceeded.
+        deadline: Duration,
+    },
+
+    /// The guest answered with a name that is not a legal Kafka topic name.
+    #[error(
+        "plugin `{plugin}` answered `{function}({input})` with `{answer}`, which is not a legal \
+         Kafka topic name (1 to 249 characters of [a-zA-Z0-9._-], not `.` or `..`)"
+    )]
+    InvalidAnswer {
+        /// The plugin's name.
+        plugin: String,
+        /// The WIT function.
+        function: &'static str,
+        /// The arguments, quoted.
+        input: String,
+        /// What the guest answered.
+        answer: String,
+    },
+}
