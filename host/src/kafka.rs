@@ -54,11 +54,16 @@ fn assign_only_group() -> String {
 
 /// The source consumer of one task.
 ///
-/// `auto.offset.reset=earliest` is MM2's default for partitions without a stored position.
+/// Every assignment carries an explicit start offset (the stored position, or the beginning or
+/// end for partitions never replicated, following the cluster's `auto.offset.reset`, default
+/// `earliest` as in MM2), so librdkafka must never move a position by itself:
+/// `auto.offset.reset=error` turns an out-of-range fetch into an error; the task then restarts
+/// and re-checks the position against the partition's watermarks (`replication::worker`).
 /// `isolation.level=read_uncommitted` is the Java consumer's (and so MM2's) default; librdkafka's
 /// own default would silently drop aborted transactional records that MM2 copies.
 pub(crate) fn source_consumer(cluster: &ClientConfig) -> ClientConfig {
     let mut config = plain_consumer(cluster);
+    config.set("auto.offset.reset", "error");
     set_default(&mut config, "isolation.level", "read_uncommitted");
     // librdkafka's default prefetch queue is 64 MiB per consumer; 16 MiB keeps a task's memory
     // bounded while still holding several fetches of look-ahead.

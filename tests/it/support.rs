@@ -143,6 +143,16 @@ pub struct TestRecord {
     pub timestamp: i64,
 }
 
+/// The timestamp of record 0: an hour before this test process started. Timestamps must be
+/// recent, or the brokers' retention (7 days by default) deletes the records under the test.
+fn timestamp_base() -> i64 {
+    static BASE: OnceLock<i64> = OnceLock::new();
+    *BASE.get_or_init(|| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        now.as_millis() as i64 - 3_600_000
+    })
+}
+
 /// Record number `index` of `partition`: a key, a value, three headers (one with a null value)
 /// and an explicit timestamp, all derived from the coordinates so that checks need no state.
 pub fn record(partition: i32, index: u64) -> TestRecord {
@@ -161,7 +171,7 @@ pub fn record(partition: i32, index: u64) -> TestRecord {
             ("origin".to_owned(), Some(b"test".to_vec())),
             ("nullable".to_owned(), None),
         ],
-        timestamp: 1_700_000_000_000 + index as i64 * 7 + i64::from(partition),
+        timestamp: timestamp_base() + index as i64 * 7 + i64::from(partition),
     }
 }
 
@@ -472,7 +482,7 @@ impl Ferry {
             .args(["run", "--config"])
             .arg(config)
             .args(["--metrics-bind", "127.0.0.1:0"])
-            .env("RUST_LOG", "info,librdkafka=warn,rdkafka=warn")
+            .env("RUST_LOG", std::env::var("FERRY_TEST_LOG").unwrap_or_else(|_| "info,librdkafka=warn,rdkafka=warn".into()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

@@ -275,6 +275,10 @@ impl ClientContext for SourceContext {
             .unwrap_or_else(PoisonError::into_inner);
         for (topic_name, topic) in statistics.topics {
             for (partition, stats) in topic.partitions {
+                tracing::trace!(topic = %topic_name, partition, fetch_state = %stats.fetch_state,
+                    next = stats.next_offset, query = stats.query_offset, app = stats.app_offset,
+                    hi = stats.hi_offset, fetchq = stats.fetchq_cnt, leader = stats.leader,
+                    "Source partition statistics.");
                 if partition >= 0 && stats.hi_offset >= 0 {
                     marks.insert((topic_name.clone(), partition), stats.hi_offset);
                 }
@@ -627,7 +631,9 @@ impl Worker {
                     .get(&(mirrored.source.to_string(), *partition));
                 let start = match (state.next_offset, stored) {
                     (Some(next), _) => Offset::Offset(next),
-                    (None, Some(last)) => Offset::Offset(last + 1),
+                    (None, Some(last)) => {
+                        Offset::Offset(checked_resume(&self.consumer, &mirrored.source, *partition, last + 1))
+                    }
                     (None, None) if latest => Offset::End,
                     (None, None) => Offset::Beginning,
                 };
@@ -725,6 +731,9 @@ impl Worker {
         for topic in &self.topics {
             for (partition, state) in &topic.partitions {
                 let high = marks.get(&(topic.source.to_string(), *partition)).copied();
+                tracing::debug!(topic = %topic.source, partition, next = ?state.next_offset,
+                    replicated = ?state.tracker.last_replicated(), ?high, in_flight = self.in_flight,
+                    assigned = state.assigned, "Partition progress.");
                 if let Some(high) = high {
                     let replicated = state.tracker.last_replicated().map_or(0, |last| last + 1);
                     state.lag.set((high - replicated).max(0));
@@ -763,5 +772,29 @@ impl Worker {
             positions_failed,
             "Task drained."
         );
+    }
+}
+
+/// The offset to resume `partition` of `topic` at, given the stored `next` offset: `next`
+/// itself unless the source no longer holds it. Records deleted by retention before they
+/// were replicated cannot be copied; resuming at the log start is then what MM2 does too
+/// (`auto.offset.reset=earliest`), and it is logged as an error.
+fn checked_resume(consumer: &BaseConsumer<SourceContext>, topic: &str, partition: i32, next: i64) -> i64 {
+    match consumer.fetch_watermarks(topic, partition, crate::kafka::REQUEST_TIMEOUT) {
+        Ok((low, _)) if next < low => {
+            tracing::error!(topic, partition, stored = next, log_start = low,
+                "Records were deleted at the source before they were replicated; resuming at the log start.");
+            low
+        }
+        Ok((_, high)) if next > high => {
+            tracing::warn!(topic, partition, stored = next, high_watermark = high,
+                "The stored position is beyond the source's end (topic recreated?); resuming at the stored position.");
+            next
+        }
+        Ok(_) => next,
+        Err(error) => {
+            tracing::warn!(topic, partition, %error, "Reading watermarks failed; resuming at the stored position.");
+            next
+        }
     }
 }
