@@ -49,7 +49,11 @@ pub(crate) fn plain_consumer(cluster: &ClientConfig) -> ClientConfig {
 fn assign_only_group() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!("ferry.assign-only.{}.{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "ferry.assign-only.{}.{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The source consumer of one task.

@@ -92,7 +92,7 @@ pub(crate) enum PositionsError {
     Kafka {
         topic: String,
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// The topic could not be read to its end in time.
     #[error("reading positions from `{topic}` did not reach the end within {timeout:?}")]
@@ -122,7 +122,7 @@ impl PositionReader {
                 .create()
                 .map_err(|source| PositionsError::Kafka {
                     topic: topic.to_owned(),
-                    source,
+                    source: Box::new(source),
                 })?;
         Ok(PositionReader {
             consumer,
@@ -145,7 +145,10 @@ impl PositionReader {
         let deadline = Instant::now() + timeout;
         let started = Instant::now();
         let topic_name = self.topic.clone();
-        let kafka = |source| PositionsError::Kafka { topic: topic_name.clone(), source };
+        let kafka = |source: KafkaError| PositionsError::Kafka {
+            topic: topic_name.clone(),
+            source: Box::new(source),
+        };
         let metadata = self
             .consumer
             .fetch_metadata(Some(&self.topic), timeout)
@@ -196,13 +199,17 @@ impl PositionReader {
         deadline: Instant,
         timeout: Duration,
     ) -> Result<(), PositionsError> {
-        let kafka = |source| PositionsError::Kafka { topic: self.topic.clone(), source };
+        let kafka = |source: KafkaError| PositionsError::Kafka {
+            topic: self.topic.clone(),
+            source: Box::new(source),
+        };
         let position_of = |consumer: &BaseConsumer, topic: &str, partition: i32| -> i64 {
             consumer
                 .position()
                 .ok()
                 .and_then(|list| {
-                    list.find_partition(topic, partition).and_then(|element| element.offset().to_raw())
+                    list.find_partition(topic, partition)
+                        .and_then(|element| element.offset().to_raw())
                 })
                 .unwrap_or(-1)
         };

@@ -1,6 +1,15 @@
 //! Ferry's integration suite: one test binary, real Apache Kafka brokers, the real `ferry`
 //! binary and real plugins. Scenarios are grouped by behaviour.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    missing_docs,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
 mod bad_input;
 mod cycles;
 mod failover;

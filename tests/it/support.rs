@@ -148,7 +148,9 @@ pub struct TestRecord {
 fn timestamp_base() -> i64 {
     static BASE: OnceLock<i64> = OnceLock::new();
     *BASE.get_or_init(|| {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
         now.as_millis() as i64 - 3_600_000
     })
 }
@@ -482,7 +484,11 @@ impl Ferry {
             .args(["run", "--config"])
             .arg(config)
             .args(["--metrics-bind", "127.0.0.1:0"])
-            .env("RUST_LOG", std::env::var("FERRY_TEST_LOG").unwrap_or_else(|_| "info,librdkafka=warn,rdkafka=warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("FERRY_TEST_LOG")
+                    .unwrap_or_else(|_| "info,librdkafka=warn,rdkafka=warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

@@ -43,7 +43,7 @@ pub(crate) enum LeaseError {
     Join {
         group: String,
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// The member thread could not be started.
     #[error("starting the task-lease thread failed")]
@@ -173,13 +173,13 @@ impl Membership {
                 .create_with_context(context)
                 .map_err(|source| LeaseError::Join {
                     group: group.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
         consumer
             .subscribe(&[&flow.lease_topic])
             .map_err(|source| LeaseError::Join {
                 group: group.clone(),
-                source,
+                source: Box::new(source),
             })?;
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = Arc::clone(&stop);

@@ -59,7 +59,7 @@ pub(crate) enum FlowError {
         flow: String,
         /// The cause.
         #[source]
-        source: AdminError,
+        source: Box<AdminError>,
     },
     /// The positions reader could not be created.
     #[error("flow {flow}")]
@@ -136,9 +136,9 @@ pub(crate) async fn start(
     };
     let source = cluster(&flow.source)?;
     let target = cluster(&flow.target)?;
-    let admin_error = |source| FlowError::Admin {
+    let admin_error = |source: AdminError| FlowError::Admin {
         flow: id.clone(),
-        source,
+        source: Box::new(source),
     };
     let source_admin = Arc::new(Admin::new(flow.source.as_str(), &source).map_err(admin_error)?);
     let target_admin = Arc::new(Admin::new(flow.target.as_str(), &target).map_err(admin_error)?);

@@ -54,7 +54,7 @@ pub(crate) enum TaskError {
     Client {
         task: u32,
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// Reading stored positions failed.
     #[error("reading stored positions for task {task} failed")]
@@ -68,14 +68,14 @@ pub(crate) enum TaskError {
     Assign {
         task: u32,
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// Consuming failed.
     #[error("consuming from the source failed in task {task}")]
     Consume {
         task: u32,
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// The target refused a record.
     #[error("producing {source_topic}/{partition} offset {offset} to `{target_topic}` failed")]
@@ -85,7 +85,7 @@ pub(crate) enum TaskError {
         partition: i32,
         offset: i64,
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// The target did not acknowledge a record.
     #[error("the target did not acknowledge `{target_topic}`/{partition} (source offset {offset})")]
@@ -94,7 +94,7 @@ pub(crate) enum TaskError {
         partition: i32,
         offset: i64,
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// Offset bookkeeping was violated (a bug; the worker restarts safely).
     #[error("offset tracking failed on {topic}/{partition}")]
@@ -332,13 +332,19 @@ impl Worker {
         let consumer: BaseConsumer<SourceContext> = crate::kafka::source_consumer(&context.source)
             .set("statistics.interval.ms", "2000")
             .create_with_context(SourceContext::default())
-            .map_err(|source| TaskError::Client { task, source })?;
+            .map_err(|source| TaskError::Client {
+                task,
+                source: Box::new(source),
+            })?;
         let producer: BaseProducer<AckContext> = crate::kafka::target_producer(&context.target)
             .create_with_context(AckContext {
                 positions_topic: context.positions_topic.clone(),
                 buffer: Mutex::new(AckBuffer::default()),
             })
-            .map_err(|source| TaskError::Client { task, source })?;
+            .map_err(|source| TaskError::Client {
+                task,
+                source: Box::new(source),
+            })?;
         let start_positions = context
             .positions
             .lock()
@@ -398,7 +404,7 @@ impl Worker {
                     Some(Err(error)) => {
                         return Err(TaskError::Consume {
                             task: self.task,
-                            source: error,
+                            source: Box::new(error),
                         });
                     }
                 }
@@ -475,7 +481,7 @@ impl Worker {
                         target_topic: remote.to_string(),
                         partition,
                         offset,
-                        source,
+                        source: Box::new(source),
                     });
                 }
             }
@@ -523,7 +529,7 @@ impl Worker {
                         target_topic: topic.remote.to_string(),
                         partition: ack.partition,
                         offset: ack.offset,
-                        source: error,
+                        source: Box::new(error),
                     });
                 }
                 continue;
@@ -631,9 +637,12 @@ impl Worker {
                     .get(&(mirrored.source.to_string(), *partition));
                 let start = match (state.next_offset, stored) {
                     (Some(next), _) => Offset::Offset(next),
-                    (None, Some(last)) => {
-                        Offset::Offset(checked_resume(&self.consumer, &mirrored.source, *partition, last + 1))
-                    }
+                    (None, Some(last)) => Offset::Offset(checked_resume(
+                        &self.consumer,
+                        &mirrored.source,
+                        *partition,
+                        last + 1,
+                    )),
                     (None, None) if latest => Offset::End,
                     (None, None) => Offset::Beginning,
                 };
@@ -644,7 +653,7 @@ impl Worker {
                     .add_partition_offset(&mirrored.source, *partition, start)
                     .map_err(|source| TaskError::Assign {
                         task: self.task,
-                        source,
+                        source: Box::new(source),
                     })?;
                 state.assigned = true;
                 if grown_remotes.last() != Some(&mirrored.remote) {
@@ -670,14 +679,16 @@ impl Worker {
                 .incremental_unassign(&unassign)
                 .map_err(|source| TaskError::Assign {
                     task: self.task,
-                    source,
+                    source: Box::new(source),
                 })?;
         }
         // The producer learns of new remote partitions only at its next metadata refresh (every
         // few minutes) and holds records for them until then; ask now.
         for remote in grown_remotes {
-            if let Err(error) =
-                self.producer.client().fetch_metadata(Some(&remote), crate::kafka::REQUEST_TIMEOUT)
+            if let Err(error) = self
+                .producer
+                .client()
+                .fetch_metadata(Some(&remote), crate::kafka::REQUEST_TIMEOUT)
             {
                 tracing::warn!(%error, topic = %remote, "Refreshing remote topic metadata failed.");
             }
@@ -687,7 +698,7 @@ impl Worker {
                 .incremental_assign(&assign)
                 .map_err(|source| TaskError::Assign {
                     task: self.task,
-                    source,
+                    source: Box::new(source),
                 })?;
         }
         Ok(())
@@ -779,16 +790,31 @@ impl Worker {
 /// itself unless the source no longer holds it. Records deleted by retention before they
 /// were replicated cannot be copied; resuming at the log start is then what MM2 does too
 /// (`auto.offset.reset=earliest`), and it is logged as an error.
-fn checked_resume(consumer: &BaseConsumer<SourceContext>, topic: &str, partition: i32, next: i64) -> i64 {
+fn checked_resume(
+    consumer: &BaseConsumer<SourceContext>,
+    topic: &str,
+    partition: i32,
+    next: i64,
+) -> i64 {
     match consumer.fetch_watermarks(topic, partition, crate::kafka::REQUEST_TIMEOUT) {
         Ok((low, _)) if next < low => {
-            tracing::error!(topic, partition, stored = next, log_start = low,
-                "Records were deleted at the source before they were replicated; resuming at the log start.");
+            tracing::error!(
+                topic,
+                partition,
+                stored = next,
+                log_start = low,
+                "Records were deleted at the source before they were replicated; resuming at the log start."
+            );
             low
         }
         Ok((_, high)) if next > high => {
-            tracing::warn!(topic, partition, stored = next, high_watermark = high,
-                "The stored position is beyond the source's end (topic recreated?); resuming at the stored position.");
+            tracing::warn!(
+                topic,
+                partition,
+                stored = next,
+                high_watermark = high,
+                "The stored position is beyond the source's end (topic recreated?); resuming at the stored position."
+            );
             next
         }
         Ok(_) => next,
