@@ -35,6 +35,29 @@ fn mirrors_100k_records_with_keys_headers_and_timestamps() {
             support::record_count(&clusters.b, &remote) >= expected
         },
     );
+    // The operator's view agrees: every record counted once, lag gauges present, policy called.
+    let flow = "flow=\"clusterA->clusterB\"";
+    support::wait_until(
+        Duration::from_secs(30),
+        "the records metric reaches the count",
+        || {
+            ferry.metric(&format!(
+                "ferry_records_replicated_total{{{flow},topic=\"{topic}\"}}"
+            )) == Some(expected as f64)
+        },
+    );
+    let metrics = ferry.metrics();
+    for partition in 0..partitions {
+        let lag = format!(
+            "ferry_partition_lag_records{{{flow},partition=\"{partition}\",topic=\"{topic}\"}}"
+        );
+        assert!(metrics.contains(&lag), "missing {lag}");
+    }
+    assert!(metrics.contains("ferry_replication_latency_seconds_count"));
+    assert!(
+        metrics.contains("ferry_plugin_calls_total{"),
+        "plugin calls metric missing"
+    );
     ferry.terminate();
 
     assert_eq!(support::topics(&clusters.b).get(&remote), Some(&partitions));

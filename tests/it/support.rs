@@ -502,6 +502,44 @@ impl Ferry {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The body of `GET /metrics` from this process (its address is in its log).
+    pub fn metrics(&self) -> String {
+        use std::io::{Read, Write};
+        let log = self.log_text();
+        let address = log
+            .lines()
+            .find(|line| line.contains("Metrics endpoint listening."))
+            .and_then(|line| line.split("address=").nth(1))
+            .map(|rest| {
+                rest.split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .unwrap_or_else(|| panic!("no metrics address in the log:\n{log}"));
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        stream
+            .write_all(
+                format!("GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "metrics answered {response}"
+        );
+        response
+    }
+
+    /// The value of the sample `name{labels}` in this process's metrics, if present.
+    pub fn metric(&self, name_and_labels: &str) -> Option<f64> {
+        self.metrics()
+            .lines()
+            .find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
+    }
+
     /// Number of tasks this process holds now, from its log.
     pub fn tasks_held(&self) -> i64 {
         let log = self.log_text();

@@ -535,8 +535,12 @@ fn host_owned_key(key: &str) -> Option<&'static str> {
         "enable.auto.commit" | "enable.auto.offset.store" => Some(
             "Ferry stores source positions itself, only after the target acknowledged the records",
         ),
-        "enable.idempotence" | "transactional.id" => {
+        "enable.idempotence" | "transactional.id" | "acks" | "request.required.acks" => {
             Some("Ferry chooses its producers' delivery guarantees itself")
+        }
+        "partitioner" => Some("Ferry writes each record to its source partition number"),
+        "enable.partition.eof" | "partition.assignment.strategy" => {
+            Some("Ferry's consumers depend on its own setting")
         }
         _ => None,
     }
