@@ -202,24 +202,16 @@ impl Admin {
         let results = self
             .client
             .create_topics([&new_topic], &admin_options())
-            .await
-            .map_err(|source| AdminError::Request {
-                cluster: self.name.clone(),
-                source,
-            })?;
-        for result in results {
-            match result {
-                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((topic, code)) => {
-                    return Err(AdminError::CreateTopic {
-                        cluster: self.name.clone(),
-                        topic,
-                        code,
-                    });
-                }
-            }
-        }
-        Ok(())
+            .await;
+        self.check(
+            results,
+            RDKafkaErrorCode::TopicAlreadyExists,
+            |cluster, topic, code| AdminError::CreateTopic {
+                cluster,
+                topic,
+                code,
+            },
+        )
     }
 
     /// Grows `topic` to `partitions` partitions. Growing to the current count is not an error.
@@ -233,21 +225,35 @@ impl Admin {
         let results = self
             .client
             .create_partitions([&request], &admin_options())
-            .await
-            .map_err(|source| AdminError::Request {
-                cluster: self.name.clone(),
-                source,
-            })?;
+            .await;
+        self.check(
+            results,
+            RDKafkaErrorCode::InvalidPartitions,
+            |cluster, topic, code| AdminError::CreatePartitions {
+                cluster,
+                topic,
+                code,
+            },
+        )
+    }
+
+    /// Turns the per-topic results of an admin request into one result; `harmless` is the
+    /// error code that means "already done" (the call is idempotent).
+    fn check(
+        &self,
+        results: rdkafka::error::KafkaResult<Vec<rdkafka::admin::TopicResult>>,
+        harmless: RDKafkaErrorCode,
+        error: impl Fn(String, String, RDKafkaErrorCode) -> AdminError,
+    ) -> Result<(), AdminError> {
+        let results = results.map_err(|source| AdminError::Request {
+            cluster: self.name.clone(),
+            source,
+        })?;
         for result in results {
-            match result {
-                Ok(_) | Err((_, RDKafkaErrorCode::InvalidPartitions)) => {}
-                Err((topic, code)) => {
-                    return Err(AdminError::CreatePartitions {
-                        cluster: self.name.clone(),
-                        topic,
-                        code,
-                    });
-                }
+            if let Err((topic, code)) = result
+                && code != harmless
+            {
+                return Err(error(self.name.clone(), topic, code));
             }
         }
         Ok(())

@@ -763,9 +763,10 @@ impl Worker {
             }
         }
         self.store_positions();
-        if let Err(error) = self.producer.flush(
-            DRAIN_TIMEOUT.min(deadline - Instant::now().min(deadline) + Duration::from_secs(5)),
-        ) {
+        // Position writes get what is left of the drain deadline, and at least 5 s.
+        let flush_timeout =
+            deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(5);
+        if let Err(error) = self.producer.flush(flush_timeout) {
             tracing::warn!(%error, "Positions may not all be stored; the next owner re-copies the difference.");
         }
         let _ = self.process_acks();
