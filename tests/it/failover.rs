@@ -65,6 +65,8 @@ fn killed_process_loses_no_records() {
             second.tasks_held() == 8
         },
     );
+    let takeover = killed_at.elapsed();
+    producer.join().unwrap();
     support::wait_until(
         Duration::from_secs(180),
         "every record reached the target",
