@@ -11,12 +11,14 @@
 //! * `offsets`: stored source positions, in MM2's format.
 //! * `replication`: the data path (topic selection, task leases, task workers).
 //! * [`metrics`]: Prometheus metrics and the `/metrics` endpoint.
+//! * [`mm2_records`]: MM2's heartbeat, checkpoint and offset-sync record formats.
 //! * [`cli`]: what `ferry run` and `ferry validate` do.
 
 pub mod cli;
 pub mod config;
 pub(crate) mod kafka;
 pub mod metrics;
+pub mod mm2_records;
 pub(crate) mod offsets;
 pub mod plugins;
 pub(crate) mod replication;
