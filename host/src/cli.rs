@@ -30,8 +30,11 @@ enum Command {
     /// Mirrors topics as the configuration says, until SIGINT or SIGTERM.
     Run {
         /// The configuration file (TOML).
-        #[arg(long, short)]
-        config: PathBuf,
+        #[arg(long, short, required_unless_present = "mm2", conflicts_with = "mm2")]
+        config: Option<PathBuf>,
+        /// A MirrorMaker 2 properties file (`connect-mirror-maker.properties`), used as is.
+        #[arg(long)]
+        mm2: Option<PathBuf>,
         /// Address of the Prometheus endpoint (`/metrics`). Port 7070 is where MM2 users'
         /// scrapers already look; use 127.0.0.1:7070 to keep it local.
         #[arg(long, env = "FERRY_METRICS_BIND", default_value = "0.0.0.0:7070")]
@@ -40,8 +43,11 @@ enum Command {
     /// Checks a configuration: syntax, values, plugins, and that the clusters answer.
     Validate {
         /// The configuration file (TOML).
-        #[arg(long, short)]
-        config: PathBuf,
+        #[arg(long, short, required_unless_present = "mm2", conflicts_with = "mm2")]
+        config: Option<PathBuf>,
+        /// A MirrorMaker 2 properties file (`connect-mirror-maker.properties`), used as is.
+        #[arg(long)]
+        mm2: Option<PathBuf>,
         /// Do not contact the clusters.
         #[arg(long)]
         offline: bool,
@@ -83,9 +89,14 @@ pub fn main(arguments: Arguments) -> ExitCode {
     let result = match arguments.command {
         Command::Run {
             config,
+            mm2,
             metrics_bind,
-        } => runtime.block_on(run(config, metrics_bind)),
-        Command::Validate { config, offline } => runtime.block_on(validate(config, offline)),
+        } => runtime.block_on(run(Source::from(config, mm2), metrics_bind)),
+        Command::Validate {
+            config,
+            mm2,
+            offline,
+        } => runtime.block_on(validate(Source::from(config, mm2), offline)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -109,9 +120,48 @@ fn init_tracing() {
         .init();
 }
 
-fn load_config(path: &std::path::Path) -> Result<Config, Failure> {
-    config::load(path)
-        .map_err(|errors| Failure::config(errors.to_string().lines().map(str::to_owned).collect()))
+/// Where the configuration comes from.
+enum Source {
+    Toml(PathBuf),
+    Mm2(PathBuf),
+}
+
+impl Source {
+    fn from(config: Option<PathBuf>, mm2: Option<PathBuf>) -> Source {
+        match (config, mm2) {
+            (_, Some(path)) => Source::Mm2(path),
+            (Some(path), None) => Source::Toml(path),
+            // clap requires one of the two.
+            (None, None) => Source::Toml(PathBuf::from("ferry.toml")),
+        }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        match self {
+            Source::Toml(path) | Source::Mm2(path) => path,
+        }
+    }
+}
+
+/// Loads the configuration. Keys of an MM2 file that Ferry does not use are reported once, with
+/// the reason, never dropped silently.
+fn load_config(
+    source: &Source,
+    report_unused: impl Fn(&config::mm2::UnusedKey),
+) -> Result<Config, Failure> {
+    let to_failure = |errors: config::ConfigErrors| {
+        Failure::config(errors.to_string().lines().map(str::to_owned).collect())
+    };
+    match source {
+        Source::Toml(path) => config::load(path).map_err(to_failure),
+        Source::Mm2(path) => {
+            let (config, unused) = config::mm2::load_mm2(path).map_err(to_failure)?;
+            for key in &unused {
+                report_unused(key);
+            }
+            Ok(config)
+        }
+    }
 }
 
 /// Loads the policy plugin of every enabled flow.
@@ -183,8 +233,11 @@ async fn check_clusters(config: &Config) -> Result<(), Failure> {
     }
 }
 
-async fn validate(path: PathBuf, offline: bool) -> Result<(), Failure> {
-    let config = load_config(&path)?;
+async fn validate(source: Source, offline: bool) -> Result<(), Failure> {
+    let config = load_config(&source, |unused| {
+        eprintln!("note: not used by Ferry: {unused}")
+    })?;
+    let path = source.path();
     let policies = load_policies(&config)?;
     if !offline {
         check_clusters(&config).await?;
@@ -204,8 +257,10 @@ async fn validate(path: PathBuf, offline: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn run(path: PathBuf, metrics_bind: SocketAddr) -> Result<(), Failure> {
-    let config = load_config(&path)?;
+async fn run(source: Source, metrics_bind: SocketAddr) -> Result<(), Failure> {
+    let config = load_config(&source, |unused| {
+        tracing::info!(key = %unused.key, line = unused.line, reason = unused.reason, "Key not used by Ferry.");
+    })?;
     let policies = load_policies(&config)?;
     check_clusters(&config).await?;
     let metrics =

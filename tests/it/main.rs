@@ -13,6 +13,7 @@
 mod bad_input;
 mod cycles;
 mod failover;
+mod mm2;
 mod replication;
 mod selection;
 mod support;

@@ -35,6 +35,7 @@
 
 mod interpolate;
 mod location;
+pub mod mm2;
 pub mod raw;
 mod topics;
 mod validate;
