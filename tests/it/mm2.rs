@@ -2,55 +2,27 @@
 
 use crate::support::{self, TempDir};
 
-/// The operator's file from issue 3, with local addresses.
+/// The operator's file from issue 3 (`examples/connect-mirror-maker.properties`) with the
+/// addresses of the test clusters and, optionally, without its SASL lines.
 fn operator_file(with_sasl: bool) -> String {
     let clusters = support::clusters();
-    let mut text = format!(
-        "clusters = clusterA, clusterB
-clusterA.group.id = clusterA-clusterB-clusterAconsumer
-clusterB.group.id = clusterA-clusterB-clusterBconsumer
-name = clusterA-clusterB
-source.cluster.alias = clusterA
-target.cluster.alias = clusterB
-tasks.max = 8
-clusterA.bootstrap.servers = {a}
-clusterB.bootstrap.servers = {b}
-clusterA->clusterB.enabled = true
-clusterA->clusterB.topics = prod.*.global$
-clusterA->clusterB.topics.exclude = ^(clusterA|clusterB).*heartbeats$
-clusterA->clusterB.groups = ^produser_consumer.*
-clusterB->clusterA.enabled = false
-clusterA->clusterB.replication.factor = 3
-checkpoints.topic.replication.factor = 3
-heartbeats.topic.replication.factor = 3
-offset-syncs.topic.replication.factor = 3
-offset.storage.replication.factor = 3
-status.storage.replication.factor = 3
-config.storage.replication.factor = 3
-config.storage.topic = mm2-config.from-clusterA-to-clusterB.internal
-offset.storage.topic = mm2-offset.from-clusterA-to-clusterB.internal
-status.storage.topic = mm2-status.from-clusterA-to-clusterB.internal
-clusterA->clusterB.sync.topic.acls.enabled = true
-clusterA->clusterB.emit.checkpoints.enabled = true
-clusterA->clusterB.emit.offset-syncs.enabled = true
-clusterA->clusterB.sync.group.offsets.enabled = true
-clusterA->clusterB.refresh.topics.interval.seconds = 300
-clusterA->clusterB.refresh.groups.interval.seconds = 300
-clusterA->clusterB.sync.topic.acls.interval.seconds = 300
-",
-        a = clusters.a,
-        b = clusters.b
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/connect-mirror-maker.properties"
     );
-    if with_sasl {
-        for cluster in ["clusterA", "clusterB"] {
-            text.push_str(&format!(
-                "{cluster}.sasl.mechanism=PLAIN\n{cluster}.security.protocol=SASL_PLAINTEXT\n\
-                 {cluster}.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule \
-                 required username=\"your_user\" password=\"your_password\";\n"
-            ));
-        }
-    }
-    text
+    std::fs::read_to_string(example)
+        .unwrap()
+        .lines()
+        .filter(|line| {
+            with_sasl || !line.contains(".sasl.") && !line.contains(".security.protocol")
+        })
+        .map(|line| match line.split_once(".bootstrap.servers") {
+            Some(("clusterA", _)) => format!("clusterA.bootstrap.servers = {}", clusters.a),
+            Some(("clusterB", _)) => format!("clusterB.bootstrap.servers = {}", clusters.b),
+            _ => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn validate(text: &str, extra: &[&str]) -> (i32, String) {

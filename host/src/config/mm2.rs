@@ -1312,45 +1312,8 @@ listeners = http://0.0.0.0:8083
         assert!(errors.iter().any(|error| error.message.contains("GSSAPI")));
     }
 
-    const ISSUE_3: &str = "\
-clusters = clusterA, clusterB
-clusterA.group.id = clusterA-clusterB-clusterAconsumer
-clusterB.group.id = clusterA-clusterB-clusterBconsumer
-name = clusterA-clusterB
-source.cluster.alias = clusterA
-target.cluster.alias = clusterB
-tasks.max = 8
-clusterA.bootstrap.servers = brokerA-1:9092, brokerA-2:9092, brokerA-3:9092
-clusterB.bootstrap.servers = brokerB-1:9092, brokerB-2:9092, brokerB-3:9092
-clusterA->clusterB.enabled = true
-clusterA->clusterB.topics = prod.*.global$
-clusterA->clusterB.topics.exclude = ^(clusterA|clusterB).*heartbeats$
-clusterA->clusterB.groups = ^produser_consumer.*
-clusterB->clusterA.enabled = false
-clusterA->clusterB.replication.factor = 3
-checkpoints.topic.replication.factor = 3
-heartbeats.topic.replication.factor = 3
-offset-syncs.topic.replication.factor = 3
-offset.storage.replication.factor = 3
-status.storage.replication.factor = 3
-config.storage.replication.factor = 3
-config.storage.topic = mm2-config.from-clusterA-to-clusterB.internal
-offset.storage.topic = mm2-offset.from-clusterA-to-clusterB.internal
-status.storage.topic = mm2-status.from-clusterA-to-clusterB.internal
-clusterA->clusterB.sync.topic.acls.enabled = true
-clusterA->clusterB.emit.checkpoints.enabled = true
-clusterA->clusterB.emit.offset-syncs.enabled = true
-clusterA->clusterB.sync.group.offsets.enabled = true
-clusterA->clusterB.refresh.topics.interval.seconds = 300
-clusterA->clusterB.refresh.groups.interval.seconds = 300
-clusterA->clusterB.sync.topic.acls.interval.seconds = 300
-clusterA.sasl.mechanism=PLAIN
-clusterA.security.protocol=SASL_PLAINTEXT
-clusterA.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"your_user\" password=\"your_password\";
-clusterB.sasl.mechanism=PLAIN
-clusterB.security.protocol=SASL_PLAINTEXT
-clusterB.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"your_user\" password=\"your_password\";
-";
+    /// The operator file of issue 3, shipped as an example (4 comment lines, then the file).
+    const ISSUE_3: &str = include_str!("../../../examples/connect-mirror-maker.properties");
 
     #[test]
     fn issue_3_operator_file() {
@@ -1380,10 +1343,10 @@ clusterB.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModul
             assert!(!format!("{cluster:?}").contains("your_password"));
         }
         let checkpoints = reason(&unused, "clusterA->clusterB.emit.checkpoints.enabled").unwrap();
-        assert_eq!(checkpoints.line, 26);
+        assert_eq!(checkpoints.line, 30);
         assert_eq!(checkpoints.reason, "checkpoints are not emitted yet");
         let storage = reason(&unused, "config.storage.topic").unwrap();
-        assert_eq!(storage.line, 22);
+        assert_eq!(storage.line, 26);
         assert!(storage.reason.contains("Connect internal topic"));
         assert!(
             reason(&unused, "offset.storage.topic")
@@ -1415,7 +1378,7 @@ clusterB.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModul
         assert!(unused.windows(2).all(|pair| pair[0].line < pair[1].line));
         assert_eq!(
             unused[0].to_string(),
-            "line 2: clusterA.group.id: a Connect worker group; ferry's flow group is `ferry.<source>-<target>`"
+            "line 6: clusterA.group.id: a Connect worker group; ferry's flow group is `ferry.<source>-<target>`"
         );
     }
 
