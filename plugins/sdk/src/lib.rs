@@ -84,7 +84,7 @@ pub mod bindings {
 /// configuration through [`ReplicationPolicy::init`], the way MM2 builds a policy with its no-arg
 /// constructor and then calls `configure`.
 ///
-/// ```ignore
+/// ```text
 /// ferry_plugin_sdk::export_policy!(MyPolicy);
 /// ```
 #[macro_export]
