@@ -46,6 +46,17 @@ fn bidirectional_flows_do_not_loop() {
     );
     let (topics_a, topics_b) = (support::topics(&clusters.a), support::topics(&clusters.b));
     ferry.terminate();
+    for (bootstrap, remote) in [
+        (&clusters.b, format!("clusterA.{on_a}")),
+        (&clusters.a, format!("clusterB.{on_b}")),
+    ] {
+        let comparison = support::compare(&support::read_all(bootstrap, &remote), 1, 10);
+        assert_eq!(
+            (comparison.lost, comparison.duplicates, comparison.received),
+            (0, 0, 10),
+            "{remote}"
+        );
+    }
     assert!(
         !topics_a.contains_key(&format!("clusterB.clusterA.{on_a}")),
         "looped back to A"
