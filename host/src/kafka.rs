@@ -183,6 +183,22 @@ impl Admin {
             .collect())
     }
 
+    /// [`Admin::topic_partitions`] on the blocking pool, for async callers.
+    pub(crate) async fn topic_partitions_async(
+        self: &std::sync::Arc<Self>,
+    ) -> Result<HashMap<String, i32>, AdminError> {
+        let admin = std::sync::Arc::clone(self);
+        let cluster = self.name.clone();
+        tokio::task::spawn_blocking(move || admin.topic_partitions())
+            .await
+            .unwrap_or_else(|_| {
+                Err(AdminError::Request {
+                    cluster,
+                    source: KafkaError::Canceled,
+                })
+            })
+    }
+
     /// Creates `topic`; an existing topic is not an error.
     pub(crate) async fn create_topic(
         &self,

@@ -160,13 +160,10 @@ pub(crate) async fn start(
         .create_topic(&lease_topic, tasks, flow.replication_factor, &compact)
         .await
         .map_err(admin_error)?;
-    let target_topics = {
-        let admin = Arc::clone(&target_admin);
-        tokio::task::spawn_blocking(move || admin.topic_partitions())
-            .await
-            .unwrap_or_else(|_| Ok(Default::default()))
-            .map_err(admin_error)?
-    };
+    let target_topics = target_admin
+        .topic_partitions_async()
+        .await
+        .map_err(admin_error)?;
     let task_count = target_topics
         .get(&lease_topic)
         .copied()

@@ -133,13 +133,13 @@ pub(crate) async fn refresh(
     source: &Arc<Admin>,
     target: &Arc<Admin>,
 ) -> Result<Catalog, crate::kafka::AdminError> {
-    let source_topics = blocking(source, Admin::topic_partitions).await?;
+    let source_topics = source.topic_partitions_async().await?;
     let wanted = {
         let policy = Arc::clone(policy);
         // Plugin calls may take up to the plugin deadline; keep them off the async workers.
         tokio::task::block_in_place(|| select(context, &policy, &source_topics))
     };
-    let mut target_topics = blocking(target, Admin::topic_partitions).await?;
+    let mut target_topics = target.topic_partitions_async().await?;
     let mut changed = false;
     for (topic, (remote, partitions)) in &wanted {
         match target_topics.get(remote) {
@@ -172,7 +172,7 @@ pub(crate) async fn refresh(
         }
     }
     if changed {
-        target_topics = blocking(target, Admin::topic_partitions).await?;
+        target_topics = target.topic_partitions_async().await?;
     }
     let topics = wanted
         .into_iter()
@@ -186,21 +186,6 @@ pub(crate) async fn refresh(
         })
         .collect();
     Ok(Catalog { topics })
-}
-
-async fn blocking<T: Send + 'static>(
-    admin: &Arc<Admin>,
-    call: fn(&Admin) -> Result<T, crate::kafka::AdminError>,
-) -> Result<T, crate::kafka::AdminError> {
-    let admin = Arc::clone(admin);
-    match tokio::task::spawn_blocking(move || call(&admin)).await {
-        Ok(result) => result,
-        Err(join_error) => Err(crate::kafka::AdminError::Request {
-            cluster: "(metadata task)".to_owned(),
-            source: rdkafka::error::KafkaError::Canceled,
-        })
-        .inspect_err(|_| tracing::error!(%join_error, "Metadata task failed.")),
-    }
 }
 
 /// Refreshes the catalog every refresh interval and publishes changes. Runs until aborted.

@@ -323,6 +323,8 @@ struct Worker {
     scratch: Vec<Ack>,
     latency: Histogram,
     in_flight_gauge: IntGauge,
+    /// This task's share of `in_flight_gauge`.
+    in_flight_reported: i64,
     delivery_errors: IntCounter,
     positions_stored: IntCounter,
 }
@@ -365,6 +367,7 @@ impl Worker {
             scratch: Vec::with_capacity(BATCH),
             latency: metrics.replication_latency.with_label_values(&[&flow]),
             in_flight_gauge: metrics.records_in_flight.with_label_values(&[&flow]),
+            in_flight_reported: 0,
             delivery_errors: metrics.delivery_errors.with_label_values(&[&flow]),
             positions_stored: metrics.positions_stored.with_label_values(&[&flow]),
             flow,
@@ -552,7 +555,10 @@ impl Worker {
                     .observe((now_ms - timestamp).max(0) as f64 / 1000.0);
             }
         }
-        self.in_flight_gauge.set(self.in_flight as i64);
+        // The gauge is per flow and shared by its tasks: add this task's change, don't overwrite.
+        self.in_flight_gauge
+            .add(self.in_flight as i64 - self.in_flight_reported);
+        self.in_flight_reported = self.in_flight as i64;
         failure.map_or(Ok(()), Err)
     }
 
@@ -769,7 +775,12 @@ impl Worker {
         if let Err(error) = self.producer.flush(flush_timeout) {
             tracing::warn!(%error, "Positions may not all be stored; the next owner re-copies the difference.");
         }
-        let _ = self.process_acks();
+        if let Err(error) = self.process_acks() {
+            tracing::warn!(error = %crate::error_chain(&error), "Delivery failed while draining.");
+        }
+        // Whatever was not acknowledged leaves this task; take it out of the flow's gauge.
+        self.in_flight_gauge.sub(self.in_flight_reported);
+        self.in_flight_reported = 0;
         let positions_failed = !self
             .producer
             .context()
