@@ -14,6 +14,21 @@ fn flow_config(dir: &TempDir, topic: &str, group: &str) -> std::path::PathBuf {
         .write(dir)
 }
 
+/// Produces records `range` of every partition on a thread, in chunks of 1 000 per partition, so
+/// that Ferry copies while the producer writes.
+fn produce_in_background(
+    bootstrap: &str,
+    topic: &str,
+    range: std::ops::Range<u64>,
+) -> std::thread::JoinHandle<()> {
+    let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
+    std::thread::spawn(move || {
+        for start in range.step_by(1_000) {
+            support::produce(&bootstrap, &topic, PARTITIONS, start..start + 1_000);
+        }
+    })
+}
+
 /// Acceptance: two processes share 8 partitions; one is killed with SIGKILL mid-stream; the
 /// other finishes; 0 records lost. Duplicates (re-copied after the kill) are counted and printed.
 #[test]
@@ -36,20 +51,7 @@ fn killed_process_loses_no_records() {
 
     // Mid-stream: a producer keeps writing while the first process is killed.
     let total: u64 = 6_000;
-    let producer = {
-        let bootstrap = clusters.a.clone();
-        let topic = topic.clone();
-        std::thread::spawn(move || {
-            for chunk in 0..6 {
-                support::produce(
-                    &bootstrap,
-                    &topic,
-                    PARTITIONS,
-                    chunk * 1_000..(chunk + 1) * 1_000,
-                );
-            }
-        })
-    };
+    let producer = produce_in_background(&clusters.a, &topic, 0..6_000);
     support::wait_until(Duration::from_secs(120), "replication is under way", || {
         support::record_count(&clusters.b, &remote) >= 10_000
     });
@@ -113,20 +115,7 @@ fn handover_to_a_new_process_copies_nothing_twice() {
         },
     );
 
-    let producer = {
-        let bootstrap = clusters.a.clone();
-        let topic = topic.clone();
-        std::thread::spawn(move || {
-            for chunk in 2..4 {
-                support::produce(
-                    &bootstrap,
-                    &topic,
-                    PARTITIONS,
-                    chunk * 1_000..(chunk + 1) * 1_000,
-                );
-            }
-        })
-    };
+    let producer = produce_in_background(&clusters.a, &topic, 2_000..4_000);
     let mut second = Ferry::start(&config, &dir, "second");
     support::wait_until(Duration::from_secs(60), "the tasks are shared", || {
         first.assert_running();

@@ -46,6 +46,10 @@ fn mirrors_100k_records_with_keys_headers_and_timestamps() {
             )) == Some(expected as f64)
         },
     );
+    // Every task's share of the in-flight gauge returns to zero once all is acknowledged.
+    support::wait_until(Duration::from_secs(30), "nothing is left in flight", || {
+        ferry.metric(&format!("ferry_records_in_flight{{{flow}}}")) == Some(0.0)
+    });
     let metrics = ferry.metrics();
     for partition in 0..partitions {
         let lag = format!(
