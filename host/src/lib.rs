@@ -22,6 +22,7 @@ pub mod mm2_records;
 pub(crate) mod offsets;
 pub mod plugins;
 pub(crate) mod replication;
+pub(crate) mod translation;
 
 /// Formats an error with its chain of causes, `outer: inner: root`, on one line.
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
