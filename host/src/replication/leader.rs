@@ -431,8 +431,12 @@ impl Leader {
                 let Some(index) = self.indexes.get(&(topic.to_owned(), partition)) else {
                     continue;
                 };
-                let last = positions.get(&(topic.to_owned(), partition)).copied();
-                let Some(downstream) = index.translate(upstream, last) else {
+                // Without a stored position, nothing says how far the run of the latest sync
+                // reaches: no checkpoint until the first position is stored.
+                let Some(last) = positions.get(&(topic.to_owned(), partition)).copied() else {
+                    continue;
+                };
+                let Some(downstream) = index.translate(upstream, Some(last)) else {
                     untranslatable.inc();
                     tracing::debug!(
                         group,
