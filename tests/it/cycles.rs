@@ -74,29 +74,27 @@ fn bidirectional_flows_do_not_loop() {
 }
 
 /// Acceptance (issue 3, heartbeats and cycles): with flows both ways under consistent aliases,
-/// each side's heartbeats are mirrored once (`X.heartbeats` on Y's cluster, `Y.heartbeats` on
-/// X's) and never come back (`Y.X.heartbeats` / `X.Y.heartbeats` never appear); a flow with
-/// `heartbeats_replication = false` (MM2 4.0) does not mirror heartbeat topics at all.
+/// each side's heartbeats are mirrored once (`clusterA.heartbeats` on B, `clusterB.heartbeats`
+/// on A) and never come back (`clusterB.clusterA.heartbeats` / `clusterA.clusterB.heartbeats`
+/// never appear); a flow with `heartbeats_replication = false` (MM2 4.0) does not mirror
+/// heartbeat topics at all.
 #[test]
 fn heartbeats_are_mirrored_once_and_never_loop() {
     let clusters = support::clusters();
-    // Aliases of this test only: heartbeat topics of other tests (other aliases for the same
-    // clusters) would be mirrored too, as MM2 does with inconsistent aliases (KAFKA-9914).
-    let x = support::unique("hbX");
-    let y = support::unique("hbY");
+    // The suite's consistent aliases: under other aliases for the same clusters, heartbeat
+    // topics would be mirrored round and round, as MM2 does (KAFKA-9914).
+    let (x, y) = ("clusterA", "clusterB");
     let quiet = support::unique("hbQ");
     let marker = support::unique("hbm");
     let dir = TempDir::new("heartbeats");
     let topics = format!("topics = \"{marker}.*\"\nheartbeats_interval = \"200ms\"");
     let config = ConfigBuilder::new()
-        .cluster(&x, &clusters.a)
-        .cluster(&y, &clusters.b)
         .cluster(&quiet, &clusters.a)
-        .flow(&x, &y, &support::unique("g"), &topics)
-        .flow(&y, &x, &support::unique("g"), &topics)
+        .flow(x, y, &support::unique("g"), &topics)
+        .flow(y, x, &support::unique("g"), &topics)
         .flow(
             &quiet,
-            &y,
+            y,
             &support::unique("g"),
             &format!("{topics}\nheartbeats_replication = false\nemit_heartbeats = false"),
         )
@@ -120,10 +118,10 @@ fn heartbeats_are_mirrored_once_and_never_loop() {
         "heartbeats mirrored both ways",
         || {
             ferry.assert_running();
-            // X->Y writes (X, Y) into B's heartbeats; Y->X writes (Y, X) into A's, which
-            // X->Y mirrors to B as `X.heartbeats`, and the other way round.
-            heartbeat_of(&y, &x)(support::read_raw(&clusters.b, &x_on_b))
-                && heartbeat_of(&x, &y)(support::read_raw(&clusters.a, &y_on_a))
+            // A->B writes (A, B) into B's heartbeats; B->A writes (B, A) into A's, which A->B
+            // mirrors to B as `clusterA.heartbeats`, and the other way round.
+            heartbeat_of(y, x)(support::read_raw(&clusters.b, &x_on_b))
+                && heartbeat_of(x, y)(support::read_raw(&clusters.a, &y_on_a))
         },
     );
     // Topics created now are mirrored by refreshes (of every flow) that also saw the remote
