@@ -460,12 +460,11 @@ impl ConfigBuilder {
     /// sets it.
     pub fn flow(mut self, source: &str, target: &str, group: &str, extra: &str) -> ConfigBuilder {
         let standard = |alias: &str| alias == "clusterA" || alias == "clusterB";
-        let heartbeats = if !(standard(source) && standard(target))
-            && !extra.contains("heartbeats_replication")
-        {
-            "heartbeats_replication = false\n"
-        } else {
+        let consistent = standard(source) && standard(target);
+        let heartbeats = if consistent || extra.contains("heartbeats_replication") {
             ""
+        } else {
+            "heartbeats_replication = false\n"
         };
         writeln!(
             self.text,
