@@ -17,3 +17,4 @@ mod mm2;
 mod replication;
 mod selection;
 mod support;
+mod sync;
