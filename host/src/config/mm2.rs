@@ -616,11 +616,6 @@ impl Resolver<'_> {
             heartbeats_replication: heartbeats_replication?,
             group_id: default_group_id(source, target),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-            sync_topic_configs: None,
-            config_properties_exclude: TopicPatterns::parse_mm2(super::TEMP_DEFAULT_CONFIG_EXCLUDE)
-                .ok()?,
-            use_source_defaults: false,
-            sync_topic_acls: None,
         })
     }
 

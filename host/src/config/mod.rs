@@ -376,14 +376,6 @@ pub struct Flow {
     pub group_id: String,
     /// Produced but unacknowledged records allowed per task, 1 to 1 000 000.
     pub max_in_flight: usize,
-    /// TEMPORARY (until main's "Config: MM2 sync keys"): topic config sync interval.
-    pub sync_topic_configs: Option<Duration>,
-    /// TEMPORARY: config properties never synced.
-    pub config_properties_exclude: TopicPatterns,
-    /// TEMPORARY: `use.defaults.from = source`.
-    pub use_source_defaults: bool,
-    /// TEMPORARY: topic ACL sync interval.
-    pub sync_topic_acls: Option<Duration>,
 }
 
 /// The identity of a flow, `<source>-><target>` (MM2's `SourceAndTarget`).
@@ -426,9 +418,6 @@ pub enum PluginSource {
     /// A WebAssembly component file, which existed when the configuration was read.
     File(PathBuf),
 }
-
-/// TEMPORARY: MM2's default `config.properties.exclude` (main's config owns it).
-pub(crate) const TEMP_DEFAULT_CONFIG_EXCLUDE: &str = "follower\\.replication\\.throttled\\.replicas, leader\\.replication\\.throttled\\.replicas, message\\.timestamp\\.difference\\.max\\.ms, message\\.timestamp\\.type, unclean\\.leader\\.election\\.enable, min\\.insync\\.replicas";
 
 /// The built-in plugins, by the name written after `builtin:`.
 pub const BUILTIN_POLICIES: [&str; 2] = ["default-policy", "identity-policy"];

@@ -139,24 +139,6 @@ pub struct FlowConfig {
     /// reading from the source pauses at this limit. 1 to 1000000, default 10000.
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: i64,
-    /// TEMPORARY.
-    #[serde(default)]
-    pub sync_topic_configs: bool,
-    /// TEMPORARY.
-    #[serde(default)]
-    pub sync_topic_configs_interval: Option<String>,
-    /// TEMPORARY.
-    #[serde(default)]
-    pub sync_topic_acls: bool,
-    /// TEMPORARY.
-    #[serde(default)]
-    pub sync_topic_acls_interval: Option<String>,
-    /// TEMPORARY.
-    #[serde(default)]
-    pub config_properties_exclude: Option<TopicList>,
-    /// TEMPORARY.
-    #[serde(default)]
-    pub use_defaults_from: Option<String>,
 }
 
 /// A plugin reference: `{ uses = "...", with = { key = "value" } }`.

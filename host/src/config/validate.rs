@@ -399,23 +399,6 @@ impl Validator<'_> {
             &raw.refresh_topics_interval,
         );
         let commit_interval = self.duration(&path.key("commit_interval"), &raw.commit_interval);
-        let sync_interval = |this: &mut Self, key: &str, value: &Option<String>| {
-            this.duration(&path.key(key), value.as_deref().unwrap_or("10m"))
-        };
-        let sync_topic_configs_interval = sync_interval(
-            self,
-            "sync_topic_configs_interval",
-            &raw.sync_topic_configs_interval,
-        );
-        let sync_topic_acls_interval = sync_interval(
-            self,
-            "sync_topic_acls_interval",
-            &raw.sync_topic_acls_interval,
-        );
-        let config_properties_exclude = match &raw.config_properties_exclude {
-            Some(list) => self.topics(&path.key("config_properties_exclude"), list),
-            None => TopicPatterns::parse_mm2(super::TEMP_DEFAULT_CONFIG_EXCLUDE).ok(),
-        };
 
         let group_id = match raw.group_id {
             Some(group_id) if group_id.trim().is_empty() => {
@@ -445,12 +428,6 @@ impl Validator<'_> {
             heartbeats_replication: raw.heartbeats_replication,
             group_id: group_id?,
             max_in_flight: max_in_flight?,
-            sync_topic_configs: raw
-                .sync_topic_configs
-                .then_some(sync_topic_configs_interval?),
-            config_properties_exclude: config_properties_exclude?,
-            use_source_defaults: raw.use_defaults_from.as_deref() == Some("source"),
-            sync_topic_acls: raw.sync_topic_acls.then_some(sync_topic_acls_interval?),
         })
     }
 
