@@ -99,6 +99,17 @@ pub(crate) fn target_producer(cluster: &ClientConfig) -> ClientConfig {
     config
 }
 
+/// A producer of Ferry's and MM2's small bookkeeping records (offset syncs, heartbeats,
+/// checkpoints): idempotent and ordered, with a small buffer.
+pub(crate) fn internal_producer(cluster: &ClientConfig) -> ClientConfig {
+    let mut config = cluster.clone();
+    config.set("enable.idempotence", "true");
+    config.set("acks", "all");
+    set_default(&mut config, "queue.buffering.max.kbytes", "4096");
+    set_default(&mut config, "linger.ms", "5");
+    config
+}
+
 /// A member of the task-lease group `group_id` (see `replication::lease`).
 pub(crate) fn lease_consumer(cluster: &ClientConfig, group_id: &str) -> ClientConfig {
     let mut config = plain_consumer(cluster);

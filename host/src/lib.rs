@@ -25,6 +25,7 @@ pub(crate) mod offsets;
 pub mod plugins;
 pub(crate) mod replication;
 pub(crate) mod sync;
+pub(crate) mod translation;
 
 /// Formats an error with its chain of causes, `outer: inner: root`, on one line.
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {

@@ -58,6 +58,19 @@ pub struct Metrics {
     /// Config or ACL sync runs that failed, plus single topics or ACLs the target refused, per
     /// flow and sync (`configs`, `acls`).
     pub sync_errors: IntCounterVec,
+    /// MM2 offset syncs written, per flow.
+    pub offset_syncs_written: IntCounterVec,
+    /// Heartbeats written, per flow and cluster written to.
+    pub heartbeats_written: IntCounterVec,
+    /// Checkpoints written, per flow.
+    pub checkpoints_written: IntCounterVec,
+    /// Group offsets committed to idle target groups, per flow (one per partition).
+    pub group_offsets_synced: IntCounterVec,
+    /// Rounds of group offset sync completed, per flow.
+    pub group_sync_rounds: IntCounterVec,
+    /// Committed source offsets that could not be translated (older than the known history),
+    /// per flow.
+    pub untranslatable_offsets: IntCounterVec,
 }
 
 /// Errors creating or serving metrics.
@@ -178,6 +191,36 @@ impl Metrics {
                     "ferry_sync_errors_total",
                     "Failed config or ACL sync runs, and topics or ACLs the target refused.",
                     &["flow", "sync"],
+                )?,
+                offset_syncs_written: counter(
+                    "ferry_offset_syncs_written_total",
+                    "MM2 offset syncs written to the offset-syncs topic.",
+                    &["flow"],
+                )?,
+                heartbeats_written: counter(
+                    "ferry_heartbeats_written_total",
+                    "MM2 heartbeats written, by the cluster written to.",
+                    &["flow", "cluster"],
+                )?,
+                checkpoints_written: counter(
+                    "ferry_checkpoints_written_total",
+                    "MM2 checkpoints (translated group offsets) written to the target.",
+                    &["flow"],
+                )?,
+                group_offsets_synced: counter(
+                    "ferry_group_offsets_synced_total",
+                    "Partition offsets committed to idle consumer groups on the target.",
+                    &["flow"],
+                )?,
+                group_sync_rounds: counter(
+                    "ferry_group_sync_rounds_total",
+                    "Rounds of group offset sync completed (every selected group visited).",
+                    &["flow"],
+                )?,
+                untranslatable_offsets: counter(
+                    "ferry_untranslatable_offsets_total",
+                    "Committed source offsets older than the known offset history (no checkpoint).",
+                    &["flow"],
                 )?,
                 registry: registry.clone(),
             })

@@ -11,6 +11,7 @@
 )]
 
 mod bad_input;
+mod checkpoints;
 mod cycles;
 mod failover;
 mod mm2;

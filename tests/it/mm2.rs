@@ -45,7 +45,7 @@ fn operators_mm2_file_validates() {
         "{stderr}"
     );
     for key in [
-        "clusterA->clusterB.emit.checkpoints.enabled",
+        "clusterA->clusterB.refresh.groups.interval.seconds",
         "config.storage.topic",
         "clusterA.group.id",
     ] {

@@ -871,3 +871,132 @@ pub fn acl_command(bootstrap: &str, args: &[&str]) {
     all.extend_from_slice(args);
     kafka_tool(&all);
 }
+
+/// Commits `offsets` (partition, next offset) of `topic` for `group` without joining it.
+pub fn commit_group(bootstrap: &str, group: &str, topic: &str, offsets: &[(i32, i64)]) {
+    let consumer: BaseConsumer = client(bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    for (partition, offset) in offsets {
+        list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+            .unwrap();
+    }
+    consumer
+        .commit(&list, rdkafka::consumer::CommitMode::Sync)
+        .unwrap();
+}
+
+/// The committed offsets of `group` on partitions `0..partitions` of `topic` (`None` where it
+/// has none).
+pub fn committed(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> Vec<Option<i64>> {
+    let consumer: BaseConsumer = client(bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    for partition in 0..partitions {
+        list.add_partition(topic, partition);
+    }
+    let committed = consumer
+        .committed_offsets(list, Duration::from_secs(10))
+        .unwrap();
+    (0..partitions)
+        .map(|partition| {
+            match committed
+                .find_partition(topic, partition)
+                .map(|e| e.offset())
+            {
+                Some(Offset::Offset(offset)) => Some(offset),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// The raw (key, value) of every record of partition 0 of `topic` up to its current end.
+pub fn read_raw(bootstrap: &str, topic: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let consumer: BaseConsumer = client(bootstrap)
+        .set("group.id", unique("ferry-tests.raw"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let Ok((_, high)) = consumer.fetch_watermarks(topic, 0, Duration::from_secs(10)) else {
+        return Vec::new();
+    };
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&list).unwrap();
+    let mut records = Vec::new();
+    let mut next = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while next < high {
+        assert!(Instant::now() < deadline, "reading {topic} timed out");
+        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let message = message.unwrap();
+        next = message.offset() + 1;
+        records.push((
+            message.key().unwrap_or_default().to_vec(),
+            message.payload().unwrap_or_default().to_vec(),
+        ));
+    }
+    records
+}
+
+/// A consumer group member on `topic` that stays in the group until dropped (it never commits).
+pub struct ActiveMember {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    assigned: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ActiveMember {
+    /// Joins `group` and subscribes to `topic`.
+    pub fn join(bootstrap: &str, group: &str, topic: &str) -> ActiveMember {
+        use std::sync::Arc;
+        use std::sync::atomic::AtomicBool;
+        let consumer: BaseConsumer = client(bootstrap)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "latest")
+            .create()
+            .unwrap();
+        consumer.subscribe(&[topic]).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let assigned = Arc::new(AtomicBool::new(false));
+        let (thread_stop, thread_assigned) = (Arc::clone(&stop), Arc::clone(&assigned));
+        let thread = std::thread::spawn(move || {
+            while !thread_stop.load(Ordering::Acquire) {
+                let _ = consumer.poll(Duration::from_millis(100));
+                if consumer.assignment().is_ok_and(|list| list.count() > 0) {
+                    thread_assigned.store(true, Ordering::Release);
+                }
+            }
+        });
+        ActiveMember {
+            stop,
+            thread: Some(thread),
+            assigned,
+        }
+    }
+
+    /// Whether the group gave this member partitions (it is then an active member).
+    pub fn is_assigned(&self) -> bool {
+        self.assigned.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for ActiveMember {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

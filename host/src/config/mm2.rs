@@ -44,6 +44,12 @@ const DEFAULT_OFFSET_FLUSH_MS: &str = "60000";
 const DEFAULT_TOPICS: &str = ".*";
 /// MM2's `topics.exclude` default.
 const DEFAULT_TOPICS_EXCLUDE: &str = r".*[\-\.]internal, .*\.replica, __.*";
+/// MM2's `groups` default.
+const DEFAULT_GROUPS: &str = ".*";
+/// MM2's `groups.exclude` default.
+const DEFAULT_GROUPS_EXCLUDE: &str = "console-consumer-.*, connect-.*, __.*";
+/// MM2's `config.properties.exclude` default (`DefaultConfigPropertyFilter`).
+const DEFAULT_CONFIG_PROPERTIES_EXCLUDE: &str = r"follower\.replication\.throttled\.replicas, leader\.replication\.throttled\.replicas, message\.timestamp\.difference\.max\.ms, message\.timestamp\.type, unclean\.leader\.election\.enable, min\.insync\.replicas";
 /// The largest `tasks.max` Ferry accepts (its `tasks` limit).
 const MAX_TASKS: i64 = 1024;
 /// Ferry's default `max_in_flight` (MM2 has no such setting).
@@ -528,41 +534,19 @@ impl Resolver<'_> {
             .map_err(|message| self.report(&key, message))
             .ok();
 
-        // `topics.exclude` wins over its deprecated alias `topics.blacklist`
-        // (`ConfigUtils.translateDeprecatedConfigs`).
-        let exclude = match self.connector_key(source, target, "topics.exclude") {
-            Some(found) => Some(found),
-            None => self.connector_key(source, target, "topics.blacklist"),
-        };
-        let (key, value) = exclude.unwrap_or_else(|| {
-            (
-                format!("{flow_prefix}.topics.exclude"),
-                DEFAULT_TOPICS_EXCLUDE.to_owned(),
-            )
-        });
+        let (key, value) = self.aliased(
+            source,
+            target,
+            "topics.exclude",
+            "topics.blacklist",
+            DEFAULT_TOPICS_EXCLUDE,
+        );
         let topics_exclude = TopicPatterns::parse_mm2(&value)
             .map_err(|message| self.report(&key, message))
             .ok();
 
         let (key, value) = setting(self, "replication.factor", DEFAULT_REPLICATION_FACTOR);
-        let replication_factor = match value.parse::<i64>() {
-            Ok(factor) if factor == -1 || (1..=i64::from(i16::MAX)).contains(&factor) => {
-                i16::try_from(factor).ok()
-            }
-            Ok(factor) => {
-                self.report(
-                    &key,
-                    format!(
-                        "must be -1 (the broker's default.replication.factor) or between 1 and 32767, not {factor}"
-                    ),
-                );
-                None
-            }
-            Err(_) => {
-                self.report(&key, format!("expected an integer, not `{value}`"));
-                None
-            }
-        };
+        let replication_factor = self.factor(&key, &value);
 
         let (key, value) = setting(self, "tasks.max", DEFAULT_TASKS);
         let tasks = self
@@ -597,6 +581,110 @@ impl Resolver<'_> {
         let (key, value) = setting(self, "heartbeats.replication.enabled", "true");
         let heartbeats_replication = self.boolean(&key, &value);
 
+        // A Connect worker key: `<target>.offset.storage.topic`, else the top-level key (worker
+        // keys with the `offset.storage` prefix are passed down), else MM2's default.
+        let positions_topic = self
+            .take(&format!("{target}.offset.storage.topic"))
+            .or_else(|| self.take("offset.storage.topic"))
+            .map_or_else(
+                || crate::offsets::positions_topic(source),
+                |(_, topic)| topic,
+            );
+
+        let emit_heartbeats = self.periodic(
+            source,
+            target,
+            ("emit.heartbeats.enabled", "true"),
+            ("emit.heartbeats.interval.seconds", "1"),
+        );
+        let (key, value) = setting(self, "emit.offset-syncs.enabled", "true");
+        let emit_offset_syncs = self.boolean(&key, &value);
+        let (key, value) = setting(self, "offset.lag.max", "100");
+        let offset_lag_max = self
+            .integer(&key, &value, 0, i64::MAX)
+            .and_then(|lag| u64::try_from(lag).ok());
+        let (key, value) = setting(self, "offset-syncs.topic.location", "source");
+        let offset_syncs_on_target = match value.as_str() {
+            "source" => Some(false),
+            "target" => Some(true),
+            other => {
+                self.report(
+                    &key,
+                    format!("expected `source` or `target`, not `{other}`"),
+                );
+                None
+            }
+        };
+        let emit_checkpoints = self.periodic(
+            source,
+            target,
+            ("emit.checkpoints.enabled", "true"),
+            ("emit.checkpoints.interval.seconds", "60"),
+        );
+        let (key, value) = setting(self, "groups", DEFAULT_GROUPS);
+        let groups = TopicPatterns::parse_mm2(&value)
+            .map_err(|message| self.report(&key, message))
+            .ok();
+        let (key, value) = self.aliased(
+            source,
+            target,
+            "groups.exclude",
+            "groups.blacklist",
+            DEFAULT_GROUPS_EXCLUDE,
+        );
+        let groups_exclude = TopicPatterns::parse_mm2(&value)
+            .map_err(|message| self.report(&key, message))
+            .ok();
+        let sync_group_offsets = self.periodic(
+            source,
+            target,
+            ("sync.group.offsets.enabled", "false"),
+            ("sync.group.offsets.interval.seconds", "60"),
+        );
+        let sync_topic_configs = self.periodic(
+            source,
+            target,
+            ("sync.topic.configs.enabled", "true"),
+            ("sync.topic.configs.interval.seconds", "600"),
+        );
+        let (key, value) = self.aliased(
+            source,
+            target,
+            "config.properties.exclude",
+            "config.properties.blacklist",
+            DEFAULT_CONFIG_PROPERTIES_EXCLUDE,
+        );
+        let config_properties_exclude = TopicPatterns::parse_mm2(&value)
+            .map_err(|message| self.report(&key, message))
+            .ok();
+        let (key, value) = setting(self, "use.defaults.from", "target");
+        let use_source_defaults = match value.as_str() {
+            "source" => Some(true),
+            "target" => Some(false),
+            other => {
+                self.report(
+                    &key,
+                    format!("expected `source` or `target`, not `{other}`"),
+                );
+                None
+            }
+        };
+        let sync_topic_acls = self.periodic(
+            source,
+            target,
+            ("sync.topic.acls.enabled", "true"),
+            ("sync.topic.acls.interval.seconds", "600"),
+        );
+        let mut internal_factor = |name: &str| {
+            let (key, value) = setting(self, name, "3");
+            self.factor(&key, &value)
+        };
+        let heartbeats_replication_factor = internal_factor("heartbeats.topic.replication.factor");
+        let checkpoints_replication_factor =
+            internal_factor("checkpoints.topic.replication.factor");
+        let offset_syncs_replication_factor =
+            internal_factor("offset-syncs.topic.replication.factor");
+
         let policy = self.policy(source, target);
 
         let source_name = ClusterName::new(source).ok()?;
@@ -616,6 +704,100 @@ impl Resolver<'_> {
             heartbeats_replication: heartbeats_replication?,
             group_id: default_group_id(source, target),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            positions_topic,
+            emit_heartbeats: emit_heartbeats?,
+            emit_offset_syncs: emit_offset_syncs?,
+            offset_lag_max: offset_lag_max?,
+            offset_syncs_on_target: offset_syncs_on_target?,
+            emit_checkpoints: emit_checkpoints?,
+            groups: groups?,
+            groups_exclude: groups_exclude?,
+            sync_group_offsets: sync_group_offsets?,
+            sync_topic_configs: sync_topic_configs?,
+            config_properties_exclude: config_properties_exclude?,
+            use_source_defaults: use_source_defaults?,
+            sync_topic_acls: sync_topic_acls?,
+            heartbeats_replication_factor: heartbeats_replication_factor?,
+            checkpoints_replication_factor: checkpoints_replication_factor?,
+            offset_syncs_replication_factor: offset_syncs_replication_factor?,
+        })
+    }
+
+    /// A connector list key that has a deprecated alias: the key wins over its alias
+    /// (`ConfigUtils.translateDeprecatedConfigs`), else the default.
+    fn aliased(
+        &mut self,
+        source: &str,
+        target: &str,
+        name: &str,
+        alias: &str,
+        default: &str,
+    ) -> (String, String) {
+        let found = match self.connector_key(source, target, name) {
+            Some(found) => Some(found),
+            None => self.connector_key(source, target, alias),
+        };
+        found.unwrap_or_else(|| (format!("{source}->{target}.{name}"), default.to_owned()))
+    }
+
+    /// A replication factor: -1 (broker default) or 1 to 32767.
+    fn factor(&mut self, key: &str, value: &str) -> Option<i16> {
+        match value.parse::<i64>() {
+            Ok(factor) if factor == -1 || (1..=i64::from(i16::MAX)).contains(&factor) => {
+                i16::try_from(factor).ok()
+            }
+            Ok(factor) => {
+                self.report(
+                    key,
+                    format!(
+                        "must be -1 (the broker's default.replication.factor) or between 1 and 32767, not {factor}"
+                    ),
+                );
+                None
+            }
+            Err(_) => {
+                self.report(key, format!("expected an integer, not `{value}`"));
+                None
+            }
+        }
+    }
+
+    /// An `*.enabled` / `*.interval.seconds` pair: `Some(None)` when disabled (as in MM2, a
+    /// negative interval disables too), `Some(Some(interval))` when enabled, `None` on a bad
+    /// value (reported).
+    fn periodic(
+        &mut self,
+        source: &str,
+        target: &str,
+        enabled: (&str, &str),
+        interval: (&str, &str),
+    ) -> Option<Option<Duration>> {
+        let mut setting = |(name, default): (&str, &str)| {
+            self.connector_key(source, target, name)
+                .unwrap_or_else(|| (format!("{source}->{target}.{name}"), default.to_owned()))
+        };
+        let (enabled_key, enabled) = setting(enabled);
+        let (interval_key, interval) = setting(interval);
+        let enabled = self.boolean(&enabled_key, &enabled);
+        let interval_key = interval_key.as_str();
+        let seconds = match interval.parse::<i64>() {
+            Ok(0) => {
+                self.report(interval_key, "must not be 0 (a negative value disables)");
+                None
+            }
+            Ok(seconds) => Some(seconds),
+            Err(_) => {
+                self.report(
+                    interval_key,
+                    format!("expected an integer, not `{interval}`"),
+                );
+                None
+            }
+        };
+        let (enabled, seconds) = (enabled?, seconds?);
+        Some(match u64::try_from(seconds) {
+            Ok(seconds) if enabled => Some(Duration::from_secs(seconds)),
+            _ => None,
         })
     }
 
@@ -997,26 +1179,23 @@ fn unused_keys(
 fn known_reason(name: &str) -> Option<&'static str> {
     let prefixed = |prefixes: &[&str]| prefixes.iter().any(|prefix| name.starts_with(prefix));
     let reason = match name {
-        "groups"
-        | "groups.exclude"
-        | "groups.blacklist"
-        | "group.filter.class"
-        | "checkpoints.topic.replication.factor"
-        | "refresh.groups.enabled"
-        | "refresh.groups.interval.seconds"
-        | "emit.checkpoints.enabled"
-        | "emit.checkpoints.interval.seconds" => "checkpoints are not emitted yet",
-        "sync.group.offsets.enabled" | "sync.group.offsets.interval.seconds" => {
-            "consumer group offsets are not synced to the target yet"
+        "groups.blacklist" => "`groups.exclude` is set, which wins over its old alias",
+        "config.properties.blacklist" => {
+            "`config.properties.exclude` is set, which wins over its old alias"
         }
-        "emit.offset-syncs.enabled" | "offset.lag.max" => "offset syncs are not emitted yet",
-        "emit.heartbeats.enabled"
-        | "emit.heartbeats.interval.seconds"
-        | "heartbeats.topic.replication.factor" => "heartbeats are not emitted yet",
-        "config.properties.exclude"
-        | "config.properties.blacklist"
-        | "config.property.filter.class"
-        | "use.incremental.alter.configs" => "topic configurations are not synced yet",
+        "group.filter.class" => {
+            "custom group filters are not supported; use `groups` and `groups.exclude`"
+        }
+        "config.property.filter.class" => {
+            "custom config property filters are not supported; use `config.properties.exclude`"
+        }
+        "refresh.groups.enabled" | "refresh.groups.interval.seconds" => {
+            "ferry lists the source groups at every checkpoint"
+        }
+        "use.incremental.alter.configs" => {
+            "ferry always uses incremental alter configs, so target-only settings survive"
+        }
+        "offset-syncs.topic.partitions" => "the offset-syncs topic has one partition, as in mm2",
         "topics.blacklist" => "`topics.exclude` is set, which wins over its old alias",
         "topic.filter.class" => {
             "custom topic filters are not supported; use `topics` and `topics.exclude`"
@@ -1045,11 +1224,8 @@ fn known_reason(name: &str) -> Option<&'static str> {
         | "access.control.allow.methods"
         | "response.http.headers.config"
         | "ssl.client.auth" => "mm2's internal rest server; ferry has none",
-        _ if prefixed(&["sync.topic.acls."]) => "topic acls are not synced yet",
-        _ if prefixed(&["sync.topic.configs."]) => "topic configurations are not synced yet",
-        _ if prefixed(&["offset-syncs."]) => "offset syncs are not emitted yet",
         _ if prefixed(&["offset.storage."]) => {
-            "a Connect internal topic; ferry keeps positions in mm2-offsets.<source>.internal"
+            "ferry creates the positions topic (`offset.storage.topic`) with the flow's replication.factor and 25 partitions"
         }
         _ if prefixed(&["config.storage.", "status.storage."]) => {
             "a Connect internal topic; ferry has no Connect worker"
@@ -1342,26 +1518,49 @@ listeners = http://0.0.0.0:8083
             assert_eq!(sasl.password.expose(), "your_password");
             assert!(!format!("{cluster:?}").contains("your_password"));
         }
-        let checkpoints = reason(&unused, "clusterA->clusterB.emit.checkpoints.enabled").unwrap();
-        assert_eq!(checkpoints.line, 30);
-        assert_eq!(checkpoints.reason, "checkpoints are not emitted yet");
+        // The MM2 features the file turns on.
+        assert_eq!(
+            flow.positions_topic,
+            "mm2-offset.from-clusterA-to-clusterB.internal"
+        );
+        assert_eq!(flow.emit_checkpoints, Some(Duration::from_secs(60)));
+        assert_eq!(flow.emit_heartbeats, Some(Duration::from_secs(1)));
+        assert!(flow.emit_offset_syncs);
+        assert!(!flow.offset_syncs_on_target);
+        assert_eq!(flow.offset_lag_max, 100);
+        assert_eq!(flow.sync_group_offsets, Some(Duration::from_secs(60)));
+        assert_eq!(flow.sync_topic_acls, Some(Duration::from_secs(300)));
+        assert_eq!(flow.sync_topic_configs, Some(Duration::from_secs(600)));
+        assert!(flow.groups.matches("produser_consumer_1"));
+        assert!(!flow.groups.matches("other"));
+        assert!(flow.groups_exclude.matches("console-consumer-1"));
+        assert!(
+            flow.config_properties_exclude
+                .matches("min.insync.replicas")
+        );
+        assert!(!flow.config_properties_exclude.matches("retention.ms"));
+        assert_eq!(
+            (
+                flow.heartbeats_replication_factor,
+                flow.checkpoints_replication_factor,
+                flow.offset_syncs_replication_factor
+            ),
+            (3, 3, 3)
+        );
         let storage = reason(&unused, "config.storage.topic").unwrap();
         assert_eq!(storage.line, 26);
         assert!(storage.reason.contains("Connect internal topic"));
-        assert!(
-            reason(&unused, "offset.storage.topic")
-                .unwrap()
-                .reason
-                .contains("mm2-offsets")
-        );
+        let refresh = reason(
+            &unused,
+            "clusterA->clusterB.refresh.groups.interval.seconds",
+        )
+        .unwrap();
+        assert!(refresh.reason.contains("every checkpoint"), "{refresh}");
         for key in [
             "clusterA.group.id",
             "name",
             "source.cluster.alias",
-            "clusterA->clusterB.groups",
-            "clusterA->clusterB.sync.topic.acls.enabled",
-            "clusterA->clusterB.sync.group.offsets.enabled",
-            "checkpoints.topic.replication.factor",
+            "offset.storage.replication.factor",
         ] {
             assert!(reason(&unused, key).is_some(), "{key} is not reported");
         }
@@ -1371,6 +1570,16 @@ listeners = http://0.0.0.0:8083
             "clusterB->clusterA.enabled",
             "clusterA.sasl.jaas.config",
             "clusterA->clusterB.refresh.topics.interval.seconds",
+            "clusterA->clusterB.groups",
+            "clusterA->clusterB.sync.topic.acls.enabled",
+            "clusterA->clusterB.sync.topic.acls.interval.seconds",
+            "clusterA->clusterB.sync.group.offsets.enabled",
+            "clusterA->clusterB.emit.checkpoints.enabled",
+            "clusterA->clusterB.emit.offset-syncs.enabled",
+            "checkpoints.topic.replication.factor",
+            "heartbeats.topic.replication.factor",
+            "offset-syncs.topic.replication.factor",
+            "offset.storage.topic",
         ] {
             assert!(reason(&unused, key).is_none(), "{key} is used");
         }

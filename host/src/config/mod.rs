@@ -376,6 +376,39 @@ pub struct Flow {
     pub group_id: String,
     /// Produced but unacknowledged records allowed per task, 1 to 1 000 000.
     pub max_in_flight: usize,
+    /// The target topic holding source positions (MM2's `offset.storage.topic`).
+    pub positions_topic: String,
+    /// Heartbeat interval; `None` when heartbeats are not emitted.
+    pub emit_heartbeats: Option<Duration>,
+    /// Whether offset syncs are emitted.
+    pub emit_offset_syncs: bool,
+    /// MM2's `offset.lag.max`: an offset sync is due when the last one is this many records
+    /// behind.
+    pub offset_lag_max: u64,
+    /// Whether the offset-syncs topic is on the target cluster (else on the source).
+    pub offset_syncs_on_target: bool,
+    /// Checkpoint interval; `None` when checkpoints are not emitted.
+    pub emit_checkpoints: Option<Duration>,
+    /// Consumer groups checkpointed.
+    pub groups: TopicPatterns,
+    /// Consumer groups never checkpointed; wins over `groups`.
+    pub groups_exclude: TopicPatterns,
+    /// Interval of committing translated offsets to idle target groups; `None` when disabled.
+    pub sync_group_offsets: Option<Duration>,
+    /// Topic configuration sync interval; `None` when disabled.
+    pub sync_topic_configs: Option<Duration>,
+    /// Topic configuration properties never synced.
+    pub config_properties_exclude: TopicPatterns,
+    /// Whether source properties at their default value are synced too.
+    pub use_source_defaults: bool,
+    /// Topic ACL sync interval; `None` when disabled.
+    pub sync_topic_acls: Option<Duration>,
+    /// Replication factor of the heartbeats topic; -1 means the broker default.
+    pub heartbeats_replication_factor: i16,
+    /// Replication factor of the checkpoints topic; -1 means the broker default.
+    pub checkpoints_replication_factor: i16,
+    /// Replication factor of the offset-syncs topic; -1 means the broker default.
+    pub offset_syncs_replication_factor: i16,
 }
 
 /// The identity of a flow, `<source>-><target>` (MM2's `SourceAndTarget`).

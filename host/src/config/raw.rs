@@ -139,6 +139,79 @@ pub struct FlowConfig {
     /// reading from the source pauses at this limit. 1 to 1000000, default 10000.
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: i64,
+    /// The target topic holding the flow's source positions, in MM2's Connect offsets format.
+    /// Default `mm2-offsets.<source>.internal`, where MM2's dedicated mode keeps them, so that
+    /// Ferry takes over from MM2 (and MM2 from Ferry) without re-copying.
+    #[serde(default)]
+    pub positions_topic: Option<String>,
+    /// Whether heartbeats are written to the target's heartbeats topic (MM2's
+    /// `emit.heartbeats.enabled`). Default `true`.
+    #[serde(default = "default_true")]
+    pub emit_heartbeats: bool,
+    /// How often a heartbeat is written (MM2's `emit.heartbeats.interval.seconds`). Default
+    /// `"1s"`, as MM2.
+    #[serde(default = "default_heartbeats_interval")]
+    pub heartbeats_interval: String,
+    /// Whether offset syncs are written (MM2's `emit.offset-syncs.enabled`). Checkpoints and
+    /// group offset sync need them. Default `true`.
+    #[serde(default = "default_true")]
+    pub emit_offset_syncs: bool,
+    /// A new offset sync is written at the latest when the last one is this many records
+    /// behind (MM2's `offset.lag.max`). Default 100, as MM2.
+    #[serde(default = "default_offset_lag_max")]
+    pub offset_lag_max: i64,
+    /// Where the offset-syncs topic lives: `"source"` (default, as MM2) or `"target"` (MM2's
+    /// `offset-syncs.topic.location`).
+    #[serde(default = "default_offset_syncs_location")]
+    pub offset_syncs_location: String,
+    /// Whether checkpoints (translated consumer group offsets) are written to the target
+    /// (MM2's `emit.checkpoints.enabled`). Default `true`.
+    #[serde(default = "default_true")]
+    pub emit_checkpoints: bool,
+    /// How often group offsets are translated and checkpointed. Default `"5s"`.
+    #[serde(default = "default_checkpoints_interval")]
+    pub checkpoints_interval: String,
+    /// Consumer groups whose offsets are checkpointed; same forms as `topics`. Default `[".*"]`.
+    #[serde(default = "default_topics")]
+    pub groups: TopicList,
+    /// Consumer groups never checkpointed; wins over `groups`. Default MM2's `groups.exclude`:
+    /// `["console-consumer-.*", "connect-.*", "__.*"]`.
+    #[serde(default = "default_groups_exclude")]
+    pub groups_exclude: TopicList,
+    /// Whether translated offsets are also committed to the groups on the target, when those
+    /// groups have no active members there (MM2's `sync.group.offsets.enabled`). Default
+    /// `false`, as MM2.
+    #[serde(default)]
+    pub sync_group_offsets: bool,
+    /// How often translated offsets are committed to idle target groups. Default `"5s"`.
+    #[serde(default = "default_checkpoints_interval")]
+    pub sync_group_offsets_interval: String,
+    /// Whether topic configurations are copied to the remote topics (MM2's
+    /// `sync.topic.configs.enabled`). Default `true`.
+    #[serde(default = "default_true")]
+    pub sync_topic_configs: bool,
+    /// How often topic configurations are copied. Default `"1m"`.
+    #[serde(default = "default_sync_interval")]
+    pub sync_topic_configs_interval: String,
+    /// Topic configuration properties never copied; regexes matching the whole name. Default
+    /// MM2's `config.properties.exclude`.
+    #[serde(default = "default_config_properties_exclude")]
+    pub config_properties_exclude: TopicList,
+    /// Whether source properties that are at their default are copied too (MM2's
+    /// `use.defaults.from = source`). Default `false` (MM2's `target`).
+    #[serde(default)]
+    pub use_source_defaults: bool,
+    /// Whether literal topic ACLs are copied to the remote topics (MM2's
+    /// `sync.topic.acls.enabled`). Default `true`.
+    #[serde(default = "default_true")]
+    pub sync_topic_acls: bool,
+    /// How often topic ACLs are copied. Default `"1m"`.
+    #[serde(default = "default_sync_interval")]
+    pub sync_topic_acls_interval: String,
+    /// Replication factor of the heartbeats, checkpoints and offset-syncs topics Ferry
+    /// creates; -1 (default) means the broker default.
+    #[serde(default = "default_replication_factor")]
+    pub internal_replication_factor: i64,
 }
 
 /// A plugin reference: `{ uses = "...", with = { key = "value" } }`.
@@ -303,6 +376,63 @@ fn default_heartbeats_replication() -> bool {
 /// instead, which caps memory and the redo after a crash while keeping the pipe full.
 fn default_max_in_flight() -> i64 {
     10_000
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// 1 s: MM2's `emit.heartbeats.interval.seconds`.
+fn default_heartbeats_interval() -> String {
+    "1s".to_owned()
+}
+
+/// 100: MM2's `offset.lag.max`.
+fn default_offset_lag_max() -> i64 {
+    100
+}
+
+/// `source`: MM2's `offset-syncs.topic.location`.
+fn default_offset_syncs_location() -> String {
+    "source".to_owned()
+}
+
+/// 5 s. MM2 checkpoints every `emit.checkpoints.interval.seconds` = 60 s and syncs group
+/// offsets every 60 s after that, so a failover re-reads up to two minutes of records; listing
+/// the groups' offsets every 5 s is cheap.
+fn default_checkpoints_interval() -> String {
+    "5s".to_owned()
+}
+
+/// MM2's `groups.exclude` default: console consumers, Connect's own groups, `__` groups.
+fn default_groups_exclude() -> TopicList {
+    TopicList::List(vec![
+        "console-consumer-.*".to_owned(),
+        "connect-.*".to_owned(),
+        "__.*".to_owned(),
+    ])
+}
+
+/// 1 min. MM2 syncs topic configurations and ACLs every 600 s.
+fn default_sync_interval() -> String {
+    "1m".to_owned()
+}
+
+/// MM2's `config.properties.exclude` default (`DefaultConfigPropertyFilter`): throttling,
+/// timestamp handling, unclean election and `min.insync.replicas` stay the target's own.
+fn default_config_properties_exclude() -> TopicList {
+    TopicList::List(
+        [
+            r"follower\.replication\.throttled\.replicas",
+            r"leader\.replication\.throttled\.replicas",
+            r"message\.timestamp\.difference\.max\.ms",
+            r"message\.timestamp\.type",
+            r"unclean\.leader\.election\.enable",
+            r"min\.insync\.replicas",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    )
 }
 
 /// The default group id of a flow: `ferry.<source>-<target>`. MM2's Connect group for a flow

@@ -370,19 +370,12 @@ impl Validator<'_> {
         let topics_exclude = self.topics(&path.key("topics_exclude"), &raw.topics_exclude);
         let policy = self.plugin(&path.key("policy"), raw.policy);
 
-        let replication_factor = match i16::try_from(raw.replication_factor) {
-            Ok(factor) if factor == -1 || factor >= 1 => Some(factor),
-            _ => {
-                self.report(
-                    &path.key("replication_factor"),
-                    format!(
-                        "must be -1 (the broker's default.replication.factor) or between 1 and 32767, not {}",
-                        raw.replication_factor
-                    ),
-                );
-                None
-            }
-        };
+        let replication_factor =
+            self.replication_factor(&path.key("replication_factor"), raw.replication_factor);
+        let internal_replication_factor = self.replication_factor(
+            &path.key("internal_replication_factor"),
+            raw.internal_replication_factor,
+        );
         let tasks = self
             .in_range(&path.key("tasks"), raw.tasks, 1, MAX_TASKS)
             .and_then(|tasks| u32::try_from(tasks).ok());
@@ -409,10 +402,72 @@ impl Validator<'_> {
             None => Some(raw::default_group_id(&raw.source, &raw.target)),
         };
 
+        let positions_topic = match raw.positions_topic {
+            Some(topic) if topic.trim().is_empty() => {
+                self.report(&path.key("positions_topic"), "must not be empty");
+                None
+            }
+            Some(topic) => Some(topic),
+            None => Some(crate::offsets::positions_topic(&raw.source)),
+        };
+        let optional = |enabled: bool, interval: Option<Duration>| match enabled {
+            true => interval.map(Some),
+            false => Some(None),
+        };
+        let heartbeats_interval =
+            self.duration(&path.key("heartbeats_interval"), &raw.heartbeats_interval);
+        let checkpoints_interval =
+            self.duration(&path.key("checkpoints_interval"), &raw.checkpoints_interval);
+        let sync_group_offsets_interval = self.duration(
+            &path.key("sync_group_offsets_interval"),
+            &raw.sync_group_offsets_interval,
+        );
+        let sync_topic_configs_interval = self.duration(
+            &path.key("sync_topic_configs_interval"),
+            &raw.sync_topic_configs_interval,
+        );
+        let sync_topic_acls_interval = self.duration(
+            &path.key("sync_topic_acls_interval"),
+            &raw.sync_topic_acls_interval,
+        );
+        let offset_lag_max = self
+            .in_range(&path.key("offset_lag_max"), raw.offset_lag_max, 0, i64::MAX)
+            .and_then(|lag| u64::try_from(lag).ok());
+        let offset_syncs_on_target = match raw.offset_syncs_location.as_str() {
+            "source" => Some(false),
+            "target" => Some(true),
+            other => {
+                self.report(
+                    &path.key("offset_syncs_location"),
+                    format!("expected `source` or `target`, not `{other}`"),
+                );
+                None
+            }
+        };
+        let groups = self.topics(&path.key("groups"), &raw.groups);
+        let groups_exclude = self.topics(&path.key("groups_exclude"), &raw.groups_exclude);
+        let config_properties_exclude = self.topics(
+            &path.key("config_properties_exclude"),
+            &raw.config_properties_exclude,
+        );
+        if raw.emit_checkpoints && !raw.emit_offset_syncs {
+            self.report(
+                &path.key("emit_checkpoints"),
+                "checkpoints are translated from offset syncs: set `emit_offset_syncs = true` or `emit_checkpoints = false`",
+            );
+        }
+        if raw.sync_group_offsets && !raw.emit_checkpoints {
+            self.report(
+                &path.key("sync_group_offsets"),
+                "group offsets are synced from checkpoints: set `emit_checkpoints = true` or `sync_group_offsets = false`",
+            );
+        }
+
         let (source, target) = (source?, target?);
         if source == target {
             return None;
         }
+        let internal_replication_factor = internal_replication_factor?;
         Some(Flow {
             id: FlowId::new(&source, &target),
             source,
@@ -428,7 +483,38 @@ impl Validator<'_> {
             heartbeats_replication: raw.heartbeats_replication,
             group_id: group_id?,
             max_in_flight: max_in_flight?,
+            positions_topic: positions_topic?,
+            emit_heartbeats: optional(raw.emit_heartbeats, heartbeats_interval)?,
+            emit_offset_syncs: raw.emit_offset_syncs,
+            offset_lag_max: offset_lag_max?,
+            offset_syncs_on_target: offset_syncs_on_target?,
+            emit_checkpoints: optional(raw.emit_checkpoints, checkpoints_interval)?,
+            groups: groups?,
+            groups_exclude: groups_exclude?,
+            sync_group_offsets: optional(raw.sync_group_offsets, sync_group_offsets_interval)?,
+            sync_topic_configs: optional(raw.sync_topic_configs, sync_topic_configs_interval)?,
+            config_properties_exclude: config_properties_exclude?,
+            use_source_defaults: raw.use_source_defaults,
+            sync_topic_acls: optional(raw.sync_topic_acls, sync_topic_acls_interval)?,
+            heartbeats_replication_factor: internal_replication_factor,
+            checkpoints_replication_factor: internal_replication_factor,
+            offset_syncs_replication_factor: internal_replication_factor,
         })
+    }
+
+    fn replication_factor(&mut self, path: &KeyPath, factor: i64) -> Option<i16> {
+        match i16::try_from(factor) {
+            Ok(factor) if factor == -1 || factor >= 1 => Some(factor),
+            _ => {
+                self.report(
+                    path,
+                    format!(
+                        "must be -1 (the broker's default.replication.factor) or between 1 and 32767, not {factor}"
+                    ),
+                );
+                None
+            }
+        }
     }
 
     fn topics(&mut self, path: &KeyPath, list: &TopicList) -> Option<TopicPatterns> {

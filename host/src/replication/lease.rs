@@ -28,7 +28,11 @@ use rdkafka::error::KafkaError;
 use rdkafka::{ClientContext, TopicPartitionList};
 
 use super::FlowContext;
+use super::leader::LeaderHandle;
 use super::worker::TaskHandle;
+
+/// The task whose owner also runs the flow's leader duties (`leader`).
+const LEADER_TASK: u32 = 0;
 
 /// The lease topic of flows from `source_alias` (on the target cluster).
 pub(crate) fn lease_topic(source_alias: &str) -> String {
@@ -53,6 +57,7 @@ pub(crate) enum LeaseError {
 struct LeaseContext {
     flow: Arc<FlowContext>,
     running: Mutex<BTreeMap<u32, TaskHandle>>,
+    leader: Mutex<Option<LeaderHandle>>,
 }
 
 impl LeaseContext {
@@ -72,6 +77,17 @@ impl LeaseContext {
                 .filter_map(|task| running.remove(task))
                 .collect()
         };
+        if tasks.contains(&LEADER_TASK) {
+            let leader = self
+                .leader
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(leader) = leader {
+                leader.stop();
+                tracing::info!("Flow leader duties released.");
+            }
+        }
         for handle in &handles {
             handle.request_stop();
         }
@@ -95,6 +111,17 @@ impl LeaseContext {
                     running.insert(*task, handle);
                 }
                 Err(error) => tracing::error!(task, %error, "Starting a task thread failed."),
+            }
+            if *task == LEADER_TASK {
+                let mut leader = self.leader.lock().unwrap_or_else(PoisonError::into_inner);
+                if leader.is_none() {
+                    match LeaderHandle::spawn(Arc::clone(&self.flow)) {
+                        Ok(handle) => *leader = Some(handle),
+                        Err(error) => {
+                            tracing::error!(%error, "Starting the flow leader thread failed.");
+                        }
+                    }
+                }
             }
         }
         drop(running);
@@ -167,6 +194,7 @@ impl Membership {
         let context = LeaseContext {
             flow: Arc::clone(&flow),
             running: Mutex::new(BTreeMap::new()),
+            leader: Mutex::new(None),
         };
         let consumer: BaseConsumer<LeaseContext> =
             crate::kafka::lease_consumer(&flow.target, &group)

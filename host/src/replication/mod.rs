@@ -6,6 +6,7 @@
 //! this process's tasks and runs one worker thread (`worker`) per task.
 
 pub(crate) mod assignment;
+pub(crate) mod leader;
 pub(crate) mod lease;
 pub(crate) mod topics;
 pub(crate) mod tracker;
@@ -47,6 +48,23 @@ pub(crate) struct FlowContext {
     /// Whether partitions without a stored position start at the end (`auto.offset.reset=latest`
     /// in the source cluster's librdkafka options) instead of the beginning.
     pub(crate) start_latest: bool,
+    /// Where tasks write MM2 offset syncs; `None` when the flow emits none.
+    pub(crate) offset_syncs: Option<OffsetSyncsLocation>,
+    /// The heartbeats topic (on the target, and on the source for reverse heartbeats).
+    pub(crate) heartbeats_topic: String,
+    /// Whether the leader also writes `(target, source)` heartbeats into the source cluster
+    /// (MM2's reverse herder), because no flow of this configuration runs the other way.
+    pub(crate) source_heartbeats: bool,
+    /// The checkpoints topic on the target.
+    pub(crate) checkpoints_topic: String,
+}
+
+/// The offset-syncs topic and the cluster holding it.
+pub(crate) struct OffsetSyncsLocation {
+    /// Its name, from the policy.
+    pub(crate) topic: String,
+    /// Client settings of the cluster it is on.
+    pub(crate) cluster: ClientConfig,
 }
 
 /// Errors starting a flow.
@@ -78,6 +96,15 @@ pub(crate) enum FlowError {
         /// The cause.
         #[source]
         source: lease::LeaseError,
+    },
+    /// The policy plugin could not name the internal topics.
+    #[error("flow {flow}: the policy plugin could not name the internal topics")]
+    Policy {
+        /// The flow.
+        flow: String,
+        /// The cause.
+        #[source]
+        source: crate::plugins::PluginError,
     },
     /// A cluster named by the flow is missing (validation prevents this).
     #[error("flow {flow} names unknown cluster `{cluster}`")]
@@ -143,7 +170,7 @@ pub(crate) async fn start(
     let source_admin = Arc::new(Admin::new(flow.source.as_str(), &source).map_err(admin_error)?);
     let target_admin = Arc::new(Admin::new(flow.target.as_str(), &target).map_err(admin_error)?);
 
-    let positions_topic = offsets::positions_topic(flow.source.as_str());
+    let positions_topic = flow.positions_topic.clone();
     let lease_topic = lease::lease_topic(flow.source.as_str());
     let compact = [("cleanup.policy", "compact")];
     target_admin
@@ -183,6 +210,36 @@ pub(crate) async fn start(
     let start_latest = source
         .get("auto.offset.reset")
         .is_some_and(|value| value == "latest");
+    let names = {
+        let policy = Arc::clone(&policy);
+        let flow = flow.clone();
+        tokio::task::block_in_place(move || InternalNames::ask(&policy, &flow))
+    }
+    .map_err(|source| FlowError::Policy {
+        flow: id.clone(),
+        source,
+    })?;
+    let reverse_flow_runs = config
+        .flows
+        .iter()
+        .any(|other| other.enabled && other.source == flow.target && other.target == flow.source);
+    let source_heartbeats = !reverse_flow_runs;
+    create_internal_topics(
+        flow,
+        &names,
+        source_heartbeats,
+        &source_admin,
+        &target_admin,
+    )
+    .await;
+    let offset_syncs = flow.emit_offset_syncs.then(|| OffsetSyncsLocation {
+        topic: names.offset_syncs.clone(),
+        cluster: if flow.offset_syncs_on_target {
+            target.clone()
+        } else {
+            source.clone()
+        },
+    });
     let (catalog_sender, catalog_receiver) = watch::channel(Arc::new(Catalog::default()));
     let context = Arc::new(FlowContext {
         flow: flow.clone(),
@@ -195,6 +252,10 @@ pub(crate) async fn start(
         metrics,
         task_count,
         start_latest,
+        offset_syncs,
+        heartbeats_topic: names.heartbeats,
+        source_heartbeats,
+        checkpoints_topic: names.checkpoints,
     });
     let manager = tokio::spawn(topics::run_manager(
         Arc::clone(&context),
@@ -214,4 +275,85 @@ pub(crate) async fn start(
         manager,
         membership,
     })
+}
+
+/// The names of MM2's internal topics of a flow, from its policy (MM2 asks its
+/// `ReplicationPolicy` too, KIP-690).
+struct InternalNames {
+    heartbeats: String,
+    checkpoints: String,
+    offset_syncs: String,
+}
+
+impl InternalNames {
+    fn ask(policy: &Policy, flow: &Flow) -> Result<InternalNames, crate::plugins::PluginError> {
+        // On the source, the topic is named after the target, and the other way round
+        // (`MirrorSourceConfig#offsetSyncsTopic`).
+        let other = if flow.offset_syncs_on_target {
+            flow.source.as_str()
+        } else {
+            flow.target.as_str()
+        };
+        Ok(InternalNames {
+            heartbeats: policy.heartbeats_topic()?,
+            checkpoints: policy.checkpoints_topic(flow.source.as_str())?,
+            offset_syncs: policy.offset_syncs_topic(other)?,
+        })
+    }
+}
+
+/// Creates the heartbeats, checkpoints and offset-syncs topics that the flow writes: one
+/// partition, compacted. As MM2 (KAFKA-15465), a failure is logged and the flow goes on: the
+/// topic may exist already or be created by someone with the rights to.
+async fn create_internal_topics(
+    flow: &Flow,
+    names: &InternalNames,
+    source_heartbeats: bool,
+    source: &Admin,
+    target: &Admin,
+) {
+    let compact = [("cleanup.policy", "compact")];
+    let mut wanted: Vec<(&Admin, &str, i16)> = Vec::new();
+    if flow.emit_heartbeats.is_some() {
+        wanted.push((
+            target,
+            &names.heartbeats,
+            flow.heartbeats_replication_factor,
+        ));
+        if source_heartbeats {
+            wanted.push((
+                source,
+                &names.heartbeats,
+                flow.heartbeats_replication_factor,
+            ));
+        }
+    }
+    if flow.emit_checkpoints.is_some() {
+        wanted.push((
+            target,
+            &names.checkpoints,
+            flow.checkpoints_replication_factor,
+        ));
+    }
+    if flow.emit_offset_syncs {
+        let cluster = if flow.offset_syncs_on_target {
+            target
+        } else {
+            source
+        };
+        wanted.push((
+            cluster,
+            &names.offset_syncs,
+            flow.offset_syncs_replication_factor,
+        ));
+    }
+    for (admin, topic, replication_factor) in wanted {
+        if let Err(error) = admin
+            .create_topic(topic, 1, replication_factor, &compact)
+            .await
+        {
+            tracing::warn!(flow = %flow.id, topic, error = %crate::error_chain(&error),
+                "Creating an internal topic failed; assuming it exists or will be created.");
+        }
+    }
 }

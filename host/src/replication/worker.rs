@@ -35,7 +35,9 @@ use super::FlowContext;
 use super::assignment::task_of;
 use super::topics::Catalog;
 use super::tracker::{CommitTracker, TrackError};
+use crate::mm2_records::OffsetSync;
 use crate::offsets;
+use crate::translation::SyncRule;
 
 /// How long a stopping worker waits for in-flight records to be acknowledged.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -103,6 +105,14 @@ pub(crate) enum TaskError {
         partition: i32,
         #[source]
         source: TrackError,
+    },
+    /// Offset syncs were not acknowledged; positions are not stored past them, so the task
+    /// restarts from the stored positions (a restart emits fresh syncs).
+    #[error("writing offset syncs to `{topic}` failed")]
+    OffsetSyncs {
+        topic: String,
+        #[source]
+        source: Box<KafkaError>,
     },
     /// A record came from a partition the task does not track (a bug; restarts safely).
     #[error("received a record of {topic}/{partition}, which task {task} does not own")]
@@ -198,6 +208,8 @@ struct Ack {
     slot: u32,
     partition: i32,
     offset: i64,
+    /// The record's offset on the target.
+    downstream: i64,
     timestamp: Option<i64>,
     bytes: usize,
     error: Option<KafkaError>,
@@ -253,6 +265,7 @@ impl ProducerContext for AckContext {
             slot,
             partition: message.partition(),
             offset: opaque as i64,
+            downstream: message.offset(),
             timestamp: message.timestamp().to_millis(),
             bytes,
             error,
@@ -291,6 +304,8 @@ impl ConsumerContext for SourceContext {}
 
 struct PartitionState {
     tracker: CommitTracker,
+    /// When this partition's next offset sync is due (reset with every worker start).
+    sync: SyncRule,
     /// The next source offset to consume.
     next_offset: Option<i64>,
     /// The last position written to the positions topic.
@@ -327,6 +342,46 @@ struct Worker {
     in_flight_reported: i64,
     delivery_errors: IntCounter,
     positions_stored: IntCounter,
+    /// Writes MM2 offset syncs; `None` when the flow emits none.
+    syncs: Option<SyncWriter>,
+}
+
+/// Delivery errors of the offset-sync producer.
+#[derive(Default)]
+struct SyncContext {
+    errors: Mutex<Vec<KafkaError>>,
+}
+
+impl ClientContext for SyncContext {}
+
+impl ProducerContext for SyncContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _opaque: ()) {
+        if let Err((error, _)) = result {
+            self.errors
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(error.clone());
+        }
+    }
+}
+
+/// The offset syncs of one task (MM2's `MirrorSourceTask` queueing, reference §4.1): urgent
+/// syncs are written after every batch of acknowledgements, the latest non-urgent sync of each
+/// partition at every position store. Positions are stored only once every sync written before
+/// them is acknowledged, so a stored position never covers a run boundary that is not synced.
+struct SyncWriter {
+    topic: String,
+    producer: BaseProducer<SyncContext>,
+    /// Syncs to write now, in order: (topic slot, partition, upstream, downstream). Never
+    /// coalesced: each marks a run boundary that offset translation needs.
+    pending: Vec<(u32, i32, i64, i64)>,
+    /// The latest non-urgent sync per (topic slot, partition).
+    delayed: HashMap<(u32, i32), (i64, i64)>,
+    /// Whether syncs were written since the last flush.
+    unflushed: bool,
+    written: IntCounter,
 }
 
 impl Worker {
@@ -356,6 +411,22 @@ impl Worker {
             .clone();
         let flow = context.flow.id.to_string();
         let metrics = &context.metrics;
+        let syncs = match &context.offset_syncs {
+            None => None,
+            Some(location) => Some(SyncWriter {
+                topic: location.topic.clone(),
+                producer: crate::kafka::internal_producer(&location.cluster)
+                    .create_with_context(SyncContext::default())
+                    .map_err(|source| TaskError::Client {
+                        task,
+                        source: Box::new(source),
+                    })?,
+                pending: Vec::new(),
+                delayed: HashMap::new(),
+                unflushed: false,
+                written: metrics.offset_syncs_written.with_label_values(&[&flow]),
+            }),
+        };
         let worker = Worker {
             task,
             catalog: context.catalog.clone(),
@@ -370,6 +441,7 @@ impl Worker {
             in_flight_reported: 0,
             delivery_errors: metrics.delivery_errors.with_label_values(&[&flow]),
             positions_stored: metrics.positions_stored.with_label_values(&[&flow]),
+            syncs,
             flow,
             consumer: Arc::new(consumer),
             producer,
@@ -421,7 +493,7 @@ impl Worker {
             self.producer.poll(wait);
             self.process_acks()?;
             if last_store.elapsed() >= self.context.flow.commit_interval {
-                self.store_positions();
+                self.store_positions()?;
                 last_store = Instant::now();
             }
             if last_lag.elapsed() >= Duration::from_secs(1) {
@@ -548,6 +620,16 @@ impl Worker {
                 });
                 continue;
             }
+            if let Some(syncs) = &mut self.syncs {
+                let key = (ack.slot, ack.partition);
+                let pair = (ack.offset, ack.downstream);
+                if state.sync.update(ack.offset, ack.downstream) {
+                    syncs.pending.push((key.0, key.1, pair.0, pair.1));
+                    syncs.delayed.remove(&key);
+                } else {
+                    syncs.delayed.insert(key, pair);
+                }
+            }
             topic.records.inc();
             topic.bytes.inc_by(ack.bytes as u64);
             if let Some(timestamp) = ack.timestamp {
@@ -555,6 +637,7 @@ impl Worker {
                     .observe((now_ms - timestamp).max(0) as f64 / 1000.0);
             }
         }
+        self.send_syncs();
         // The gauge is per flow and shared by its tasks: add this task's change, don't overwrite.
         self.in_flight_gauge
             .add(self.in_flight as i64 - self.in_flight_reported);
@@ -562,8 +645,92 @@ impl Worker {
         failure.map_or(Ok(()), Err)
     }
 
-    /// Writes the position of every partition that advanced since the last write.
-    fn store_positions(&mut self) {
+    /// Writes the pending offset syncs (partition 0 of the offset-syncs topic, as MM2).
+    fn send_syncs(&mut self) {
+        let Some(syncs) = &mut self.syncs else {
+            return;
+        };
+        for (slot, partition, upstream, downstream) in syncs.pending.drain(..) {
+            let Some(topic) = self.topics.get(slot as usize) else {
+                continue;
+            };
+            let sync = OffsetSync {
+                topic: topic.source.to_string(),
+                partition,
+                upstream_offset: upstream,
+                downstream_offset: downstream,
+            };
+            let Ok(key) = sync.key() else {
+                continue;
+            };
+            let value = sync.value();
+            let record: BaseRecord<'_, [u8], [u8], ()> = BaseRecord::to(&syncs.topic)
+                .partition(0)
+                .key(&key[..])
+                .payload(&value[..]);
+            match syncs.producer.send(record) {
+                Ok(()) => {
+                    syncs.unflushed = true;
+                    syncs.written.inc();
+                }
+                Err((error, _)) => {
+                    // Counted as a delivery failure: the next flush fails and the task restarts.
+                    syncs
+                        .producer
+                        .context()
+                        .errors
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(error);
+                }
+            }
+        }
+        syncs.producer.poll(Duration::ZERO);
+    }
+
+    /// Writes the latest delayed sync of every partition and waits until every sync is
+    /// acknowledged (MM2's `commit()` promotion, KAFKA-15906).
+    fn flush_syncs(&mut self) -> Result<(), TaskError> {
+        let Some(syncs) = &mut self.syncs else {
+            return Ok(());
+        };
+        let delayed = syncs.delayed.drain();
+        syncs
+            .pending
+            .extend(delayed.map(|((slot, partition), (up, down))| (slot, partition, up, down)));
+        self.send_syncs();
+        let Some(syncs) = &mut self.syncs else {
+            return Ok(());
+        };
+        if std::mem::take(&mut syncs.unflushed) {
+            syncs
+                .producer
+                .flush(DRAIN_TIMEOUT)
+                .map_err(|source| TaskError::OffsetSyncs {
+                    topic: syncs.topic.clone(),
+                    source: Box::new(source),
+                })?;
+        }
+        let failed = syncs
+            .producer
+            .context()
+            .errors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        match failed {
+            Some(source) => Err(TaskError::OffsetSyncs {
+                topic: syncs.topic.clone(),
+                source: Box::new(source),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the position of every partition that advanced since the last write, once the
+    /// offset syncs before them are acknowledged.
+    fn store_positions(&mut self) -> Result<(), TaskError> {
+        self.flush_syncs()?;
         let source_alias = self.context.flow.source.as_str();
         let positions_topic = self.context.positions_topic.as_str();
         let dirty = std::mem::take(&mut self.positions_dirty);
@@ -594,6 +761,7 @@ impl Worker {
                 }
             }
         }
+        Ok(())
     }
 
     /// Follows the catalog: assigns the partitions this task owns that are not yet assigned and
@@ -626,6 +794,7 @@ impl Worker {
                     .entry(*partition)
                     .or_insert_with(|| PartitionState {
                         tracker: CommitTracker::default(),
+                        sync: SyncRule::new(self.context.flow.offset_lag_max),
                         next_offset: None,
                         stored: None,
                         assigned: false,
@@ -768,7 +937,10 @@ impl Worker {
                 tracing::warn!(error = %crate::error_chain(&error), "Delivery failed while draining.");
             }
         }
-        self.store_positions();
+        if let Err(error) = self.store_positions() {
+            tracing::warn!(error = %crate::error_chain(&error),
+                "Positions are not stored past unacknowledged offset syncs; the next owner re-copies the difference.");
+        }
         // Position writes get what is left of the drain deadline, and at least 5 s.
         let flush_timeout =
             deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(5);
