@@ -11,8 +11,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::admin::{
+    AdminClient, AdminOptions, ConfigEntry, ConfigResource, NewPartitions, NewTopic,
+    OwnedResourceSpecifier, ResourceSpecifier, TopicReplication,
+};
+use rdkafka::client::{Client, DefaultClientContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 /// How long a metadata or admin request may take before it is reported as failed.
@@ -157,7 +160,9 @@ pub(crate) enum AdminError {
     },
 }
 
-/// Administrative access to one cluster: metadata, topic and partition creation.
+/// Administrative access to one cluster: metadata, topic and partition creation, topic configs.
+/// The calls rdkafka does not wrap (ACLs, incremental config changes) are in `sync::ffi`, on
+/// this client's handle.
 pub(crate) struct Admin {
     name: String,
     client: AdminClient<DefaultClientContext>,
@@ -174,6 +179,50 @@ impl Admin {
             name: name.to_owned(),
             client,
         })
+    }
+
+    /// The cluster alias used in messages.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The underlying client, for `sync::ffi`'s librdkafka calls on its handle.
+    pub(crate) fn client(&self) -> &Client<DefaultClientContext> {
+        self.client.inner()
+    }
+
+    /// The configuration entries of each of `topics`, by topic name.
+    ///
+    /// rdkafka 0.39 drops per-resource errors: a topic whose configuration could not be read
+    /// (deleted meanwhile, not authorised) comes back with no entries, whereas every existing
+    /// topic has dozens. Callers treat an empty list as "unknown".
+    pub(crate) async fn describe_topic_configs(
+        &self,
+        topics: &[&str],
+    ) -> Result<HashMap<String, Vec<ConfigEntry>>, AdminError> {
+        let specifiers: Vec<ResourceSpecifier<'_>> = topics
+            .iter()
+            .copied()
+            .map(ResourceSpecifier::Topic)
+            .collect();
+        let results = self
+            .client
+            .describe_configs(&specifiers, &admin_options())
+            .await
+            .map_err(|source| AdminError::Request {
+                cluster: self.name.clone(),
+                source,
+            })?;
+        Ok(results
+            .into_iter()
+            .filter_map(|result| match result.ok()? {
+                ConfigResource {
+                    specifier: OwnedResourceSpecifier::Topic(topic),
+                    entries,
+                } => Some((topic, entries)),
+                ConfigResource { .. } => None,
+            })
+            .collect())
     }
 
     /// Partition counts of every topic of the cluster. Blocking: call from a blocking context.

@@ -10,6 +10,8 @@
 //! * `kafka`: rdkafka client roles and administrative calls.
 //! * `offsets`: stored source positions, in MM2's format.
 //! * `replication`: the data path (topic selection, task leases, task workers).
+//! * `sync`: MM2's topic config sync and topic ACL sync; the only module with `unsafe` code
+//!   (`sync::ffi`, librdkafka admin calls rdkafka does not wrap).
 //! * [`metrics`]: Prometheus metrics and the `/metrics` endpoint.
 //! * [`mm2_records`]: MM2's heartbeat, checkpoint and offset-sync record formats.
 //! * [`cli`]: what `ferry run` and `ferry validate` do.
@@ -22,6 +24,7 @@ pub mod mm2_records;
 pub(crate) mod offsets;
 pub mod plugins;
 pub(crate) mod replication;
+pub(crate) mod sync;
 pub(crate) mod translation;
 
 /// Formats an error with its chain of causes, `outer: inner: root`, on one line.

@@ -5,7 +5,7 @@
 //! never looks up labels per record. Names follow `ferry_<name>_<unit>[_total]`.
 //!
 //! Labels are bounded: `flow` always, `topic` (source topic) on per-topic counters, `partition`
-//! only on the lag gauge.
+//! only on the lag gauge, `sync` (`configs` or `acls`) on sync errors.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -51,6 +51,13 @@ pub struct Metrics {
     pub plugin_errors: IntCounterVec,
     /// Task restarts after an error, per flow.
     pub task_restarts: IntCounterVec,
+    /// Remote topics whose configuration the config sync changed, per flow.
+    pub topic_configs_synced: IntCounterVec,
+    /// ACLs the ACL sync created on the target, per flow.
+    pub acls_synced: IntCounterVec,
+    /// Config or ACL sync runs that failed, plus single topics or ACLs the target refused, per
+    /// flow and sync (`configs`, `acls`).
+    pub sync_errors: IntCounterVec,
     /// MM2 offset syncs written, per flow.
     pub offset_syncs_written: IntCounterVec,
     /// Heartbeats written, per flow and cluster written to.
@@ -169,6 +176,21 @@ impl Metrics {
                     "ferry_task_restarts_total",
                     "Task restarts after an error.",
                     &["flow"],
+                )?,
+                topic_configs_synced: counter(
+                    "ferry_topic_configs_synced_total",
+                    "Remote topics whose configuration the topic config sync changed.",
+                    &["flow"],
+                )?,
+                acls_synced: counter(
+                    "ferry_acls_synced_total",
+                    "Topic ACLs the ACL sync created on the target.",
+                    &["flow"],
+                )?,
+                sync_errors: counter(
+                    "ferry_sync_errors_total",
+                    "Failed config or ACL sync runs, and topics or ACLs the target refused.",
+                    &["flow", "sync"],
                 )?,
                 offset_syncs_written: counter(
                     "ferry_offset_syncs_written_total",

@@ -6,7 +6,7 @@
 //! (default `/tmp/ferry-kafka/env`). Tests never skip for want of a broker: without clusters they
 //! fail and say how to start them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,7 +15,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, AlterConfig, ConfigSource, NewPartitions, NewTopic,
+    ResourceSpecifier, TopicReplication,
+};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
@@ -32,32 +35,74 @@ pub struct Clusters {
 pub fn clusters() -> &'static Clusters {
     static CLUSTERS: OnceLock<Clusters> = OnceLock::new();
     CLUSTERS.get_or_init(|| {
-        let state =
-            std::env::var("FERRY_KAFKA_STATE").unwrap_or_else(|_| "/tmp/ferry-kafka".into());
-        let file: HashMap<String, String> = std::fs::read_to_string(Path::new(&state).join("env"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|line| line.trim_start_matches("export ").split_once('='))
-            .map(|(key, value)| {
-                (
-                    key.trim().to_owned(),
-                    value.trim().trim_matches('"').to_owned(),
-                )
-            })
-            .collect();
-        let get = |key: &str| {
-            std::env::var(key).ok().or_else(|| file.get(key).cloned()).unwrap_or_else(|| {
-                panic!(
-                    "{key} is not set and {state}/env does not name it: start the test clusters \
-                     with `scripts/kafka-local start` (or run everything with `scripts/test-all`)"
-                )
-            })
-        };
+        let get = env_lookup("FERRY_KAFKA_STATE", "/tmp/ferry-kafka", "");
         Clusters {
             a: get("FERRY_TEST_CLUSTER_A"),
             b: get("FERRY_TEST_CLUSTER_B"),
         }
     })
+}
+
+/// Addresses and credentials of the SASL/PLAIN clusters of this run (with an authorizer;
+/// `ferry` and `admin` are super users, `alice` is not).
+pub struct SaslClusters {
+    pub a: String,
+    pub b: String,
+    /// Kafka CLI properties of the `admin` user (`--command-config`).
+    pub admin_properties: PathBuf,
+}
+
+/// The SASL clusters, read once from the environment or the env file of the state dir that
+/// `scripts/kafka-local start --sasl` wrote (`$FERRY_KAFKA_SASL_STATE`, default
+/// `/tmp/ferry-kafka-sasl`). `scripts/test-all` starts them beside the plaintext pair.
+pub fn sasl_clusters() -> &'static SaslClusters {
+    static CLUSTERS: OnceLock<SaslClusters> = OnceLock::new();
+    CLUSTERS.get_or_init(|| {
+        let get = env_lookup(
+            "FERRY_KAFKA_SASL_STATE",
+            "/tmp/ferry-kafka-sasl",
+            " --sasl --port-offset 1000",
+        );
+        SaslClusters {
+            a: get("FERRY_TEST_SASL_CLUSTER_A"),
+            b: get("FERRY_TEST_SASL_CLUSTER_B"),
+            admin_properties: PathBuf::from(get("FERRY_TEST_SASL_CLIENT_CONFIG")),
+        }
+    })
+}
+
+/// A lookup of test settings: the environment first, then the env file that
+/// `scripts/kafka-local start<start_options>` wrote into the state dir `$state_var`
+/// (default `default_state`). Panics with instructions when a key is in neither.
+fn env_lookup(
+    state_var: &'static str,
+    default_state: &str,
+    start_options: &'static str,
+) -> impl Fn(&str) -> String {
+    let state = std::env::var(state_var).unwrap_or_else(|_| default_state.into());
+    let file: HashMap<String, String> = std::fs::read_to_string(Path::new(&state).join("env"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.trim_start_matches("export ").split_once('='))
+        .map(|(key, value)| {
+            (
+                key.trim().to_owned(),
+                value.trim().trim_matches('"').to_owned(),
+            )
+        })
+        .collect();
+    move |key: &str| {
+        std::env::var(key)
+            .ok()
+            .or_else(|| file.get(key).cloned())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{key} is not set and {state}/env does not name it: start the test clusters \
+                 with `scripts/kafka-local start --state-dir {state}{start_options}` (or run \
+                 everything with `scripts/test-all`)"
+                )
+            })
+    }
 }
 
 /// A name unique in this run and across runs on the same clusters.
@@ -397,6 +442,28 @@ pub fn wait_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> 
     }
 }
 
+/// Polls `read` every 100 ms until it returns `expected`; panics with `what` and the last value
+/// after `timeout`.
+pub fn wait_for_value<T: PartialEq + std::fmt::Debug>(
+    timeout: Duration,
+    what: &str,
+    expected: &T,
+    mut read: impl FnMut() -> T,
+) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let value = read();
+        if &value == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting until {what}\nexpected: {expected:#?}\nlast seen: {value:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A temporary directory removed on drop.
 pub struct TempDir(pub PathBuf);
 
@@ -422,6 +489,22 @@ pub struct ConfigBuilder {
 }
 
 impl ConfigBuilder {
+    /// Clusters `clusterA` and `clusterB` of this run's SASL pair, as user `ferry`.
+    pub fn sasl() -> ConfigBuilder {
+        let clusters = sasl_clusters();
+        let mut text = String::new();
+        for (name, bootstrap) in [("clusterA", &clusters.a), ("clusterB", &clusters.b)] {
+            writeln!(
+                text,
+                "[clusters.{name}]\nbootstrap_servers = \"{bootstrap}\"\n\
+                 security_protocol = \"SASL_PLAINTEXT\"\n\
+                 sasl = {{ mechanism = \"PLAIN\", username = \"ferry\", password = \"ferry-secret\" }}\n"
+            )
+            .unwrap();
+        }
+        ConfigBuilder { text }
+    }
+
     /// Clusters `clusterA` and `clusterB` of this run.
     pub fn new() -> ConfigBuilder {
         let clusters = clusters();
@@ -627,6 +710,180 @@ pub fn ferry_command(args: &[&str]) -> (i32, String) {
 /// Directory of the plugins the build script compiled (real `.wasm` files).
 pub fn plugin(name: &str) -> PathBuf {
     Path::new(env!("FERRY_PLUGIN_DIR")).join(format!("{name}.wasm"))
+}
+
+/// Client settings for the SASL cluster at `bootstrap`, as the super user `admin`.
+pub fn sasl_admin(bootstrap: &str) -> ClientConfig {
+    let mut config = client(bootstrap);
+    config
+        .set("security.protocol", "SASL_PLAINTEXT")
+        .set("sasl.mechanism", "PLAIN")
+        .set("sasl.username", "admin")
+        .set("sasl.password", "admin-secret");
+    config
+}
+
+/// Creates `topic` (one partition, replication factor 1) with topic configs `configs`.
+pub fn create_topic_with(config: &ClientConfig, topic: &str, configs: &[(&str, &str)]) {
+    let admin: AdminClient<DefaultClientContext> = config.create().unwrap();
+    let mut new_topic = NewTopic::new(topic, 1, TopicReplication::Fixed(1));
+    for (key, value) in configs {
+        new_topic = new_topic.set(key, value);
+    }
+    let results = block_on(admin.create_topics(
+        [&new_topic],
+        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+    ))
+    .unwrap();
+    for result in results {
+        result.unwrap_or_else(|(topic, code)| panic!("creating {topic}: {code}"));
+    }
+}
+
+/// Replaces **all** topic-level overrides of `topic` with `configs` (the legacy AlterConfigs
+/// request: overrides not listed are removed).
+pub fn replace_topic_configs(config: &ClientConfig, topic: &str, configs: &[(&str, &str)]) {
+    let admin: AdminClient<DefaultClientContext> = config.create().unwrap();
+    let mut alter = AlterConfig::new(ResourceSpecifier::Topic(topic));
+    for (key, value) in configs {
+        alter = alter.set(key, value);
+    }
+    let results = block_on(admin.alter_configs(
+        [&alter],
+        &AdminOptions::new().request_timeout(Some(Duration::from_secs(30))),
+    ))
+    .unwrap();
+    for result in results {
+        result.unwrap_or_else(|(resource, code)| panic!("altering {resource:?}: {code}"));
+    }
+}
+
+/// The topic-level overrides of `topic` (configs whose source is the topic itself).
+pub fn topic_overrides(config: &ClientConfig, topic: &str) -> BTreeMap<String, String> {
+    let admin: AdminClient<DefaultClientContext> = config.create().unwrap();
+    let results = block_on(admin.describe_configs(
+        [&ResourceSpecifier::Topic(topic)],
+        &AdminOptions::new().request_timeout(Some(Duration::from_secs(30))),
+    ))
+    .unwrap();
+    results
+        .into_iter()
+        .flat_map(|result| result.unwrap().entries)
+        .filter(|entry| entry.source == ConfigSource::DynamicTopic)
+        .map(|entry| (entry.name, entry.value.unwrap_or_default()))
+        .collect()
+}
+
+/// Runs `scripts/kafka-local tool <args>` (a Kafka 3.8.1 CLI tool) and returns its stdout;
+/// panics with its output when it fails.
+pub fn kafka_tool(args: &[&str]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka-local");
+    let output = Command::new(script)
+        .arg("tool")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "kafka-local tool {args:?} failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// One ACL binding as the `acls` tool lists it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Acl {
+    /// `TOPIC`, `GROUP`, ...
+    pub resource_type: String,
+    pub name: String,
+    /// `LITERAL` or `PREFIXED`.
+    pub pattern: String,
+    pub principal: String,
+    pub host: String,
+    /// `READ`, `WRITE`, `ALL`, ...
+    pub operation: String,
+    /// `ALLOW` or `DENY`.
+    pub permission: String,
+}
+
+/// Every ACL of the SASL cluster at `bootstrap`, listed with the `acls` tool as `admin`.
+pub fn acls(bootstrap: &str) -> Vec<Acl> {
+    let properties = sasl_clusters()
+        .admin_properties
+        .to_string_lossy()
+        .into_owned();
+    let output = kafka_tool(&[
+        "acls",
+        "--bootstrap-server",
+        bootstrap,
+        "--command-config",
+        &properties,
+        "--list",
+    ]);
+    parse_acls(&output)
+}
+
+/// Parses `AclCommand --list` output:
+/// ```text
+/// Current ACLs for resource `ResourcePattern(resourceType=TOPIC, name=t, patternType=LITERAL)`:
+///     (principal=User:alice, host=*, operation=READ, permissionType=ALLOW)
+/// ```
+fn parse_acls(output: &str) -> Vec<Acl> {
+    let field = |text: &str, key: &str| -> String {
+        text.split(&format!("{key}="))
+            .nth(1)
+            .and_then(|rest| rest.split([',', ')']).next())
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    let mut acls = Vec::new();
+    let mut resource: Option<(String, String, String)> = None;
+    for line in output.lines() {
+        let line = line.trim();
+        if line.starts_with("Current ACLs for resource") {
+            resource = Some((
+                field(line, "resourceType"),
+                field(line, "name"),
+                field(line, "patternType"),
+            ));
+        } else if line.starts_with("(principal=") {
+            let (resource_type, name, pattern) = resource.clone().unwrap();
+            acls.push(Acl {
+                resource_type,
+                name,
+                pattern,
+                principal: field(line, "principal"),
+                host: field(line, "host"),
+                operation: field(line, "operation"),
+                permission: field(line, "permissionType"),
+            });
+        }
+    }
+    acls.sort();
+    acls
+}
+
+/// Adds (or with `--remove --force`, removes) ACLs on the SASL cluster at `bootstrap` as
+/// `admin`: `args` are the `acls` tool's arguments after the connection options.
+pub fn acl_command(bootstrap: &str, args: &[&str]) {
+    let properties = sasl_clusters()
+        .admin_properties
+        .to_string_lossy()
+        .into_owned();
+    let mut all = vec![
+        "acls",
+        "--bootstrap-server",
+        bootstrap,
+        "--command-config",
+        &properties,
+    ];
+    all.extend_from_slice(args);
+    kafka_tool(&all);
 }
 
 /// Commits `offsets` (partition, next offset) of `topic` for `group` without joining it.

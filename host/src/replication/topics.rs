@@ -188,7 +188,9 @@ pub(crate) async fn refresh(
     Ok(Catalog { topics })
 }
 
-/// Refreshes the catalog every refresh interval and publishes changes. Runs until aborted.
+/// Refreshes the catalog every refresh interval and publishes changes. After the first refresh
+/// it starts the flow's config and ACL syncs (`crate::sync`), which run until this task is
+/// aborted. Runs until aborted.
 pub(crate) async fn run_manager(
     context: Arc<FlowContext>,
     policy: Arc<Policy>,
@@ -201,6 +203,9 @@ pub(crate) async fn run_manager(
     let mut interval = tokio::time::interval(context.flow.refresh_topics_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (mut calls_seen, mut errors_seen) = (0, 0);
+    // Dropping the set (when this task is aborted) aborts the syncs.
+    let mut syncs = tokio::task::JoinSet::new();
+    let mut syncs_started = false;
     loop {
         interval.tick().await;
         match refresh(&context, &policy, &source, &target).await {
@@ -235,5 +240,9 @@ pub(crate) async fn run_manager(
             .with_label_values(&labels)
             .inc_by(errors.saturating_sub(errors_seen));
         (calls_seen, errors_seen) = (calls, errors);
+        if !syncs_started {
+            syncs_started = true;
+            crate::sync::spawn(&mut syncs, &context, &source, &target);
+        }
     }
 }
