@@ -15,6 +15,7 @@ mod checkpoints;
 mod cycles;
 mod failover;
 mod mm2;
+mod mm2_sasl;
 mod replication;
 mod selection;
 mod support;

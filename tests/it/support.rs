@@ -120,10 +120,42 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// Client settings for a test cluster: plaintext, or as the super user `admin` when
+/// `bootstrap` is one of the SASL clusters.
 fn client(bootstrap: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", bootstrap);
+    if is_sasl_cluster(bootstrap) {
+        config
+            .set("security.protocol", "SASL_PLAINTEXT")
+            .set("sasl.mechanism", "PLAIN")
+            .set("sasl.username", "admin")
+            .set("sasl.password", "admin-secret");
+    }
     config
+}
+
+/// Whether `bootstrap` is one of the SASL clusters (without requiring them to run).
+fn is_sasl_cluster(bootstrap: &str) -> bool {
+    static SASL: OnceLock<Vec<String>> = OnceLock::new();
+    SASL.get_or_init(|| {
+        let state = std::env::var("FERRY_KAFKA_SASL_STATE")
+            .unwrap_or_else(|_| "/tmp/ferry-kafka-sasl".into());
+        let file = std::fs::read_to_string(Path::new(&state).join("env")).unwrap_or_default();
+        ["FERRY_TEST_SASL_CLUSTER_A", "FERRY_TEST_SASL_CLUSTER_B"]
+            .iter()
+            .filter_map(|key| {
+                std::env::var(key).ok().or_else(|| {
+                    file.lines()
+                        .filter_map(|line| line.trim_start_matches("export ").split_once('='))
+                        .find(|(name, _)| name.trim() == *key)
+                        .map(|(_, value)| value.trim().trim_matches('"').to_owned())
+                })
+            })
+            .collect()
+    })
+    .iter()
+    .any(|address| address == bootstrap)
 }
 
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
@@ -576,9 +608,13 @@ pub struct Ferry {
 impl Ferry {
     /// Starts `ferry run --config <config>`; its stderr goes to `<dir>/<name>.log`.
     pub fn start(config: &Path, dir: &TempDir, name: &str) -> Ferry {
+        Self::spawn(&["run", "--config"], config, dir, name)
+    }
+
+    fn spawn(args: &[&str], config: &Path, dir: &TempDir, name: &str) -> Ferry {
         let log = dir.0.join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args(["run", "--config"])
+            .args(args)
             .arg(config)
             .args(["--metrics-bind", "127.0.0.1:0"])
             .env(
@@ -592,6 +628,12 @@ impl Ferry {
             .spawn()
             .unwrap();
         Ferry { child, log }
+    }
+
+    /// Starts `ferry run --mm2 <file>` (an MM2 properties file); stderr goes to
+    /// `<dir>/<name>.log`.
+    pub fn start_mm2(file: &Path, dir: &TempDir, name: &str) -> Ferry {
+        Self::spawn(&["run", "--mm2"], file, dir, name)
     }
 
     /// The log so far.

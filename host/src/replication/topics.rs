@@ -35,6 +35,11 @@ pub(crate) struct MirroredTopic {
     pub(crate) partitions: i32,
 }
 
+/// How often, and how far apart, the target's metadata is read again until created topics
+/// and partitions are visible.
+const METADATA_ATTEMPTS: usize = 20;
+const METADATA_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Cycle detection gives up after this many hops (a hostile policy could loop forever).
 const MAX_HOPS: usize = 64;
 
@@ -172,7 +177,20 @@ pub(crate) async fn refresh(
         }
     }
     if changed {
-        target_topics = target.topic_partitions_async().await?;
+        // A new topic shows in metadata only once the controller propagated it; without it
+        // the catalog would leave the topic out until the next refresh (300 s in MM2 files).
+        for _ in 0..METADATA_ATTEMPTS {
+            target_topics = target.topic_partitions_async().await?;
+            let visible = wanted.values().all(|(remote, partitions)| {
+                target_topics
+                    .get(remote)
+                    .is_some_and(|existing| existing >= partitions)
+            });
+            if visible {
+                break;
+            }
+            tokio::time::sleep(METADATA_RETRY).await;
+        }
     }
     let topics = wanted
         .into_iter()
