@@ -9,12 +9,13 @@ use crate::support::{self, Ferry, Mm2, TempDir};
 /// The separator of remote topic names in this test (`<source>_<topic>`).
 ///
 /// MM2 3.8 mirrors every topic whose name ends in `.heartbeats` whatever the topic filter says
-/// (reference §2.5). The shared test clusters hold a thousand such topics (chains built by
+/// (reference §2.5). Long-lived test clusters hold thousands of such topics (chains built by
 /// flows with per-test aliases), some so long that a `<alias>.` prefix passes Kafka's 249
 /// characters; MM2's task then dies on the invalid topic ("Task is being killed and will not
 /// recover until manually restarted") and stops mirroring this test's topic too. (Ferry skips
 /// such a topic with an error and mirrors the rest.) With another separator, only the topic
-/// named `heartbeats` is a heartbeats topic; positions do not depend on the separator.
+/// named `heartbeats` is a heartbeats topic, so each run adds one remote topic of it, not
+/// thousands; positions do not depend on the separator.
 const SEPARATOR: &str = "_";
 
 /// The MM2 file of the test: one flow `source -> target` for `topic`, replication factor 1 for
