@@ -20,3 +20,4 @@ mod replication;
 mod selection;
 mod support;
 mod sync;
+mod takeover;

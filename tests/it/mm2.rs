@@ -1,6 +1,8 @@
 //! MM2's own `connect-mirror-maker.properties` is read as is (`--mm2`).
 
-use crate::support::{self, TempDir};
+use std::time::Duration;
+
+use crate::support::{self, Ferry, TempDir};
 
 /// The operator's file from issue 3 (`examples/connect-mirror-maker.properties`) with the
 /// addresses of the test clusters and, optionally, without its SASL lines.
@@ -68,4 +70,98 @@ fn operators_mm2_file_with_sasl_parses() {
         !stderr.contains("your_password"),
         "secret printed:\n{stderr}"
     );
+}
+
+/// The operator's file as `runs_operators_mm2_file` runs it: local addresses, no SASL, every
+/// replication factor 1 (the test clusters have one broker each), and, for the test only,
+/// MM2's 60 s intervals shortened to 1 s so that it need not wait minutes for a translated
+/// group: checkpoints, group offset sync, and the Connect offset flush (Ferry's commit
+/// interval; a partition gets no checkpoint before its first stored position). Nothing else
+/// differs from the operator's file.
+fn operator_file_for_one_broker() -> String {
+    let mut text: String = operator_file(false)
+        .lines()
+        .map(|line| match line.split_once('=') {
+            Some((key, _)) if key.trim().ends_with("replication.factor") => {
+                format!("{} = 1\n", key.trim())
+            }
+            _ => format!("{line}\n"),
+        })
+        .collect();
+    text.push_str(
+        "clusterA->clusterB.emit.checkpoints.interval.seconds = 1\n\
+         clusterA->clusterB.sync.group.offsets.interval.seconds = 1\n\
+         clusterB.offset.flush.interval.ms = 1000\n",
+    );
+    text
+}
+
+/// Acceptance (issue 3): `ferry run --mm2` runs the operator's file. A topic matching
+/// `prod.*.global$` on clusterA is mirrored to `clusterA.<topic>` on clusterB (every record,
+/// once, byte-equal); a `produser_consumer*` group committed on clusterA is committed, exactly
+/// translated, on clusterB (`sync.group.offsets.enabled`); the keys Ferry does not use are
+/// logged.
+#[test]
+fn runs_operators_mm2_file() {
+    let clusters = support::clusters();
+    // `prod.operator*` is kept out of the selection test's flow (tests/it/selection.rs), and no
+    // other test creates topics matching `prod.*.global$` under the alias clusterA.
+    let topic = format!("{}.global", support::unique("prod.operator"));
+    let remote = format!("clusterA.{topic}");
+    let group = support::unique("produser_consumer_");
+    let (partitions, per_partition) = (4, 500);
+    support::create_topic(&clusters.a, &topic, partitions);
+    support::produce(&clusters.a, &topic, partitions, 0..per_partition);
+    let committed: Vec<(i32, i64)> = (0..partitions)
+        .map(|partition| (partition, 200 + 50 * i64::from(partition)))
+        .collect();
+    support::commit_group(&clusters.a, &group, &topic, &committed);
+
+    let dir = TempDir::new("mm2-run");
+    let file = dir.0.join("connect-mirror-maker.properties");
+    std::fs::write(&file, operator_file_for_one_broker()).unwrap();
+    let mut ferry = Ferry::start_mm2(&file, &dir, "ferry");
+    let expected = i64::from(partitions) * per_partition as i64;
+    support::wait_until(
+        Duration::from_secs(240),
+        "all records reach clusterA.<topic> on clusterB",
+        || {
+            ferry.assert_running();
+            support::record_count(&clusters.b, &remote) >= expected
+        },
+    );
+    // Source offset X is target offset X here (every record of the topic was mirrored once).
+    let translated: Vec<Option<i64>> = committed.iter().map(|(_, offset)| Some(*offset)).collect();
+    support::wait_until(
+        Duration::from_secs(60),
+        "the group's offsets are synced to clusterB",
+        || {
+            ferry.assert_running();
+            support::committed(&clusters.b, &group, &remote, partitions) == translated
+        },
+    );
+    let log = ferry.log_text();
+    ferry.terminate();
+
+    let records = support::read_all(&clusters.b, &remote);
+    let comparison = support::compare(&records, partitions, per_partition);
+    assert_eq!(
+        (comparison.lost, comparison.duplicates),
+        (0, 0),
+        "{comparison:?}"
+    );
+    for key in [
+        "config.storage.topic",
+        "clusterA.group.id",
+        "clusterA->clusterB.refresh.groups.interval.seconds",
+        "name",
+        "offset.storage.replication.factor",
+    ] {
+        assert!(
+            log.lines()
+                .any(|line| line.contains("Key not used by Ferry.")
+                    && line.contains(&format!("key={key} "))),
+            "{key} not logged as unused:\n{log}"
+        );
+    }
 }

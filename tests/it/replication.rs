@@ -9,7 +9,9 @@ use crate::support::{self, ConfigBuilder, Ferry, TempDir};
 #[test]
 fn mirrors_100k_records_with_keys_headers_and_timestamps() {
     let clusters = support::clusters();
-    let topic = support::unique("prod.orders");
+    // Not `prod.*.global`: the operator's MM2 file (tests/it/mm2.rs) mirrors every such topic of
+    // cluster A under the same alias, clusterA, which would add records to this remote topic.
+    let topic = support::unique("repl.orders");
     let topic = format!("{topic}.global");
     let remote = format!("clusterA.{topic}");
     let (partitions, per_partition) = (8, 12_500);

@@ -608,14 +608,20 @@ pub struct Ferry {
 impl Ferry {
     /// Starts `ferry run --config <config>`; its stderr goes to `<dir>/<name>.log`.
     pub fn start(config: &Path, dir: &TempDir, name: &str) -> Ferry {
-        Self::spawn(&["run", "--config"], config, dir, name)
+        Ferry::spawn("--config", config, dir, name)
     }
 
-    fn spawn(args: &[&str], config: &Path, dir: &TempDir, name: &str) -> Ferry {
+    /// Starts `ferry run --mm2 <properties>` (MM2's own file); its stderr goes to
+    /// `<dir>/<name>.log`.
+    pub fn start_mm2(properties: &Path, dir: &TempDir, name: &str) -> Ferry {
+        Ferry::spawn("--mm2", properties, dir, name)
+    }
+
+    fn spawn(option: &str, file: &Path, dir: &TempDir, name: &str) -> Ferry {
         let log = dir.0.join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args(args)
-            .arg(config)
+            .args(["run", option])
+            .arg(file)
             .args(["--metrics-bind", "127.0.0.1:0"])
             .env(
                 "RUST_LOG",
@@ -628,12 +634,6 @@ impl Ferry {
             .spawn()
             .unwrap();
         Ferry { child, log }
-    }
-
-    /// Starts `ferry run --mm2 <file>` (an MM2 properties file); stderr goes to
-    /// `<dir>/<name>.log`.
-    pub fn start_mm2(file: &Path, dir: &TempDir, name: &str) -> Ferry {
-        Self::spawn(&["run", "--mm2"], file, dir, name)
     }
 
     /// The log so far.
@@ -1053,6 +1053,167 @@ impl Drop for ActiveMember {
         self.stop.store(true, Ordering::Release);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+    }
+}
+
+/// The positions stored in `positions_topic` (MM2's Connect-offsets format, reference §3.6) for
+/// partitions replicated from the cluster alias `source_alias`: the latest `{"offset":N}` per
+/// (source topic, partition), read from all partitions up to their current ends. Empty while
+/// the topic does not exist.
+pub fn positions(
+    bootstrap: &str,
+    positions_topic: &str,
+    source_alias: &str,
+) -> HashMap<(String, i32), i64> {
+    let consumer: BaseConsumer = client(bootstrap)
+        .set("group.id", unique("ferry-tests.positions"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let Ok(metadata) = consumer.fetch_metadata(Some(positions_topic), Duration::from_secs(10))
+    else {
+        return HashMap::new();
+    };
+    let Some(topic) = metadata.topics().first().filter(|t| t.error().is_none()) else {
+        return HashMap::new();
+    };
+    let mut remaining: HashMap<i32, i64> = HashMap::new();
+    let mut list = TopicPartitionList::new();
+    for partition in topic.partitions() {
+        let (low, high) = consumer
+            .fetch_watermarks(positions_topic, partition.id(), Duration::from_secs(10))
+            .unwrap();
+        if high > low {
+            remaining.insert(partition.id(), high);
+            list.add_partition_offset(positions_topic, partition.id(), Offset::Beginning)
+                .unwrap();
+        }
+    }
+    let mut positions = HashMap::new();
+    if remaining.is_empty() {
+        return positions;
+    }
+    consumer.assign(&list).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !remaining.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "reading {positions_topic} timed out; still to read: {remaining:?}"
+        );
+        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let message = message.unwrap();
+        if remaining
+            .get(&message.partition())
+            .is_some_and(|high| message.offset() + 1 >= *high)
+        {
+            remaining.remove(&message.partition());
+        }
+        let Some(key) = message
+            .key()
+            .and_then(|key| serde_json::from_slice::<serde_json::Value>(key).ok())
+        else {
+            continue;
+        };
+        let (Some("MirrorSourceConnector"), Some(map)) =
+            (key[0].as_str(), key.get(1).and_then(|map| map.as_object()))
+        else {
+            continue;
+        };
+        if map.get("cluster").and_then(|c| c.as_str()) != Some(source_alias) {
+            continue;
+        }
+        let slot = (
+            map["topic"].as_str().unwrap().to_owned(),
+            i32::try_from(map["partition"].as_i64().unwrap()).unwrap(),
+        );
+        match message.payload() {
+            None => {
+                positions.remove(&slot);
+            }
+            Some(value) => {
+                let value: serde_json::Value = serde_json::from_slice(value).unwrap();
+                positions.insert(slot, value["offset"].as_i64().unwrap());
+            }
+        }
+    }
+    positions
+}
+
+/// A MirrorMaker 2 process (Kafka 3.8.1, dedicated mode) started with `scripts/kafka-local mm2`,
+/// in a process group of its own. Dropping it kills the whole group, so no JVM outlives a test,
+/// even one that panics.
+pub struct Mm2 {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Mm2 {
+    /// Starts MM2 with `properties`; its stdout and stderr go to `<dir>/<name>.log`.
+    pub fn start(properties: &Path, dir: &TempDir, name: &str) -> Mm2 {
+        use std::os::unix::process::CommandExt as _;
+        let log = dir.0.join(format!("{name}.log"));
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/kafka-local");
+        let output = std::fs::File::create(&log).unwrap();
+        let child = Command::new(script)
+            .arg("mm2")
+            .arg(properties)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(output.try_clone().unwrap())
+            .stderr(output)
+            .spawn()
+            .unwrap();
+        Mm2 { child, log }
+    }
+
+    /// The log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Panics with the log if the process has exited.
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!("MM2 exited early with {status}; log:\n{}", self.log_text());
+        }
+    }
+
+    fn signal_group(&self, signal: &str) -> bool {
+        Command::new("kill")
+            .args([signal, "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    }
+
+    /// Sends SIGTERM to the process group (MM2 stops its connectors and flushes its offsets)
+    /// and waits for MM2 to exit; returns how long that took. Kills the group after 60 s.
+    pub fn terminate(mut self) -> Duration {
+        let started = Instant::now();
+        assert!(self.signal_group("-TERM"), "signalling MM2 failed");
+        let deadline = started + Duration::from_secs(60);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "MM2 did not stop within 60 s; log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        started.elapsed()
+    }
+}
+
+impl Drop for Mm2 {
+    fn drop(&mut self) {
+        // Still running (a test that panicked, or `terminate` not called): kill the group.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.signal_group("-KILL");
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }
