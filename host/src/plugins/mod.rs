@@ -6,6 +6,7 @@
 //!
 //! - [`Engine`] (`engine.rs`): one per process; compiler, epoch ticker, linker.
 //! - [`Policy`] (`policy.rs`): a loaded `ferry:plugin/replication-policy@0.1.0` component.
+//! - [`inspect`] (`inspect.rs`): which world a component implements, for `ferry plugin check`.
 //! - `builtin.rs`: `builtin:default-policy` and `builtin:identity-policy`, embedded.
 //! - [`PluginError`] (`error.rs`).
 
@@ -13,13 +14,15 @@ mod bindings;
 mod builtin;
 mod engine;
 mod error;
+mod inspect;
 mod policy;
 
 use std::fmt;
 use std::path::Path;
 
-pub use engine::{Engine, EngineOptions};
+pub use engine::{Engine, EngineOptions, default_cache_dir};
 pub use error::{BoxError, PluginError};
+pub use inspect::{Inspection, PluginKind, inspect};
 pub use policy::{Policy, is_legal_topic_name};
 
 pub use crate::config::PluginSource;
