@@ -60,7 +60,7 @@ fn main() {
     println!("| plugin | what it does | ns/record (call) | ns/record (pack + call) | verdicts |");
     println!("|---|---|---|---|---|");
     println!("| (none) | packing the batch only | - | {pack_ns:.1} | - |");
-    let cases: [(&str, &str, bool, &[(&str, &str)]); 3] = [
+    let cases: [Case; 3] = [
         (
             "identity_transform.wasm",
             "keep every record (nothing copied back)",
@@ -127,6 +127,14 @@ fn main() {
         );
     }
 }
+
+/// A plugin file, what it does, whether it is a filter, its configuration.
+type Case = (
+    &'static str,
+    &'static str,
+    bool,
+    &'static [(&'static str, &'static str)],
+);
 
 fn per_record(elapsed: Duration, iterations: usize, batch: usize) -> f64 {
     elapsed.as_nanos() as f64 / (iterations * batch) as f64
