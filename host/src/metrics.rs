@@ -51,6 +51,13 @@ pub struct Metrics {
     pub plugin_errors: IntCounterVec,
     /// Task restarts after an error, per flow.
     pub task_restarts: IntCounterVec,
+    /// Records a filter or transform dropped, per flow and source topic.
+    pub records_dropped: IntCounterVec,
+    /// Records a filter or transform failed on, per flow, plugin and action taken (`halt`,
+    /// `skip`, `dead-letter`).
+    pub plugin_record_errors: IntCounterVec,
+    /// Source partitions a task stopped at a record a plugin failed on, per flow.
+    pub partitions_halted: IntGaugeVec,
     /// MM2 offset syncs written, per flow.
     pub offset_syncs_written: IntCounterVec,
     /// Heartbeats written, per flow and cluster written to.
@@ -168,6 +175,21 @@ impl Metrics {
                 task_restarts: counter(
                     "ferry_task_restarts_total",
                     "Task restarts after an error.",
+                    &["flow"],
+                )?,
+                records_dropped: counter(
+                    "ferry_records_dropped_total",
+                    "Records a filter or transform plugin dropped (not replicated; positions advance).",
+                    &["flow", "topic"],
+                )?,
+                plugin_record_errors: counter(
+                    "ferry_plugin_record_errors_total",
+                    "Records a filter or transform failed on, by the action taken (halt, skip, dead-letter).",
+                    &["flow", "plugin", "action"],
+                )?,
+                partitions_halted: gauge(
+                    "ferry_partitions_halted",
+                    "Source partitions stopped at a record a plugin failed on (on_error = halt).",
                     &["flow"],
                 )?,
                 offset_syncs_written: counter(

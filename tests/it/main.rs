@@ -18,3 +18,4 @@ mod mm2;
 mod replication;
 mod selection;
 mod support;
+mod transforms;
