@@ -80,9 +80,13 @@ enum PluginCommand {
         /// The flow's target cluster alias (`target.cluster.alias`).
         #[arg(long, default_value = "B")]
         target_alias: String,
-        /// A topic to show instead of the samples; repeatable.
+        /// A topic to show instead of the samples (policies); repeatable.
         #[arg(long = "topic")]
         topics: Vec<String>,
+        /// A record to run instead of the samples (filters and transforms), as JSON:
+        /// '{"key": "k", "value": "v", "headers": {"env": "test"}}'; repeatable.
+        #[arg(long = "record", value_name = "JSON", value_parser = plugin_cli::parse_record)]
+        records: Vec<plugin_cli::SampleRecord>,
         #[command(flatten)]
         cache: CacheArguments,
     },
@@ -185,6 +189,7 @@ pub fn main(arguments: Arguments) -> ExitCode {
                     source_alias,
                     target_alias,
                     topics,
+                    records,
                     cache,
                 },
         } => new_engine(cache.engine_options()).and_then(|engine| {
@@ -197,6 +202,7 @@ pub fn main(arguments: Arguments) -> ExitCode {
                     source_alias,
                     target_alias,
                     topics,
+                    records,
                 },
                 &mut report,
             );

@@ -7,12 +7,19 @@
 //! policy says about that remote name (`topic-source`, `upstream-topic`, `original-topic`), whether
 //! the answers round-trip (the condition for MM2's cycle detection), and the internal topic
 //! names. A policy whose remote names do not round-trip is reported as a bad plugin.
+//!
+//! For a record filter or transform: a few sample records (or `--record` ones) run through it
+//! as one batch, exactly as the data path does (same packing, same chain code), with the
+//! verdict per record and, for a replaced record, its new key, value and headers.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::cli::Failure;
-use crate::plugins::{Engine, Inspection, PluginKind, PluginSource, Policy, inspect};
+use crate::plugins::{
+    ChainSpec, Disposition, Engine, Inspection, PackedBatch, PluginKind, PluginSource, Policy,
+    RecordInput, RecordView, inspect,
+};
 
 /// The topics a policy is shown when `--topic` is not given: plain, dotted, already remote
 /// (from the source or from the target), a heartbeats topic and internal topics.
@@ -40,6 +47,66 @@ pub struct CheckRequest {
     pub target_alias: String,
     /// `--topic`; empty for the samples.
     pub topics: Vec<String>,
+    /// `--record`; empty for the samples.
+    pub records: Vec<SampleRecord>,
+}
+
+/// A record to run a filter or transform on: `--record '{"key": "k", "value": "{...}",
+/// "headers": {"env": "test"}}'` (every field optional; `null` for a null key or value).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampleRecord {
+    /// The key, UTF-8.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The value, UTF-8.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Headers, by name.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+}
+
+impl SampleRecord {
+    fn new(key: Option<&str>, value: Option<&str>, headers: &[(&str, &str)]) -> SampleRecord {
+        SampleRecord {
+            key: key.map(str::to_owned),
+            value: value.map(str::to_owned),
+            headers: headers
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
+        }
+    }
+}
+
+/// Parses a `--record` JSON object.
+///
+/// # Errors
+///
+/// The JSON error.
+pub fn parse_record(text: &str) -> Result<SampleRecord, String> {
+    serde_json::from_str(text).map_err(|error| {
+        format!("expected a JSON object like {{\"key\": \"k\", \"value\": \"v\", \"headers\": {{\"h\": \"x\"}}}}: {error}")
+    })
+}
+
+/// The records a filter or transform is shown when `--record` is not given.
+fn sample_records() -> Vec<SampleRecord> {
+    vec![
+        SampleRecord::new(
+            Some("order-1"),
+            Some(r#"{"id":1,"ssn":"123-45-6789","name":"Ada"}"#),
+            &[("env", "prod")],
+        ),
+        SampleRecord::new(
+            Some("order-2"),
+            Some(r#"{"id":2,"ssn":"987-65-4321","name":"Grace"}"#),
+            &[("env", "test")],
+        ),
+        SampleRecord::new(Some("order-3"), Some("plain text, not JSON"), &[]),
+        SampleRecord::new(Some("order-4"), None, &[("env", "prod")]),
+    ]
 }
 
 /// Parses `key=value` (for `--with`).
@@ -91,10 +158,32 @@ pub(crate) fn check(
             );
             check_policy(report, &policy, request)?;
         }
+        PluginKind::RecordFilter | PluginKind::RecordTransform => {
+            let started = std::time::Instant::now();
+            let plugins = [(source, config)];
+            let (filters, transforms): (&[_], &[_]) = if kind == PluginKind::RecordFilter {
+                (&plugins, &[])
+            } else {
+                (&[], &plugins)
+            };
+            let chain =
+                ChainSpec::load(engine, filters, transforms).map_err(|error| bad_plugin(&error))?;
+            let _ = writeln!(
+                report,
+                "init:    ok ({:.1} ms, instantiation included)",
+                started.elapsed().as_secs_f64() * 1e3
+            );
+            let records = if request.records.is_empty() {
+                sample_records()
+            } else {
+                request.records.clone()
+            };
+            check_records(report, &chain, &records, request)?;
+        }
         other => {
             let _ = writeln!(
                 report,
-                "(this Ferry build cannot run {} plugins on samples yet; the component loads and links)",
+                "(`ferry plugin check` does not run {} plugins on samples; the component loads and links)",
                 other.name()
             );
         }
@@ -120,25 +209,30 @@ fn describe(report: &mut String, inspection: &Inspection) {
         inspection.origin,
         inspection.compile_time.as_secs_f64() * 1e3
     );
+    // Type-only interfaces of Ferry's own package (`ferry:plugin/types`) need no linking.
+    let known = |name: &&String| name.starts_with("wasi:") || name.starts_with("ferry:plugin/");
     let wasi = inspection
         .imports
         .iter()
         .filter(|name| name.starts_with("wasi:"))
         .count();
+    let others: Vec<&String> = inspection
+        .imports
+        .iter()
+        .filter(|name| !known(name))
+        .collect();
     let _ = writeln!(
         report,
         "imports: {} WASI interface(s) (linked to an empty context: no files, network, environment or clocks){}",
         wasi,
-        if wasi == inspection.imports.len() {
+        if others.is_empty() {
             String::new()
         } else {
             format!(
                 "; other: {}",
-                inspection
-                    .imports
+                others
                     .iter()
-                    .filter(|name| !name.starts_with("wasi:"))
-                    .cloned()
+                    .map(|name| name.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
             )
@@ -325,6 +419,128 @@ fn check_policy(
     } else {
         Err(Failure::config(problems))
     }
+}
+
+/// Runs `records` through the chain as one batch and writes one row per record.
+fn check_records(
+    report: &mut String,
+    chain: &ChainSpec,
+    records: &[SampleRecord],
+    request: &CheckRequest,
+) -> Result<(), Failure> {
+    let topic = "orders";
+    let remote = format!("{}.{topic}", request.source_alias);
+    let mut batch = PackedBatch::default();
+    for (offset, record) in records.iter().enumerate() {
+        batch.push(RecordInput {
+            topic,
+            remote_topic: &remote,
+            partition: 0,
+            offset: i64::try_from(offset).unwrap_or(i64::MAX),
+            key: record.key.as_deref().map(str::as_bytes),
+            value: record.value.as_deref().map(str::as_bytes),
+            timestamp: Some(1_700_000_000_000),
+            headers: record
+                .headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), Some(value.as_bytes()))),
+        });
+    }
+    let mut running = chain.start();
+    let output = running.run(&batch);
+    let mut rows = Vec::new();
+    let mut problems = Vec::new();
+    for (index, (record, disposition)) in records.iter().zip(output.dispositions()).enumerate() {
+        let input = [
+            index.to_string(),
+            show_text(record.key.as_deref()),
+            show_text(record.value.as_deref()),
+            show_headers(
+                record
+                    .headers
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), Some(value.as_bytes()))),
+            ),
+        ];
+        let (verdict, result) = match disposition {
+            Disposition::Keep => ("keep".to_owned(), "(unchanged)".to_owned()),
+            Disposition::Drop => ("drop".to_owned(), "(not replicated)".to_owned()),
+            Disposition::Replace {
+                output: stage,
+                index,
+            } => (
+                "replace".to_owned(),
+                output
+                    .replacement(*stage, *index)
+                    .map_or_else(|| "(missing replacement)".to_owned(), show_view),
+            ),
+            Disposition::Fail {
+                plugin,
+                message,
+                fatal,
+            } => {
+                if *fatal {
+                    problems.push(format!(
+                        "plugin `{plugin}` failed the whole batch on record {index}: {message}"
+                    ));
+                }
+                (
+                    if *fatal { "FAIL (batch)" } else { "fail" }.to_owned(),
+                    message.clone(),
+                )
+            }
+        };
+        let [number, key, value, headers] = input;
+        rows.push([number, key, value, headers, verdict, result]);
+    }
+    let header = ["#", "key", "value", "headers", "verdict", "output / reason"].map(str::to_owned);
+    let _ = writeln!(report);
+    write_table(report, &header, &rows);
+    let _ = writeln!(
+        report,
+        "\n(`fail` is a per-record error: the flow's `on_error` policy decides: halt, skip or dead-letter)"
+    );
+    if problems.is_empty() {
+        let _ = writeln!(report, "\nok: the plugin answered every record");
+        Ok(())
+    } else {
+        Err(Failure::config(problems))
+    }
+}
+
+/// Text for a table cell: `null`, or the text cut to 60 characters.
+fn show_text(text: Option<&str>) -> String {
+    match text {
+        None => "null".to_owned(),
+        Some(text) if text.chars().count() > 60 => {
+            format!("{}…", text.chars().take(59).collect::<String>())
+        }
+        Some(text) => text.to_owned(),
+    }
+}
+
+fn show_bytes(bytes: Option<&[u8]>) -> String {
+    show_text(bytes.map(String::from_utf8_lossy).as_deref())
+}
+
+fn show_headers<'a>(headers: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>) -> String {
+    let shown: Vec<String> = headers
+        .map(|(name, value)| format!("{name}={}", show_bytes(value)))
+        .collect();
+    if shown.is_empty() {
+        "-".to_owned()
+    } else {
+        shown.join(",")
+    }
+}
+
+fn show_view(view: RecordView<'_>) -> String {
+    format!(
+        "key={} value={} headers={}",
+        show_bytes(view.key()),
+        show_bytes(view.value()),
+        show_headers(view.headers())
+    )
 }
 
 /// Writes a left-aligned table with a header line.

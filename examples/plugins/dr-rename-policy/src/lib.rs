@@ -70,7 +70,9 @@ impl ReplicationPolicy for DrRenamePolicy {
         {
             Some(origin) if !origin.is_empty() => origin.to_owned(),
             _ => {
-                return Err("no `origin` and no `source.cluster.alias` in the configuration".into());
+                return Err(
+                    "no `origin` and no `source.cluster.alias` in the configuration".into(),
+                );
             }
         };
         Ok(())
