@@ -10,6 +10,7 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
+mod authoring;
 mod bad_input;
 mod checkpoints;
 mod cycles;
