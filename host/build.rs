@@ -1,7 +1,9 @@
 //! Builds the guest workspace in `plugins/` to WebAssembly components and hands them to the host.
 //!
 //! - runs `cargo build --manifest-path <repo>/plugins/Cargo.toml --release --target wasm32-wasip2
-//!   --target-dir <repo>/target/plugins` with the `cargo` that runs this script;
+//!   --target-dir <repo>/target/plugins` with the `cargo` that runs this script, then the same
+//!   for the example plugins' workspace, `<repo>/examples/plugins` (so that they keep building
+//!   and the integration tests can run them);
 //! - copies the builtins (`default_policy.wasm`, `identity_policy.wasm`) into `OUT_DIR`, where
 //!   `plugins::builtin` embeds them with `include_bytes!`;
 //! - sets `FERRY_PLUGIN_DIR` (at compile time) to the folder holding every built `.wasm`, test
@@ -59,35 +61,17 @@ fn run() -> Result<(), String> {
         .ok_or_else(|| format!("{} has no parent folder", manifest_dir.display()))?
         .to_path_buf();
     let plugins = repo.join("plugins");
+    let examples = repo.join("examples").join("plugins");
     let wit = repo.join("wit");
     let target_dir = repo.join("target").join("plugins");
     let out_dir = PathBuf::from(var("OUT_DIR")?);
 
     rerun_if_changed(&plugins, &wit)?;
+    rerun_if_changed(&examples, &wit)?;
     check_guest_target()?;
 
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    let mut command = Command::new(cargo);
-    command
-        .arg("build")
-        .arg("--manifest-path")
-        .arg(plugins.join("Cargo.toml"))
-        .args(["--release", "--target", GUEST_TARGET])
-        .arg("--target-dir")
-        .arg(&target_dir);
-    for name in LEAKING_VARS {
-        command.env_remove(name);
-    }
-    let output = command
-        .output()
-        .map_err(|error| format!("cannot run cargo to build the guest plugins: {error}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "building the guest plugins in {} failed ({}):\n{}",
-            plugins.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        ));
+    for workspace in [&plugins, &examples] {
+        build_guests(workspace, &target_dir)?;
     }
 
     let wasm_dir = target_dir.join(GUEST_TARGET).join("release");
@@ -97,6 +81,34 @@ fn run() -> Result<(), String> {
             .map_err(|error| format!("cannot copy {} into OUT_DIR: {error}", from.display()))?;
     }
     println!("cargo::rustc-env=FERRY_PLUGIN_DIR={}", wasm_dir.display());
+    Ok(())
+}
+
+/// Builds the guest workspace in `workspace` into `target_dir`.
+fn build_guests(workspace: &Path, target_dir: &Path) -> Result<(), String> {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let mut command = Command::new(cargo);
+    command
+        .arg("build")
+        .arg("--manifest-path")
+        .arg(workspace.join("Cargo.toml"))
+        .args(["--release", "--target", GUEST_TARGET])
+        .arg("--target-dir")
+        .arg(target_dir);
+    for name in LEAKING_VARS {
+        command.env_remove(name);
+    }
+    let output = command
+        .output()
+        .map_err(|error| format!("cannot run cargo to build the guest plugins: {error}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "building the guest plugins in {} failed ({}):\n{}",
+            workspace.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
     Ok(())
 }
 

@@ -1,4 +1,4 @@
-//! The command line: `ferry run` and `ferry validate`.
+//! The command line: `ferry run`, `ferry validate` and `ferry plugin check`.
 //!
 //! Exit codes: 0 success; 1 a runtime failure (a cluster unreachable, a flow that cannot
 //! start); 2 the configuration or a plugin is invalid. Start-up problems are printed to stderr
@@ -9,12 +9,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Config, Flow};
 use crate::kafka::Admin;
 use crate::metrics::Metrics;
-use crate::plugins::{Engine, Policy};
+use crate::plugin_cli::{self, CheckRequest};
+use crate::plugins::{Engine, EngineOptions, Policy};
 use crate::replication;
 
 /// Ferry: Kafka replication with WebAssembly plugins, a MirrorMaker 2 replacement.
@@ -39,6 +40,8 @@ enum Command {
         /// scrapers already look; use 127.0.0.1:7070 to keep it local.
         #[arg(long, env = "FERRY_METRICS_BIND", default_value = "0.0.0.0:7070")]
         metrics_bind: SocketAddr,
+        #[command(flatten)]
+        cache: CacheArguments,
     },
     /// Checks a configuration: syntax, values, plugins, and that the clusters answer.
     Validate {
@@ -51,21 +54,87 @@ enum Command {
         /// Do not contact the clusters.
         #[arg(long)]
         offline: bool,
+        #[command(flatten)]
+        cache: CacheArguments,
+    },
+    /// Plugin authoring tools.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Names the world a component implements, loads it in Ferry's sandbox, calls `init` and
+    /// prints its answers on sample inputs. Exit code 2 for a plugin Ferry would refuse.
+    Check {
+        /// The component (`.wasm`), or `builtin:<name>`.
+        plugin: String,
+        /// A `with` setting passed to `init`, as in the flow's `policy.with`; repeatable.
+        #[arg(long = "with", value_name = "KEY=VALUE", value_parser = plugin_cli::parse_key_value)]
+        with: Vec<(String, String)>,
+        /// The flow's source cluster alias (`source.cluster.alias`).
+        #[arg(long, default_value = "A")]
+        source_alias: String,
+        /// The flow's target cluster alias (`target.cluster.alias`).
+        #[arg(long, default_value = "B")]
+        target_alias: String,
+        /// A topic to show instead of the samples (policies); repeatable.
+        #[arg(long = "topic")]
+        topics: Vec<String>,
+        /// A record to run instead of the samples (filters and transforms), as JSON:
+        /// '{"key": "k", "value": "v", "headers": {"env": "test"}}'; repeatable.
+        #[arg(long = "record", value_name = "JSON", value_parser = plugin_cli::parse_record)]
+        records: Vec<plugin_cli::SampleRecord>,
+        #[command(flatten)]
+        cache: CacheArguments,
+    },
+}
+
+/// Where compiled plugins are kept between runs.
+#[derive(Debug, Args)]
+struct CacheArguments {
+    /// Folder of the precompiled-plugin cache [default: $XDG_CACHE_HOME/ferry/plugins, else
+    /// ~/.cache/ferry/plugins].
+    #[arg(long, env = "FERRY_PLUGIN_CACHE", value_name = "DIR")]
+    plugin_cache: Option<PathBuf>,
+    /// Compile plugins in memory at every start; read and write no cache.
+    #[arg(long, conflicts_with = "plugin_cache")]
+    no_plugin_cache: bool,
+}
+
+impl CacheArguments {
+    /// The engine options these arguments select.
+    fn engine_options(&self) -> EngineOptions {
+        let cache_dir = if self.no_plugin_cache {
+            None
+        } else {
+            self.plugin_cache
+                .clone()
+                .or_else(crate::plugins::default_cache_dir)
+        };
+        EngineOptions {
+            cache_dir,
+            ..EngineOptions::default()
+        }
+    }
+}
+
 /// A start-up failure, with its exit code.
-struct Failure {
-    code: u8,
-    lines: Vec<String>,
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) lines: Vec<String>,
 }
 
 impl Failure {
-    fn config(lines: Vec<String>) -> Failure {
+    /// Exit code 2: the configuration or a plugin is invalid.
+    pub(crate) fn config(lines: Vec<String>) -> Failure {
         Failure { code: 2, lines }
     }
 
-    fn runtime(line: String) -> Failure {
+    /// Exit code 1: a runtime failure.
+    pub(crate) fn runtime(line: String) -> Failure {
         Failure {
             code: 1,
             lines: vec![line],
@@ -75,7 +144,12 @@ impl Failure {
 
 /// Runs the command and returns the process exit code.
 pub fn main(arguments: Arguments) -> ExitCode {
-    init_tracing();
+    // The plugin tools print a report; their logs are only for what goes wrong.
+    let default_level = match arguments.command {
+        Command::Plugin { .. } => "warn",
+        Command::Run { .. } | Command::Validate { .. } => "info",
+    };
+    init_tracing(default_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -91,12 +165,50 @@ pub fn main(arguments: Arguments) -> ExitCode {
             config,
             mm2,
             metrics_bind,
-        } => runtime.block_on(run(Source::from(config, mm2), metrics_bind)),
+            cache,
+        } => runtime.block_on(run(
+            Source::from(config, mm2),
+            metrics_bind,
+            cache.engine_options(),
+        )),
         Command::Validate {
             config,
             mm2,
             offline,
-        } => runtime.block_on(validate(Source::from(config, mm2), offline)),
+            cache,
+        } => runtime.block_on(validate(
+            Source::from(config, mm2),
+            offline,
+            cache.engine_options(),
+        )),
+        Command::Plugin {
+            command:
+                PluginCommand::Check {
+                    plugin,
+                    with,
+                    source_alias,
+                    target_alias,
+                    topics,
+                    records,
+                    cache,
+                },
+        } => new_engine(cache.engine_options()).and_then(|engine| {
+            let mut report = String::new();
+            let result = plugin_cli::check(
+                &engine,
+                &CheckRequest {
+                    plugin,
+                    with,
+                    source_alias,
+                    target_alias,
+                    topics,
+                    records,
+                },
+                &mut report,
+            );
+            print_report(&report);
+            result
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -109,9 +221,9 @@ pub fn main(arguments: Arguments) -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     use std::io::IsTerminal as _;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -164,14 +276,29 @@ fn load_config(
     }
 }
 
-/// Loads the policy plugin of every enabled flow.
-fn load_policies(config: &Config) -> Result<Vec<(Flow, Arc<Policy>)>, Failure> {
-    let engine = Engine::new().map_err(|error| {
+#[allow(
+    clippy::print_stdout,
+    reason = "the report is the command's output, for a terminal or a pipe"
+)]
+fn print_report(report: &str) {
+    print!("{report}");
+}
+
+fn new_engine(options: EngineOptions) -> Result<Engine, Failure> {
+    Engine::with_options(options).map_err(|error| {
         Failure::runtime(format!(
             "starting the plugin engine failed: {}",
             crate::error_chain(&error)
         ))
-    })?;
+    })
+}
+
+/// Loads the policy plugin of every enabled flow.
+fn load_policies(
+    config: &Config,
+    options: EngineOptions,
+) -> Result<Vec<(Flow, Arc<Policy>)>, Failure> {
+    let engine = new_engine(options)?;
     let mut loaded = Vec::new();
     let mut problems = Vec::new();
     for flow in config.flows.iter().filter(|flow| flow.enabled) {
@@ -233,12 +360,12 @@ async fn check_clusters(config: &Config) -> Result<(), Failure> {
     }
 }
 
-async fn validate(source: Source, offline: bool) -> Result<(), Failure> {
+async fn validate(source: Source, offline: bool, options: EngineOptions) -> Result<(), Failure> {
     let config = load_config(&source, |unused| {
         eprintln!("note: not used by Ferry: {unused}")
     })?;
     let path = source.path();
-    let policies = load_policies(&config)?;
+    let policies = load_policies(&config, options)?;
     if !offline {
         check_clusters(&config).await?;
     }
@@ -257,11 +384,15 @@ async fn validate(source: Source, offline: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn run(source: Source, metrics_bind: SocketAddr) -> Result<(), Failure> {
+async fn run(
+    source: Source,
+    metrics_bind: SocketAddr,
+    options: EngineOptions,
+) -> Result<(), Failure> {
     let config = load_config(&source, |unused| {
         tracing::info!(key = %unused.key, line = unused.line, reason = unused.reason, "Key not used by Ferry.");
     })?;
-    let policies = load_policies(&config)?;
+    let policies = load_policies(&config, options)?;
     check_clusters(&config).await?;
     let metrics =
         Arc::new(Metrics::new().map_err(|error| Failure::runtime(crate::error_chain(&error)))?);

@@ -15,6 +15,7 @@
 //! * [`metrics`]: Prometheus metrics and the `/metrics` endpoint.
 //! * [`mm2_records`]: MM2's heartbeat, checkpoint and offset-sync record formats.
 //! * [`cli`]: what `ferry run` and `ferry validate` do.
+//! * [`plugin_cli`]: `ferry plugin check`, for plugin authors.
 
 pub mod cli;
 pub mod config;
@@ -22,6 +23,7 @@ pub(crate) mod kafka;
 pub mod metrics;
 pub mod mm2_records;
 pub(crate) mod offsets;
+pub mod plugin_cli;
 pub mod plugins;
 pub(crate) mod replication;
 pub(crate) mod sync;

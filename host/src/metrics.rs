@@ -58,6 +58,13 @@ pub struct Metrics {
     /// Config or ACL sync runs that failed, plus single topics or ACLs the target refused, per
     /// flow and sync (`configs`, `acls`).
     pub sync_errors: IntCounterVec,
+    /// Records a filter or transform dropped, per flow and source topic.
+    pub records_dropped: IntCounterVec,
+    /// Records a filter or transform failed on, per flow, plugin and action taken (`halt`,
+    /// `skip`, `dead-letter`).
+    pub plugin_record_errors: IntCounterVec,
+    /// Source partitions a task stopped at a record a plugin failed on, per flow.
+    pub partitions_halted: IntGaugeVec,
     /// MM2 offset syncs written, per flow.
     pub offset_syncs_written: IntCounterVec,
     /// Heartbeats written, per flow and cluster written to.
@@ -191,6 +198,21 @@ impl Metrics {
                     "ferry_sync_errors_total",
                     "Failed config or ACL sync runs, and topics or ACLs the target refused.",
                     &["flow", "sync"],
+                )?,
+                records_dropped: counter(
+                    "ferry_records_dropped_total",
+                    "Records a filter or transform plugin dropped (not replicated; positions advance).",
+                    &["flow", "topic"],
+                )?,
+                plugin_record_errors: counter(
+                    "ferry_plugin_record_errors_total",
+                    "Records a filter or transform failed on, by the action taken (halt, skip, dead-letter).",
+                    &["flow", "plugin", "action"],
+                )?,
+                partitions_halted: gauge(
+                    "ferry_partitions_halted",
+                    "Source partitions stopped at a record a plugin failed on (on_error = halt).",
+                    &["flow"],
                 )?,
                 offset_syncs_written: counter(
                     "ferry_offset_syncs_written_total",

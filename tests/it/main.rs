@@ -10,6 +10,7 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
+mod authoring;
 mod bad_input;
 mod checkpoints;
 mod cycles;
@@ -21,3 +22,4 @@ mod selection;
 mod support;
 mod sync;
 mod takeover;
+mod transforms;

@@ -28,8 +28,8 @@ use std::time::Duration;
 
 use super::raw::default_group_id;
 use super::{
-    Cluster, ClusterName, Config, ConfigError, ConfigErrors, Flow, FlowId, PluginRef, PluginSource,
-    Sasl, SaslMechanism, SecurityProtocol, Sensitive, TopicPatterns,
+    Cluster, ClusterName, Config, ConfigError, ConfigErrors, ErrorPolicy, Flow, FlowId, PluginRef,
+    PluginSource, Sasl, SaslMechanism, SecurityProtocol, Sensitive, TopicPatterns,
 };
 
 /// MM2's `replication.factor` default.
@@ -697,6 +697,11 @@ impl Resolver<'_> {
             topics: topics?,
             topics_exclude: topics_exclude?,
             policy: policy?,
+            // MM2 files have no WebAssembly chains; MM2's SMTs are Connect classes.
+            filters: Vec::new(),
+            transforms: Vec::new(),
+            on_error: ErrorPolicy::Halt,
+            dead_letter_topic: super::default_dead_letter_topic(source),
             replication_factor: replication_factor?,
             tasks: tasks?,
             refresh_topics_interval: refresh_topics_interval?,

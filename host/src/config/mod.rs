@@ -362,6 +362,14 @@ pub struct Flow {
     pub topics_exclude: TopicPatterns,
     /// The replication policy plugin.
     pub policy: PluginRef,
+    /// Record filters, in order; run before the transforms.
+    pub filters: Vec<PluginRef>,
+    /// Record transforms, in order.
+    pub transforms: Vec<PluginRef>,
+    /// What happens to a record a filter or transform fails on.
+    pub on_error: ErrorPolicy,
+    /// The target topic of [`ErrorPolicy::DeadLetter`].
+    pub dead_letter_topic: String,
     /// Replication factor of created target topics; -1 means the broker default.
     pub replication_factor: i16,
     /// Units of ownership shared by the Ferry processes of this flow, 1 to 1024.
@@ -409,6 +417,33 @@ pub struct Flow {
     pub checkpoints_replication_factor: i16,
     /// Replication factor of the offset-syncs topic; -1 means the broker default.
     pub offset_syncs_replication_factor: i16,
+}
+
+/// What happens to a record a filter or transform fails on (`on_error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorPolicy {
+    /// Stop the record's partition at that record (its position is kept); other partitions go on.
+    Halt,
+    /// Do not replicate the record; count and log it.
+    Skip,
+    /// Write the original record, with error headers, to the dead-letter topic.
+    DeadLetter,
+}
+
+impl ErrorPolicy {
+    /// The configuration value: `halt`, `skip` or `dead-letter`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorPolicy::Halt => "halt",
+            ErrorPolicy::Skip => "skip",
+            ErrorPolicy::DeadLetter => "dead-letter",
+        }
+    }
+}
+
+/// The default dead-letter topic of a flow from `source`: `ferry-dlq.<source>.internal`.
+pub fn default_dead_letter_topic(source: &str) -> String {
+    format!("ferry-dlq.{source}.internal")
 }
 
 /// The identity of a flow, `<source>-><target>` (MM2's `SourceAndTarget`).

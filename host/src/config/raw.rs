@@ -110,6 +110,29 @@ pub struct FlowConfig {
     /// Default `{ uses = "builtin:default-policy" }`.
     #[serde(default)]
     pub policy: PluginConfig,
+    /// Record filters, run on every record in this order before the transforms:
+    /// `filters = [{ uses = "drop_test.wasm", with = { header = "env" } }]`. Each is a
+    /// WebAssembly component exporting `ferry:plugin/record-filter` (`wit/records.wit`) and gets
+    /// its own `with` table at `init`. Default: none.
+    #[serde(default)]
+    pub filters: Vec<ChainPluginConfig>,
+    /// Record transforms, run in this order after the filters, each on the previous one's
+    /// output: `transforms = [{ uses = "mask.wasm", with = { field = "ssn" } }]`. Each exports
+    /// `ferry:plugin/record-transform`. Default: none.
+    #[serde(default)]
+    pub transforms: Vec<ChainPluginConfig>,
+    /// What happens to a record a filter or transform fails on (a per-record error, or a trap,
+    /// timeout or malformed answer narrowed down to that record): `"halt"` (default: the
+    /// partition stops at that record, its position is kept, other partitions go on; an ERROR
+    /// log and `ferry_partitions_halted` say so; a restart retries it), `"skip"` (the record is
+    /// not replicated; counted and logged) or `"dead-letter"` (the original record, with
+    /// `ferry.error.*` headers, goes to `dead_letter_topic` on the target).
+    #[serde(default = "default_on_error")]
+    pub on_error: String,
+    /// The target topic of `on_error = "dead-letter"`; created when missing. Default
+    /// `ferry-dlq.<source>.internal` (internal, so never mirrored back).
+    #[serde(default)]
+    pub dead_letter_topic: Option<String>,
     /// Replication factor of topics Ferry creates on the target; `-1` (default) means the
     /// broker's `default.replication.factor`, otherwise 1 to 32767.
     #[serde(default = "default_replication_factor")]
@@ -237,6 +260,17 @@ impl Default for PluginConfig {
     }
 }
 
+/// A filter or transform of a flow's chain: `{ uses = "...", with = { key = "value" } }`.
+#[derive(Deserialize)]
+pub struct ChainPluginConfig {
+    /// Required. The path of a `.wasm` component (relative paths are relative to the
+    /// configuration file's directory); the file must exist.
+    pub uses: String,
+    /// Settings passed to the plugin's `init`, in file order, as strings.
+    #[serde(default)]
+    pub with: BTreeMap<String, ScalarString>,
+}
+
 /// A topic list: an MM2-style comma-separated string or an array of regexes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TopicList {
@@ -334,6 +368,11 @@ fn default_topics_exclude() -> TopicList {
 
 /// `builtin:default-policy`: MM2's `replication.policy.class` default is
 /// `DefaultReplicationPolicy` (target topic `<source>.<topic>`).
+/// `halt`: a record a plugin cannot handle stops its partition rather than being lost.
+fn default_on_error() -> String {
+    "halt".to_owned()
+}
+
 fn default_policy_uses() -> String {
     "builtin:default-policy".to_owned()
 }

@@ -428,8 +428,8 @@ ferry.toml:1: version: unknown key (expected one of: clusters, flows)
 ferry.toml:4: clusters.a.bootstrap_server: unknown key, did you mean `bootstrap_servers`? (expected one of: bootstrap_servers, security_protocol, sasl, ssl, librdkafka)
 ferry.toml:7: clusters.a.sasl.pasword: unknown key, did you mean `password`? (expected one of: mechanism, username, password)
 ferry.toml:8: clusters.a.ssl.ca: unknown key (expected one of: ca_location, certificate_location, key_location, key_password)
-ferry.toml:16: flows[0].topic: unknown key, did you mean `topics`? (expected one of: source, target, enabled, topics, topics_exclude, policy, replication_factor, tasks, refresh_topics_interval, commit_interval, heartbeats_replication, group_id, max_in_flight, positions_topic, emit_heartbeats, heartbeats_interval, emit_offset_syncs, offset_lag_max, offset_syncs_location, emit_checkpoints, checkpoints_interval, groups, groups_exclude, sync_group_offsets, sync_group_offsets_interval, sync_topic_configs, sync_topic_configs_interval, config_properties_exclude, use_source_defaults, sync_topic_acls, sync_topic_acls_interval, internal_replication_factor)
-ferry.toml:17: flows[0]."topics.exclude": unknown key, did you mean `topics_exclude`? (expected one of: source, target, enabled, topics, topics_exclude, policy, replication_factor, tasks, refresh_topics_interval, commit_interval, heartbeats_replication, group_id, max_in_flight, positions_topic, emit_heartbeats, heartbeats_interval, emit_offset_syncs, offset_lag_max, offset_syncs_location, emit_checkpoints, checkpoints_interval, groups, groups_exclude, sync_group_offsets, sync_group_offsets_interval, sync_topic_configs, sync_topic_configs_interval, config_properties_exclude, use_source_defaults, sync_topic_acls, sync_topic_acls_interval, internal_replication_factor)
+ferry.toml:16: flows[0].topic: unknown key, did you mean `topics`? (expected one of: source, target, enabled, topics, topics_exclude, policy, filters, transforms, on_error, dead_letter_topic, replication_factor, tasks, refresh_topics_interval, commit_interval, heartbeats_replication, group_id, max_in_flight, positions_topic, emit_heartbeats, heartbeats_interval, emit_offset_syncs, offset_lag_max, offset_syncs_location, emit_checkpoints, checkpoints_interval, groups, groups_exclude, sync_group_offsets, sync_group_offsets_interval, sync_topic_configs, sync_topic_configs_interval, config_properties_exclude, use_source_defaults, sync_topic_acls, sync_topic_acls_interval, internal_replication_factor)
+ferry.toml:17: flows[0]."topics.exclude": unknown key, did you mean `topics_exclude`? (expected one of: source, target, enabled, topics, topics_exclude, policy, filters, transforms, on_error, dead_letter_topic, replication_factor, tasks, refresh_topics_interval, commit_interval, heartbeats_replication, group_id, max_in_flight, positions_topic, emit_heartbeats, heartbeats_interval, emit_offset_syncs, offset_lag_max, offset_syncs_location, emit_checkpoints, checkpoints_interval, groups, groups_exclude, sync_group_offsets, sync_group_offsets_interval, sync_topic_configs, sync_topic_configs_interval, config_properties_exclude, use_source_defaults, sync_topic_acls, sync_topic_acls_interval, internal_replication_factor)
 ferry.toml:18: flows[0].policy.width: unknown key, did you mean `with`? (expected one of: uses, with)
 "#,
     );
@@ -468,7 +468,7 @@ ferry.toml:11: flows[0].target: unknown cluster `c` (defined clusters: a, b)
 ferry.toml:12: flows[0].topics: invalid regex `(unclosed`: Parsing error at position 9: Opening parenthesis without closing parenthesis
 ferry.toml:13: flows[0].refresh_topics_interval: invalid duration `soon`: expected number at 0 (write e.g. "500ms", "30s", "5m")
 ferry.toml:14: flows[0].tasks: must be between 1 and 1024, not 0
-ferry.toml:15: flows[0].colour: unknown key (expected one of: source, target, enabled, topics, topics_exclude, policy, replication_factor, tasks, refresh_topics_interval, commit_interval, heartbeats_replication, group_id, max_in_flight, positions_topic, emit_heartbeats, heartbeats_interval, emit_offset_syncs, offset_lag_max, offset_syncs_location, emit_checkpoints, checkpoints_interval, groups, groups_exclude, sync_group_offsets, sync_group_offsets_interval, sync_topic_configs, sync_topic_configs_interval, config_properties_exclude, use_source_defaults, sync_topic_acls, sync_topic_acls_interval, internal_replication_factor)
+ferry.toml:15: flows[0].colour: unknown key (expected one of: source, target, enabled, topics, topics_exclude, policy, filters, transforms, on_error, dead_letter_topic, replication_factor, tasks, refresh_topics_interval, commit_interval, heartbeats_replication, group_id, max_in_flight, positions_topic, emit_heartbeats, heartbeats_interval, emit_offset_syncs, offset_lag_max, offset_syncs_location, emit_checkpoints, checkpoints_interval, groups, groups_exclude, sync_group_offsets, sync_group_offsets_interval, sync_topic_configs, sync_topic_configs_interval, config_properties_exclude, use_source_defaults, sync_topic_acls, sync_topic_acls_interval, internal_replication_factor)
 ferry.toml:20: flows[1].policy.uses: plugin file `plugins/absent.wasm` does not exist
 "#,
     );
@@ -694,7 +694,11 @@ fn example_basic_toml_parses() {
 fn raw_field_names_match_the_structs() {
     assert_eq!(raw::field_names::<raw::RawConfig>(), ["clusters", "flows"]);
     assert_eq!(raw::field_names::<raw::PluginConfig>(), ["uses", "with"]);
-    assert_eq!(raw::field_names::<raw::FlowConfig>().len(), 32);
+    assert_eq!(raw::field_names::<raw::FlowConfig>().len(), 36);
+    assert_eq!(
+        raw::field_names::<raw::ChainPluginConfig>(),
+        ["uses", "with"]
+    );
 }
 
 #[test]
@@ -705,4 +709,66 @@ fn cluster_names() {
     for invalid in ["", "a b", "a->b", "é"] {
         assert!(ClusterName::new(invalid).is_err(), "{invalid:?}");
     }
+}
+
+#[test]
+fn filters_transforms_and_error_policy() {
+    let dir = std::env::temp_dir().join(format!("ferry-chain-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("f.wasm"), b"").unwrap();
+    let text = r#"
+[clusters.a]
+bootstrap_servers = "a:9092"
+[clusters.b]
+bootstrap_servers = "b:9092"
+[[flows]]
+source = "a"
+target = "b"
+filters = [{ uses = "f.wasm", with = { z = "1", a = 2 } }]
+transforms = [{ uses = "f.wasm" }, { uses = "f.wasm", with = { k = "v" } }]
+on_error = "dead-letter"
+"#;
+    let config = super::parse(text, &dir.join("ferry.toml")).unwrap();
+    let flow = &config.flows[0];
+    assert_eq!(flow.filters.len(), 1);
+    assert_eq!(
+        flow.filters[0].with,
+        [
+            ("z".to_owned(), "1".to_owned()),
+            ("a".to_owned(), "2".to_owned())
+        ],
+        "file order"
+    );
+    assert_eq!(flow.transforms.len(), 2);
+    assert_eq!(flow.transforms[1].with, [("k".to_owned(), "v".to_owned())]);
+    assert_eq!(flow.on_error, super::ErrorPolicy::DeadLetter);
+    assert_eq!(flow.dead_letter_topic, "ferry-dlq.a.internal");
+
+    let bad = text
+        .replace(
+            "on_error = \"dead-letter\"",
+            "on_error = \"ignore\"\ndead_letter_topic = \"a/b\"",
+        )
+        .replace("uses = \"f.wasm\" }", "uses = \"builtin:x\", colour = 1 }");
+    let errors = super::parse(&bad, &dir.join("ferry.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors
+            .contains("flows[0].on_error: expected `halt`, `skip` or `dead-letter`, not `ignore`"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("flows[0].dead_letter_topic: `a/b` is not a legal Kafka topic name"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("flows[0].transforms[0].uses: there are no built-in filters or transforms"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("flows[0].transforms[0].colour: unknown key (expected one of: uses, with)"),
+        "{errors}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -15,10 +15,12 @@ use toml::de::DeTable;
 
 use super::interpolate::{self, Env};
 use super::location::{KeyPath, Segment, SpanIndex};
-use super::raw::{self, ClusterConfig, FlowConfig, PluginConfig, RawConfig, TopicList};
+use super::raw::{
+    self, ChainPluginConfig, ClusterConfig, FlowConfig, PluginConfig, RawConfig, TopicList,
+};
 use super::{
-    BUILTIN_POLICIES, Cluster, ClusterName, Config, ConfigError, ConfigErrors, Flow, FlowId,
-    PluginRef, PluginSource, Sasl, SaslMechanism, SecurityProtocol, Ssl, TopicPatterns,
+    BUILTIN_POLICIES, Cluster, ClusterName, Config, ConfigError, ConfigErrors, ErrorPolicy, Flow,
+    FlowId, PluginRef, PluginSource, Sasl, SaslMechanism, SecurityProtocol, Ssl, TopicPatterns,
     is_secret_librdkafka_key,
 };
 
@@ -369,6 +371,31 @@ impl Validator<'_> {
         let topics = self.topics(&path.key("topics"), &raw.topics);
         let topics_exclude = self.topics(&path.key("topics_exclude"), &raw.topics_exclude);
         let policy = self.plugin(&path.key("policy"), raw.policy);
+        let filters = self.chain(&path.key("filters"), raw.filters);
+        let transforms = self.chain(&path.key("transforms"), raw.transforms);
+        let on_error = match raw.on_error.as_str() {
+            "halt" => Some(ErrorPolicy::Halt),
+            "skip" => Some(ErrorPolicy::Skip),
+            "dead-letter" => Some(ErrorPolicy::DeadLetter),
+            other => {
+                self.report(
+                    &path.key("on_error"),
+                    format!("expected `halt`, `skip` or `dead-letter`, not `{other}`"),
+                );
+                None
+            }
+        };
+        let dead_letter_topic = match raw.dead_letter_topic {
+            Some(topic) if !crate::plugins::is_legal_topic_name(&topic) => {
+                self.report(
+                    &path.key("dead_letter_topic"),
+                    format!("`{topic}` is not a legal Kafka topic name"),
+                );
+                None
+            }
+            Some(topic) => Some(topic),
+            None => Some(super::default_dead_letter_topic(&raw.source)),
+        };
 
         let replication_factor =
             self.replication_factor(&path.key("replication_factor"), raw.replication_factor);
@@ -476,6 +503,10 @@ impl Validator<'_> {
             topics: topics?,
             topics_exclude: topics_exclude?,
             policy: policy?,
+            filters: filters?,
+            transforms: transforms?,
+            on_error: on_error?,
+            dead_letter_topic: dead_letter_topic?,
             replication_factor: replication_factor?,
             tasks: tasks?,
             refresh_topics_interval: refresh_topics_interval?,
@@ -523,6 +554,35 @@ impl Validator<'_> {
             TopicList::List(items) => TopicPatterns::parse_list(items),
         };
         patterns.map_err(|message| self.report(path, message)).ok()
+    }
+
+    /// A flow's `filters` or `transforms` list: every entry is checked, problems are all
+    /// reported.
+    fn chain(&mut self, path: &KeyPath, raw: Vec<ChainPluginConfig>) -> Option<Vec<PluginRef>> {
+        let mut plugins = Some(Vec::with_capacity(raw.len()));
+        for (index, entry) in raw.into_iter().enumerate() {
+            let entry_path = path.index(index);
+            if entry.uses.trim().starts_with("builtin:") {
+                self.report(
+                    &entry_path.key("uses"),
+                    "there are no built-in filters or transforms; name a .wasm file",
+                );
+                plugins = None;
+                continue;
+            }
+            let plugin = self.plugin(
+                &entry_path,
+                PluginConfig {
+                    uses: entry.uses,
+                    with: entry.with,
+                },
+            );
+            match (plugin, &mut plugins) {
+                (Some(plugin), Some(list)) => list.push(plugin),
+                _ => plugins = None,
+            }
+        }
+        plugins
     }
 
     fn plugin(&mut self, path: &KeyPath, raw: PluginConfig) -> Option<PluginRef> {
@@ -723,6 +783,11 @@ fn expected_keys(parent: &KeyPath) -> Option<&'static [&'static str]> {
         [Key(flows), Index(_)] if flows == "flows" => raw::field_names::<FlowConfig>(),
         [Key(flows), Index(_), Key(table)] if flows == "flows" && table == "policy" => {
             raw::field_names::<PluginConfig>()
+        }
+        [Key(flows), Index(_), Key(table), Index(_)]
+            if flows == "flows" && (table == "filters" || table == "transforms") =>
+        {
+            raw::field_names::<ChainPluginConfig>()
         }
         _ => return None,
     };

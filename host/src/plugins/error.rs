@@ -70,6 +70,50 @@ pub enum PluginError {
         source: Option<BoxError>,
     },
 
+    /// The component is not the kind of plugin its place in the configuration needs (a policy
+    /// or a transform listed under `filters`, say).
+    #[error("plugin `{plugin}` is not a {kind}: it does not export `{missing}`")]
+    WrongKind {
+        /// The plugin's name.
+        plugin: String,
+        /// What it should be: `record filter` or `record transform`.
+        kind: &'static str,
+        /// The missing export, e.g. `ferry:plugin/record-filter@0.1.0`.
+        missing: &'static str,
+        /// The linker's complaint, when it found a type mismatch rather than a missing name.
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// A filter or transform answered a batch with something that breaks the batch contract
+    /// (verdicts of the wrong length, an unknown verdict, missing replacements or errors).
+    #[error(
+        "plugin `{plugin}` answered `{function}` on {records} record(s) with a malformed result: {problem}"
+    )]
+    Malformed {
+        /// The plugin's name.
+        plugin: String,
+        /// The WIT function.
+        function: &'static str,
+        /// Records in the batch.
+        records: usize,
+        /// What is wrong.
+        problem: String,
+    },
+
+    /// A filter or transform refused a whole batch (`err(message)`).
+    #[error("plugin `{plugin}` refused a batch of {records} record(s) in `{function}`: {message}")]
+    Refused {
+        /// The plugin's name.
+        plugin: String,
+        /// The WIT function.
+        function: &'static str,
+        /// Records in the batch.
+        records: usize,
+        /// The guest's message.
+        message: String,
+    },
+
     /// The component imports something Ferry does not provide (only WASI 0.2 is linked).
     #[error("plugin `{plugin}` needs imports that Ferry does not provide")]
     Link {

@@ -6,20 +6,31 @@
 //!
 //! - [`Engine`] (`engine.rs`): one per process; compiler, epoch ticker, linker.
 //! - [`Policy`] (`policy.rs`): a loaded `ferry:plugin/replication-policy@0.1.0` component.
+//! - [`ChainSpec`] / [`RecordChain`] (`chain.rs`): a flow's record filters and transforms
+//!   (`ferry:plugin/record-filter`, `record-transform`), one call per batch, with trap
+//!   isolation by bisection and a circuit breaker; [`PluginSlot`] is where hot swap plugs in.
+//! - [`inspect`] (`inspect.rs`): which world a component implements, for `ferry plugin check`.
 //! - `builtin.rs`: `builtin:default-policy` and `builtin:identity-policy`, embedded.
 //! - [`PluginError`] (`error.rs`).
 
 mod bindings;
 mod builtin;
+mod chain;
 mod engine;
 mod error;
+mod inspect;
 mod policy;
 
 use std::fmt;
 use std::path::Path;
 
-pub use engine::{Engine, EngineOptions};
+pub use chain::{
+    BREAKER_TRIPS, BREAKER_WINDOW, ChainOutput, ChainSpec, Disposition, PackedBatch, PluginSlot,
+    PluginVersion, RecordChain, RecordInput, RecordView, StageKind,
+};
+pub use engine::{Engine, EngineOptions, default_cache_dir};
 pub use error::{BoxError, PluginError};
+pub use inspect::{Inspection, PluginKind, inspect};
 pub use policy::{Policy, is_legal_topic_name};
 
 pub use crate::config::PluginSource;

@@ -164,6 +164,11 @@ impl Policy {
         Ok(policy)
     }
 
+    /// The engine the policy runs in; a flow's filters and transforms share it.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// The plugin's name: `builtin:default-policy`, or the file name (`my_policy.wasm`).
     pub fn name(&self) -> &str {
         &self.name

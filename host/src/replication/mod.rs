@@ -22,7 +22,7 @@ use crate::config::{Config, Flow};
 use crate::kafka::{Admin, AdminError};
 use crate::metrics::Metrics;
 use crate::offsets::{self, PositionReader, PositionsError};
-use crate::plugins::Policy;
+use crate::plugins::{ChainSpec, Policy};
 use topics::Catalog;
 
 /// Everything the threads of one flow share.
@@ -57,6 +57,8 @@ pub(crate) struct FlowContext {
     pub(crate) source_heartbeats: bool,
     /// The checkpoints topic on the target.
     pub(crate) checkpoints_topic: String,
+    /// The flow's record filters and transforms; `None` when it has none.
+    pub(crate) chain: Option<ChainSpec>,
 }
 
 /// The offset-syncs topic and the cluster holding it.
@@ -103,6 +105,15 @@ pub(crate) enum FlowError {
         /// The flow.
         flow: String,
         /// The cause.
+        #[source]
+        source: crate::plugins::PluginError,
+    },
+    /// A filter or transform could not be loaded.
+    #[error("flow {flow}: a filter or transform could not be loaded")]
+    Chain {
+        /// The flow.
+        flow: String,
+        /// The cause, naming the plugin.
         #[source]
         source: crate::plugins::PluginError,
     },
@@ -232,6 +243,16 @@ pub(crate) async fn start(
         &target_admin,
     )
     .await;
+    let chain = load_chain(&policy, flow).map_err(|source| FlowError::Chain {
+        flow: id.clone(),
+        source,
+    })?;
+    if chain.is_some() && flow.on_error == crate::config::ErrorPolicy::DeadLetter {
+        target_admin
+            .create_topic(&flow.dead_letter_topic, 1, flow.replication_factor, &[])
+            .await
+            .map_err(admin_error)?;
+    }
     let offset_syncs = flow.emit_offset_syncs.then(|| OffsetSyncsLocation {
         topic: names.offset_syncs.clone(),
         cluster: if flow.offset_syncs_on_target {
@@ -256,6 +277,7 @@ pub(crate) async fn start(
         heartbeats_topic: names.heartbeats,
         source_heartbeats,
         checkpoints_topic: names.checkpoints,
+        chain,
     });
     let manager = tokio::spawn(topics::run_manager(
         Arc::clone(&context),
@@ -275,6 +297,35 @@ pub(crate) async fn start(
         manager,
         membership,
     })
+}
+
+/// Loads the flow's filters and transforms into the policy's engine; `None` without any. Each
+/// plugin's `init` gets its `with` table, then `source.cluster.alias` and `target.cluster.alias`.
+fn load_chain(
+    policy: &Policy,
+    flow: &Flow,
+) -> Result<Option<ChainSpec>, crate::plugins::PluginError> {
+    if flow.filters.is_empty() && flow.transforms.is_empty() {
+        return Ok(None);
+    }
+    let plugins = |list: &[crate::config::PluginRef]| -> Vec<_> {
+        list.iter()
+            .map(|plugin| {
+                let mut init = plugin.with.clone();
+                init.push(("source.cluster.alias".to_owned(), flow.source.to_string()));
+                init.push(("target.cluster.alias".to_owned(), flow.target.to_string()));
+                (plugin.uses.clone(), init)
+            })
+            .collect()
+    };
+    let spec = tokio::task::block_in_place(|| {
+        ChainSpec::load(
+            policy.engine(),
+            &plugins(&flow.filters),
+            &plugins(&flow.transforms),
+        )
+    })?;
+    Ok(Some(spec))
 }
 
 /// The names of MM2's internal topics of a flow, from its policy (MM2 asks its

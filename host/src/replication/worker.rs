@@ -13,6 +13,13 @@
 //!   key, value, headers and timestamp unchanged; the idempotent producer keeps that order.
 //! * At most `max_in_flight` records are unacknowledged; past that the worker stops consuming
 //!   and waits for acknowledgements (back-pressure, bounded memory).
+//! * With filters or transforms (`plugins::RecordChain`), the records of one loop turn go
+//!   through the chain as one packed batch. Kept records are produced from the consumer's
+//!   buffers, replaced ones from the plugin's answer; a dropped or skipped record is tracked as
+//!   acknowledged at once, so positions move past it; a dead-lettered one is acknowledged when
+//!   its dead-letter write is. A record a plugin fails on under `on_error = "halt"` (or behind an
+//!   open circuit breaker) stops its partition there: the partition is paused, later records of
+//!   it are not produced, and its position stays before that record.
 //! * Stopping (revocation or shutdown) drains: in-flight records are acknowledged and positions
 //!   stored before the worker returns. An error stores what was acknowledged and restarts the
 //!   worker from the stored positions: records may be copied twice, never lost.
@@ -26,7 +33,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use prometheus::{Histogram, IntCounter, IntGauge};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, DeliveryResult, Headers, Message};
+use rdkafka::message::{BorrowedMessage, DeliveryResult, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -35,8 +42,10 @@ use super::FlowContext;
 use super::assignment::task_of;
 use super::topics::Catalog;
 use super::tracker::{CommitTracker, TrackError};
+use crate::config::ErrorPolicy;
 use crate::mm2_records::OffsetSync;
 use crate::offsets;
+use crate::plugins::{ChainSpec, Disposition, PackedBatch, RecordChain, RecordInput, RecordView};
 use crate::translation::SyncRule;
 
 /// How long a stopping worker waits for in-flight records to be acknowledged.
@@ -47,6 +56,9 @@ const POSITIONS_TIMEOUT: Duration = Duration::from_secs(60);
 const BATCH: usize = 1000;
 /// Opaque marker of position records in delivery reports.
 const POSITION_OPAQUE: usize = usize::MAX;
+/// Bit marking dead-letter records in delivery-report opaques; the rest is an id in
+/// `AckBuffer::dead_letters`. Source offsets (the opaque of mirrored records) never set it.
+const DEAD_LETTER_BIT: usize = 1 << 63;
 
 /// Errors that stop a worker; it then restarts from the stored positions.
 #[derive(Debug, thiserror::Error)]
@@ -213,6 +225,9 @@ struct Ack {
     timestamp: Option<i64>,
     bytes: usize,
     error: Option<KafkaError>,
+    /// A dead-letter write standing for the source record (no offset sync, not counted as
+    /// replicated).
+    dead_letter: bool,
 }
 
 #[derive(Default)]
@@ -220,6 +235,8 @@ struct AckBuffer {
     /// Remote topic name to topic slot, for routing delivery reports.
     slots: HashMap<Arc<str>, u32>,
     acks: Vec<Ack>,
+    /// Dead-letter records in flight: id → (topic slot, partition, source offset).
+    dead_letters: HashMap<usize, (u32, i32, i64)>,
     position_acks: usize,
     position_errors: Vec<KafkaError>,
 }
@@ -248,6 +265,21 @@ impl ProducerContext for AckContext {
             }
             return;
         }
+        if opaque & DEAD_LETTER_BIT != 0 {
+            if let Some((slot, partition, offset)) = buffer.dead_letters.remove(&opaque) {
+                buffer.acks.push(Ack {
+                    slot,
+                    partition,
+                    offset,
+                    downstream: -1,
+                    timestamp: None,
+                    bytes: 0,
+                    error,
+                    dead_letter: true,
+                });
+            }
+            return;
+        }
         let slot = buffer
             .slots
             .get(message.topic())
@@ -269,6 +301,7 @@ impl ProducerContext for AckContext {
             timestamp: message.timestamp().to_millis(),
             bytes,
             error,
+            dead_letter: false,
         });
     }
 }
@@ -311,6 +344,9 @@ struct PartitionState {
     /// The last position written to the positions topic.
     stored: Option<i64>,
     assigned: bool,
+    /// Stopped at a record a plugin failed on (`on_error = "halt"`): paused, nothing of it is
+    /// produced until the task restarts.
+    halted: bool,
     lag: IntGauge,
 }
 
@@ -320,6 +356,8 @@ struct TopicState {
     partitions: HashMap<i32, PartitionState>,
     records: IntCounter,
     bytes: IntCounter,
+    /// Records the chain dropped.
+    dropped: IntCounter,
 }
 
 struct Worker {
@@ -344,6 +382,13 @@ struct Worker {
     positions_stored: IntCounter,
     /// Writes MM2 offset syncs; `None` when the flow emits none.
     syncs: Option<SyncWriter>,
+    /// The flow's filters and transforms with this task's instances; `None` without any.
+    chain: Option<RecordChain>,
+    /// The packed input of the chain, reused between batches.
+    packed: PackedBatch,
+    /// Ids of dead-letter records in flight.
+    next_dead_letter: usize,
+    partitions_halted: IntGauge,
 }
 
 /// Delivery errors of the offset-sync producer.
@@ -442,6 +487,10 @@ impl Worker {
             delivery_errors: metrics.delivery_errors.with_label_values(&[&flow]),
             positions_stored: metrics.positions_stored.with_label_values(&[&flow]),
             syncs,
+            chain: context.chain.as_ref().map(ChainSpec::start),
+            packed: PackedBatch::default(),
+            next_dead_letter: 0,
+            partitions_halted: metrics.partitions_halted.with_label_values(&[&flow]),
             flow,
             consumer: Arc::new(consumer),
             producer,
@@ -459,6 +508,8 @@ impl Worker {
         let max_in_flight = self.context.flow.max_in_flight;
         // A second handle, so that borrowed messages do not borrow `self`.
         let consumer = Arc::clone(&self.consumer);
+        // The messages of one loop turn, when a chain runs over them as a batch.
+        let mut batch: Vec<BorrowedMessage<'_>> = Vec::with_capacity(BATCH);
         while !stop.load(Ordering::Acquire) {
             if self.catalog.has_changed().unwrap_or(false) {
                 self.update_assignment()?;
@@ -473,7 +524,11 @@ impl Worker {
                 match consumer.poll(timeout) {
                     None => break,
                     Some(Ok(message)) => {
-                        self.forward(&message)?;
+                        if self.chain.is_some() {
+                            batch.push(message);
+                        } else {
+                            self.forward(&message)?;
+                        }
                         consumed += 1;
                     }
                     Some(Err(error)) => {
@@ -483,6 +538,11 @@ impl Worker {
                         });
                     }
                 }
+            }
+            if !batch.is_empty() {
+                let result = self.forward_batch(&batch);
+                batch.clear();
+                result?;
             }
             // Serve delivery reports; block briefly only when there is nothing else to do.
             let wait = if self.in_flight >= max_in_flight || (consumed == 0 && self.in_flight > 0) {
@@ -506,41 +566,102 @@ impl Worker {
 
     /// Produces one source record to the target.
     fn forward(&mut self, message: &BorrowedMessage<'_>) -> Result<(), TaskError> {
+        let remote = self.track_produced(message)?;
+        self.produce(
+            message,
+            &remote,
+            message.key(),
+            message.payload(),
+            message.timestamp().to_millis(),
+            message.headers().map(|headers| headers.detach()),
+        )
+    }
+
+    /// The topic state of `message`'s partition.
+    fn partition_state(
+        &mut self,
+        message: &BorrowedMessage<'_>,
+    ) -> Result<(&mut TopicState, i32), TaskError> {
         let partition = message.partition();
-        let offset = message.offset();
         let Some(slot) = self.slots.get(message.topic()).copied() else {
             return Err(self.unowned(message.topic(), partition));
         };
-        let Some(topic) = self.topics.get_mut(slot as usize) else {
+        let owned = self
+            .topics
+            .get(slot as usize)
+            .is_some_and(|topic| topic.partitions.contains_key(&partition));
+        if !owned {
             return Err(self.unowned(message.topic(), partition));
-        };
-        let Some(state) = topic.partitions.get_mut(&partition) else {
-            return Err(self.unowned(message.topic(), partition));
-        };
-        state
-            .tracker
-            .produced(offset)
-            .map_err(|source| TaskError::Track {
-                topic: topic.source.to_string(),
+        }
+        match self.topics.get_mut(slot as usize) {
+            Some(topic) => Ok((topic, partition)),
+            None => Err(TaskError::Unowned {
+                task: self.task,
+                topic: message.topic().to_owned(),
                 partition,
-                source,
-            })?;
-        state.next_offset = Some(offset + 1);
+            }),
+        }
+    }
+
+    /// Records that `message` is handed on (produced, dropped or dead-lettered) and returns
+    /// its remote topic.
+    fn track_produced(&mut self, message: &BorrowedMessage<'_>) -> Result<Arc<str>, TaskError> {
+        let offset = message.offset();
+        let (topic, partition) = self.partition_state(message)?;
         let remote = Arc::clone(&topic.remote);
+        let source = Arc::clone(&topic.source);
+        if let Some(state) = topic.partitions.get_mut(&partition) {
+            state
+                .tracker
+                .produced(offset)
+                .map_err(|source_error| TaskError::Track {
+                    topic: source.to_string(),
+                    partition,
+                    source: source_error,
+                })?;
+            state.next_offset = Some(offset + 1);
+        }
+        Ok(remote)
+    }
+
+    /// Produces a record standing for source record `message` to `topic` (the remote topic,
+    /// same partition), with the given parts.
+    fn produce(
+        &mut self,
+        message: &BorrowedMessage<'_>,
+        remote: &str,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        timestamp: Option<i64>,
+        headers: Option<OwnedHeaders>,
+    ) -> Result<(), TaskError> {
+        let partition = message.partition();
+        let offset = message.offset();
         let mut record: BaseRecord<'_, [u8], [u8], usize> =
-            BaseRecord::with_opaque_to(&remote, offset as usize).partition(partition);
-        if let Some(key) = message.key() {
+            BaseRecord::with_opaque_to(remote, offset as usize).partition(partition);
+        if let Some(key) = key {
             record = record.key(key);
         }
-        if let Some(payload) = message.payload() {
+        if let Some(payload) = payload {
             record = record.payload(payload);
         }
-        if let Some(timestamp) = message.timestamp().to_millis() {
+        if let Some(timestamp) = timestamp {
             record = record.timestamp(timestamp);
         }
-        if let Some(headers) = message.headers() {
-            record = record.headers(headers.detach());
+        if let Some(headers) = headers {
+            record = record.headers(headers);
         }
+        self.send(record, message)
+    }
+
+    /// Hands `record` to the producer, serving delivery reports while its queue is full.
+    fn send(
+        &mut self,
+        mut record: BaseRecord<'_, [u8], [u8], usize>,
+        message: &BorrowedMessage<'_>,
+    ) -> Result<(), TaskError> {
+        let partition = message.partition();
+        let offset = message.offset();
         self.in_flight += 1;
         loop {
             match self.producer.send(record) {
@@ -550,10 +671,10 @@ impl Worker {
                     self.producer.poll(Duration::from_millis(10));
                     self.process_acks()?;
                 }
-                Err((source, _)) => {
+                Err((source, returned)) => {
                     return Err(TaskError::Produce {
                         source_topic: message.topic().to_owned(),
-                        target_topic: remote.to_string(),
+                        target_topic: returned.topic.to_owned(),
                         partition,
                         offset,
                         source: Box::new(source),
@@ -561,6 +682,276 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// Runs the records of one loop turn through the chain and hands each on as the chain
+    /// decided, in consumption order.
+    fn forward_batch(&mut self, messages: &[BorrowedMessage<'_>]) -> Result<(), TaskError> {
+        let Some(mut chain) = self.chain.take() else {
+            for message in messages {
+                self.forward(message)?;
+            }
+            return Ok(());
+        };
+        let result = self.run_chain(&mut chain, messages);
+        self.chain = Some(chain);
+        result
+    }
+
+    fn run_chain(
+        &mut self,
+        chain: &mut RecordChain,
+        messages: &[BorrowedMessage<'_>],
+    ) -> Result<(), TaskError> {
+        let mut packed = std::mem::take(&mut self.packed);
+        packed.clear();
+        // Records of halted partitions are left out (not produced, positions stay put).
+        let mut included: Vec<&BorrowedMessage<'_>> = Vec::with_capacity(messages.len());
+        for message in messages {
+            let (topic, partition) = self.partition_state(message)?;
+            if topic
+                .partitions
+                .get(&partition)
+                .is_some_and(|state| state.halted)
+            {
+                continue;
+            }
+            let headers = message.headers();
+            let header_list = headers
+                .iter()
+                .flat_map(|headers| headers.iter().map(|header| (header.key, header.value)));
+            packed.push(RecordInput {
+                topic: message.topic(),
+                remote_topic: &topic.remote,
+                partition,
+                offset: message.offset(),
+                key: message.key(),
+                value: message.payload(),
+                timestamp: message.timestamp().to_millis(),
+                headers: header_list,
+            });
+            included.push(message);
+        }
+        let output = chain.run(&packed);
+        let mut outcome = Ok(());
+        for (message, disposition) in included.iter().zip(output.dispositions()) {
+            if self.is_halted(message) {
+                continue;
+            }
+            let step = match disposition {
+                Disposition::Keep => self.forward(message),
+                Disposition::Drop => self.drop_record(message, None),
+                Disposition::Replace {
+                    output: batch,
+                    index,
+                } => match output.replacement(*batch, *index) {
+                    Some(view) => self.forward_replacement(message, view),
+                    None => self.forward(message),
+                },
+                Disposition::Fail {
+                    plugin,
+                    message: error,
+                    fatal,
+                } => self.record_failed(message, plugin, error, *fatal),
+            };
+            if let Err(error) = step {
+                outcome = Err(error);
+                break;
+            }
+        }
+        self.packed = packed;
+        outcome
+    }
+
+    fn is_halted(&self, message: &BorrowedMessage<'_>) -> bool {
+        self.slots
+            .get(message.topic())
+            .and_then(|slot| self.topics.get(*slot as usize))
+            .and_then(|topic| topic.partitions.get(&message.partition()))
+            .is_some_and(|state| state.halted)
+    }
+
+    /// Produces the replacement a transform returned for `message`.
+    fn forward_replacement(
+        &mut self,
+        message: &BorrowedMessage<'_>,
+        view: RecordView<'_>,
+    ) -> Result<(), TaskError> {
+        let remote = self.track_produced(message)?;
+        let mut headers = None;
+        for (key, value) in view.headers() {
+            headers = Some(
+                headers
+                    .unwrap_or_else(OwnedHeaders::new)
+                    .insert(Header { key, value }),
+            );
+        }
+        self.produce(
+            message,
+            &remote,
+            view.key(),
+            view.value(),
+            view.timestamp(),
+            headers,
+        )
+    }
+
+    /// A record that is not replicated: tracked as handed on and acknowledged at once, so the
+    /// position moves past it once everything before it is acknowledged.
+    fn drop_record(
+        &mut self,
+        message: &BorrowedMessage<'_>,
+        skipped_by: Option<&str>,
+    ) -> Result<(), TaskError> {
+        self.track_produced(message)?;
+        let (topic, partition) = self.partition_state(message)?;
+        if skipped_by.is_none() {
+            topic.dropped.inc();
+        }
+        let source = Arc::clone(&topic.source);
+        if let Some(state) = topic.partitions.get_mut(&partition) {
+            state
+                .tracker
+                .acknowledged(message.offset())
+                .map_err(|source_error| TaskError::Track {
+                    topic: source.to_string(),
+                    partition,
+                    source: source_error,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Applies the flow's error policy to a record a plugin failed on.
+    fn record_failed(
+        &mut self,
+        message: &BorrowedMessage<'_>,
+        plugin: &str,
+        error: &str,
+        fatal: bool,
+    ) -> Result<(), TaskError> {
+        let policy = if fatal {
+            ErrorPolicy::Halt
+        } else {
+            self.context.flow.on_error
+        };
+        self.context
+            .metrics
+            .plugin_record_errors
+            .with_label_values(&[self.flow.as_str(), plugin, policy.as_str()])
+            .inc();
+        let (topic_name, partition, offset) =
+            (message.topic(), message.partition(), message.offset());
+        match policy {
+            ErrorPolicy::Skip => {
+                tracing::warn!(
+                    plugin,
+                    error,
+                    topic = topic_name,
+                    partition,
+                    offset,
+                    "A plugin failed on a record; it is skipped (on_error = skip)."
+                );
+                self.drop_record(message, Some(plugin))
+            }
+            ErrorPolicy::DeadLetter => {
+                tracing::warn!(
+                    plugin,
+                    error,
+                    topic = topic_name,
+                    partition,
+                    offset,
+                    "A plugin failed on a record; it goes to the dead-letter topic."
+                );
+                self.dead_letter(message, plugin, error)
+            }
+            ErrorPolicy::Halt => {
+                tracing::error!(
+                    plugin,
+                    error,
+                    topic = topic_name,
+                    partition,
+                    offset,
+                    fatal,
+                    "A plugin failed on a record; its partition stops there (on_error = halt). \
+                     Fix or replace the plugin and restart; the record is retried."
+                );
+                self.halt(message)
+            }
+        }
+    }
+
+    /// Stops `message`'s partition at `message`: paused, position kept before it.
+    fn halt(&mut self, message: &BorrowedMessage<'_>) -> Result<(), TaskError> {
+        let (topic, partition) = self.partition_state(message)?;
+        let source = Arc::clone(&topic.source);
+        if let Some(state) = topic.partitions.get_mut(&partition)
+            && !state.halted
+        {
+            state.halted = true;
+            state.next_offset = Some(message.offset());
+            self.partitions_halted.inc();
+            let mut list = TopicPartitionList::new();
+            list.add_partition(&source, partition);
+            if let Err(error) = self.consumer.pause(&list) {
+                tracing::warn!(%error, topic = %source, partition,
+                    "Pausing the halted partition failed; its records are ignored instead.");
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the original record, with `ferry.error.*` headers, to the dead-letter topic; the
+    /// source record counts as handed on when the write is acknowledged.
+    fn dead_letter(
+        &mut self,
+        message: &BorrowedMessage<'_>,
+        plugin: &str,
+        error: &str,
+    ) -> Result<(), TaskError> {
+        self.track_produced(message)?;
+        let Some(slot) = self.slots.get(message.topic()).copied() else {
+            return Err(self.unowned(message.topic(), message.partition()));
+        };
+        let id = DEAD_LETTER_BIT | self.next_dead_letter;
+        self.next_dead_letter = (self.next_dead_letter + 1) & !DEAD_LETTER_BIT;
+        self.producer
+            .context()
+            .buffer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .dead_letters
+            .insert(id, (slot, message.partition(), message.offset()));
+        let mut headers = message
+            .headers()
+            .map_or_else(OwnedHeaders::new, |headers| headers.detach());
+        let partition = message.partition().to_string();
+        let offset = message.offset().to_string();
+        for (key, value) in [
+            ("ferry.error.plugin", plugin),
+            ("ferry.error.message", error),
+            ("ferry.error.topic", message.topic()),
+            ("ferry.error.partition", partition.as_str()),
+            ("ferry.error.offset", offset.as_str()),
+        ] {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value),
+            });
+        }
+        let dead_letter_topic = self.context.flow.dead_letter_topic.clone();
+        let mut record: BaseRecord<'_, [u8], [u8], usize> =
+            BaseRecord::with_opaque_to(&dead_letter_topic, id).headers(headers);
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        if let Some(payload) = message.payload() {
+            record = record.payload(payload);
+        }
+        if let Some(timestamp) = message.timestamp().to_millis() {
+            record = record.timestamp(timestamp);
+        }
+        self.send(record, message)
     }
 
     fn unowned(&self, topic: &str, partition: i32) -> TaskError {
@@ -618,6 +1009,10 @@ impl Worker {
                     partition: ack.partition,
                     source,
                 });
+                continue;
+            }
+            if ack.dead_letter {
+                // Not a replicated record: no offset sync (the gap makes the next one due).
                 continue;
             }
             if let Some(syncs) = &mut self.syncs {
@@ -798,6 +1193,7 @@ impl Worker {
                         next_offset: None,
                         stored: None,
                         assigned: false,
+                        halted: false,
                         lag: self.context.metrics.partition_lag.with_label_values(&[
                             self.flow.as_str(),
                             mirrored.source.as_ref(),
@@ -894,6 +1290,9 @@ impl Worker {
                 .with_label_values(&[self.flow.as_str(), source.as_ref()]),
             bytes: metrics
                 .bytes_replicated
+                .with_label_values(&[self.flow.as_str(), source.as_ref()]),
+            dropped: metrics
+                .records_dropped
                 .with_label_values(&[self.flow.as_str(), source.as_ref()]),
         });
         self.slots.insert(Arc::clone(source), slot);

@@ -7,6 +7,21 @@
 //! exports a policy with one macro, [`export_policy!`]. It must not grow host concerns (limits,
 //! caching, name validation): the host owns those.
 //!
+//! Plugin kinds, one trait and one export macro each:
+//!
+//! | kind | trait | macro | WIT world |
+//! |---|---|---|---|
+//! | naming policy | [`ReplicationPolicy`] | [`export_policy!`] | `policy` |
+//! | record filter (data path) | [`Filter`] | [`export_filter!`] | `filter` |
+//! | record transform (data path) | [`Transform`] | [`export_transform!`] | `transform` |
+//! | topic filter (metadata) | [`TopicFilter`] | [`export_topic_filter!`] | `topic-filter-plugin` |
+//! | group filter (metadata) | [`GroupFilter`] | [`export_group_filter!`] | `group-filter-plugin` |
+//! | config property filter | [`ConfigPropertyFilter`] | [`export_config_property_filter!`] | `config-property-filter-plugin` |
+//!
+//! Record filters and transforms see one [`RecordRef`] at a time, a zero-copy view into the
+//! packed batch Ferry passes once per batch (`wit/records.wit`); the SDK packs their answers.
+//! [`testing`] runs them natively in unit tests through the same packing code.
+//!
 //! A policy plugin is a `cdylib` that implements three methods:
 //!
 //! ```
@@ -39,16 +54,23 @@
 //! `DefaultReplicationPolicy`.
 
 mod config;
+mod data;
 pub mod java;
+mod metadata;
 mod mm2;
 mod policy;
+mod records;
+pub mod testing;
 
 pub use config::Config;
+pub use data::{Filter, Outcome, Transform};
+pub use metadata::{ConfigPropertyFilter, GroupFilter, TopicFilter};
 pub use mm2::{
     DefaultReplicationPolicy, INTERNAL_TOPIC_SEPARATOR_ENABLED_CONFIG, SEPARATOR_CONFIG,
     SEPARATOR_DEFAULT, SOURCE_CLUSTER_ALIAS_CONFIG, TARGET_CLUSTER_ALIAS_CONFIG,
 };
 pub use policy::ReplicationPolicy;
+pub use records::{Header, Headers, IntoBytes, NULL_LENGTH, NewRecord, RecordRef};
 
 // Lets the generated code and the export macro name this crate as `::ferry_plugin_sdk`, so that
 // plugin crates need no direct `wit-bindgen` dependency.
@@ -74,6 +96,80 @@ pub mod bindings {
         default_bindings_module: "::ferry_plugin_sdk::bindings",
         runtime_path: "::ferry_plugin_sdk::__private::wit_bindgen::rt",
     });
+
+    /// Bindings for the `transform` world; they also define the shared `ferry:plugin/types`
+    /// (the packed [`RecordBatch`](transform::ferry::plugin::types::RecordBatch) and the
+    /// results), which the other record and metadata worlds reuse.
+    pub mod transform {
+        wit_bindgen::generate!({
+            world: "transform",
+            path: "../../wit",
+            pub_export_macro: true,
+            export_macro_name: "__export_transform_world",
+            default_bindings_module: "::ferry_plugin_sdk::bindings::transform",
+            runtime_path: "::ferry_plugin_sdk::__private::wit_bindgen::rt",
+        });
+    }
+
+    /// Bindings for the `filter` world.
+    pub mod filter {
+        wit_bindgen::generate!({
+            world: "filter",
+            path: "../../wit",
+            pub_export_macro: true,
+            export_macro_name: "__export_filter_world",
+            default_bindings_module: "::ferry_plugin_sdk::bindings::filter",
+            runtime_path: "::ferry_plugin_sdk::__private::wit_bindgen::rt",
+            with: {
+                "ferry:plugin/types@0.1.0": crate::bindings::transform::ferry::plugin::types,
+            },
+        });
+    }
+
+    /// Bindings for the `topic-filter-plugin` world.
+    pub mod topic_filter {
+        wit_bindgen::generate!({
+            world: "topic-filter-plugin",
+            path: "../../wit",
+            pub_export_macro: true,
+            export_macro_name: "__export_topic_filter_world",
+            default_bindings_module: "::ferry_plugin_sdk::bindings::topic_filter",
+            runtime_path: "::ferry_plugin_sdk::__private::wit_bindgen::rt",
+            with: {
+                "ferry:plugin/types@0.1.0": crate::bindings::transform::ferry::plugin::types,
+            },
+        });
+    }
+
+    /// Bindings for the `group-filter-plugin` world.
+    pub mod group_filter {
+        wit_bindgen::generate!({
+            world: "group-filter-plugin",
+            path: "../../wit",
+            pub_export_macro: true,
+            export_macro_name: "__export_group_filter_world",
+            default_bindings_module: "::ferry_plugin_sdk::bindings::group_filter",
+            runtime_path: "::ferry_plugin_sdk::__private::wit_bindgen::rt",
+            with: {
+                "ferry:plugin/types@0.1.0": crate::bindings::transform::ferry::plugin::types,
+            },
+        });
+    }
+
+    /// Bindings for the `config-property-filter-plugin` world.
+    pub mod config_property_filter {
+        wit_bindgen::generate!({
+            world: "config-property-filter-plugin",
+            path: "../../wit",
+            pub_export_macro: true,
+            export_macro_name: "__export_config_property_filter_world",
+            default_bindings_module: "::ferry_plugin_sdk::bindings::config_property_filter",
+            runtime_path: "::ferry_plugin_sdk::__private::wit_bindgen::rt",
+            with: {
+                "ferry:plugin/types@0.1.0": crate::bindings::transform::ferry::plugin::types,
+            },
+        });
+    }
 }
 
 /// Exports `$policy` (a type implementing [`ReplicationPolicy`] and [`Default`]) as the
@@ -124,6 +220,140 @@ macro_rules! export_policy {
     };
 }
 
+/// Declares the thread-local cell that holds an exported plugin instance, and a
+/// `__private::PluginSlot` type for it. Internal to the export macros.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __plugin_slot {
+    ($slot:ident, $plugin:ty) => {
+        ::std::thread_local! {
+            static FERRY_PLUGIN: ::core::cell::RefCell<::core::option::Option<$plugin>> =
+                const { ::core::cell::RefCell::new(::core::option::Option::None) };
+        }
+
+        struct $slot;
+
+        impl $crate::__private::PluginSlot for $slot {
+            type Plugin = $plugin;
+
+            fn with<R>(
+                body: impl FnOnce(&::core::cell::RefCell<::core::option::Option<$plugin>>) -> R,
+            ) -> R {
+                FERRY_PLUGIN.with(body)
+            }
+        }
+    };
+}
+
+/// Exports `$filter` (a type implementing [`Filter`] and [`Default`]) as the component's
+/// `ferry:plugin/record-filter@0.1.0` interface (world `filter`).
+///
+/// Call it once, at the top level of a `cdylib` crate built for `wasm32-wasip2`. On `init` the
+/// macro builds the filter with `Default::default()` and calls [`Filter::init`]; each batch is
+/// then unpacked into [`RecordRef`] views and the verdicts packed back.
+///
+/// ```text
+/// ferry_plugin_sdk::export_filter!(MyFilter);
+/// ```
+#[macro_export]
+macro_rules! export_filter {
+    ($filter:ty) => {
+        #[cfg(not(target_family = "wasm"))]
+        const _: fn() -> $filter = <$filter as ::core::default::Default>::default;
+
+        #[cfg(target_family = "wasm")]
+        const _: () = {
+            $crate::__plugin_slot!(FerryFilterSlot, $filter);
+            type FerryFilterExport = $crate::__private::FilterExport<FerryFilterSlot>;
+            $crate::bindings::filter::__export_filter_world!(
+                FerryFilterExport with_types_in $crate::bindings::filter
+            );
+        };
+    };
+}
+
+/// Exports `$transform` (a type implementing [`Transform`] and [`Default`]) as the component's
+/// `ferry:plugin/record-transform@0.1.0` interface (world `transform`), as
+/// [`export_filter!`] does for filters.
+#[macro_export]
+macro_rules! export_transform {
+    ($transform:ty) => {
+        #[cfg(not(target_family = "wasm"))]
+        const _: fn() -> $transform = <$transform as ::core::default::Default>::default;
+
+        #[cfg(target_family = "wasm")]
+        const _: () = {
+            $crate::__plugin_slot!(FerryTransformSlot, $transform);
+            type FerryTransformExport = $crate::__private::TransformExport<FerryTransformSlot>;
+            $crate::bindings::transform::__export_transform_world!(
+                FerryTransformExport with_types_in $crate::bindings::transform
+            );
+        };
+    };
+}
+
+/// Exports `$filter` (a type implementing [`TopicFilter`] and [`Default`]) as the component's
+/// `ferry:plugin/topic-filter@0.1.0` interface (world `topic-filter-plugin`).
+#[macro_export]
+macro_rules! export_topic_filter {
+    ($filter:ty) => {
+        #[cfg(not(target_family = "wasm"))]
+        const _: fn() -> $filter = <$filter as ::core::default::Default>::default;
+
+        #[cfg(target_family = "wasm")]
+        const _: () = {
+            $crate::__plugin_slot!(FerryTopicFilterSlot, $filter);
+            type FerryTopicFilterExport =
+                $crate::__private::TopicFilterExport<FerryTopicFilterSlot>;
+            $crate::bindings::topic_filter::__export_topic_filter_world!(
+                FerryTopicFilterExport with_types_in $crate::bindings::topic_filter
+            );
+        };
+    };
+}
+
+/// Exports `$filter` (a type implementing [`GroupFilter`] and [`Default`]) as the component's
+/// `ferry:plugin/group-filter@0.1.0` interface (world `group-filter-plugin`).
+#[macro_export]
+macro_rules! export_group_filter {
+    ($filter:ty) => {
+        #[cfg(not(target_family = "wasm"))]
+        const _: fn() -> $filter = <$filter as ::core::default::Default>::default;
+
+        #[cfg(target_family = "wasm")]
+        const _: () = {
+            $crate::__plugin_slot!(FerryGroupFilterSlot, $filter);
+            type FerryGroupFilterExport =
+                $crate::__private::GroupFilterExport<FerryGroupFilterSlot>;
+            $crate::bindings::group_filter::__export_group_filter_world!(
+                FerryGroupFilterExport with_types_in $crate::bindings::group_filter
+            );
+        };
+    };
+}
+
+/// Exports `$filter` (a type implementing [`ConfigPropertyFilter`] and [`Default`]) as the
+/// component's `ferry:plugin/config-property-filter@0.1.0` interface (world
+/// `config-property-filter-plugin`).
+#[macro_export]
+macro_rules! export_config_property_filter {
+    ($filter:ty) => {
+        #[cfg(not(target_family = "wasm"))]
+        const _: fn() -> $filter = <$filter as ::core::default::Default>::default;
+
+        #[cfg(target_family = "wasm")]
+        const _: () = {
+            $crate::__plugin_slot!(FerryConfigPropertyFilterSlot, $filter);
+            type FerryConfigPropertyFilterExport =
+                $crate::__private::ConfigPropertyFilterExport<FerryConfigPropertyFilterSlot>;
+            $crate::bindings::config_property_filter::__export_config_property_filter_world!(
+                FerryConfigPropertyFilterExport with_types_in
+                    $crate::bindings::config_property_filter
+            );
+        };
+    };
+}
+
 #[doc(hidden)]
 pub mod __private {
     //! Support code for [`export_policy!`](crate::export_policy); not a stable API.
@@ -134,6 +364,9 @@ pub mod __private {
     pub use wit_bindgen;
 
     use crate::bindings::exports::ferry::plugin::replication_policy::Guest;
+    use crate::bindings::transform::ferry::plugin::types::{
+        BatchOrigin, FilterResult, RecordBatch, TransformResult,
+    };
     use crate::{Config, ReplicationPolicy};
 
     /// Where an exported policy instance lives: a thread-local cell the macro declares in the
@@ -229,6 +462,144 @@ pub mod __private {
         fn is_internal_topic(topic: String) -> bool {
             Self::call("is-internal-topic", |policy| {
                 policy.is_internal_topic(&topic)
+            })
+        }
+    }
+
+    /// Where an exported filter, transform or metadata filter lives: a thread-local cell
+    /// declared by `__plugin_slot!` in the plugin crate.
+    pub trait PluginSlot: 'static {
+        /// The plugin's type.
+        type Plugin: Default + 'static;
+        /// Runs `body` with the cell.
+        fn with<R>(body: impl FnOnce(&RefCell<Option<Self::Plugin>>) -> R) -> R;
+    }
+
+    fn with_plugin<S: PluginSlot, R>(function: &str, body: impl FnOnce(&mut S::Plugin) -> R) -> R {
+        S::with(|cell| match cell.borrow_mut().as_mut() {
+            Some(plugin) => body(plugin),
+            None => not_initialised(function),
+        })
+    }
+
+    fn init_plugin<S: PluginSlot>(
+        config: Vec<(String, String)>,
+        init: impl FnOnce(&mut S::Plugin, &Config) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let config = Config::new(config);
+        let mut plugin = S::Plugin::default();
+        init(&mut plugin, &config)?;
+        S::with(|cell| *cell.borrow_mut() = Some(plugin));
+        Ok(())
+    }
+
+    /// Adapts a [`Filter`](crate::Filter) to the generated `record-filter` `Guest` trait.
+    pub struct FilterExport<S>(PhantomData<S>);
+
+    impl<S: PluginSlot> crate::bindings::filter::exports::ferry::plugin::record_filter::Guest
+        for FilterExport<S>
+    where
+        S::Plugin: crate::Filter,
+    {
+        fn init(config: Vec<(String, String)>) -> Result<(), String> {
+            init_plugin::<S>(config, crate::Filter::init)
+        }
+
+        fn filter(origin: BatchOrigin, batch: RecordBatch) -> Result<FilterResult, String> {
+            with_plugin::<S, _>("filter", |filter| {
+                Ok(crate::data::filter_batch(filter, &origin, &batch))
+            })
+        }
+    }
+
+    /// Adapts a [`Transform`](crate::Transform) to the generated `record-transform` `Guest`
+    /// trait.
+    pub struct TransformExport<S>(PhantomData<S>);
+
+    impl<S: PluginSlot> crate::bindings::transform::exports::ferry::plugin::record_transform::Guest
+        for TransformExport<S>
+    where
+        S::Plugin: crate::Transform,
+    {
+        fn init(config: Vec<(String, String)>) -> Result<(), String> {
+            init_plugin::<S>(config, crate::Transform::init)
+        }
+
+        fn transform(origin: BatchOrigin, batch: RecordBatch) -> Result<TransformResult, String> {
+            with_plugin::<S, _>("transform", |transform| {
+                Ok(crate::data::transform_batch(transform, &origin, &batch))
+            })
+        }
+    }
+
+    /// Adapts a [`TopicFilter`](crate::TopicFilter) to the generated `topic-filter` `Guest`
+    /// trait.
+    pub struct TopicFilterExport<S>(PhantomData<S>);
+
+    impl<S: PluginSlot> crate::bindings::topic_filter::exports::ferry::plugin::topic_filter::Guest
+        for TopicFilterExport<S>
+    where
+        S::Plugin: crate::TopicFilter,
+    {
+        fn init(config: Vec<(String, String)>) -> Result<(), String> {
+            init_plugin::<S>(config, crate::TopicFilter::init)
+        }
+
+        fn should_replicate_topics(topics: Vec<String>) -> Vec<bool> {
+            with_plugin::<S, _>("should-replicate-topics", |filter| {
+                topics
+                    .iter()
+                    .map(|topic| crate::TopicFilter::should_replicate_topic(filter, topic))
+                    .collect()
+            })
+        }
+    }
+
+    /// Adapts a [`GroupFilter`](crate::GroupFilter) to the generated `group-filter` `Guest`
+    /// trait.
+    pub struct GroupFilterExport<S>(PhantomData<S>);
+
+    impl<S: PluginSlot> crate::bindings::group_filter::exports::ferry::plugin::group_filter::Guest
+        for GroupFilterExport<S>
+    where
+        S::Plugin: crate::GroupFilter,
+    {
+        fn init(config: Vec<(String, String)>) -> Result<(), String> {
+            init_plugin::<S>(config, crate::GroupFilter::init)
+        }
+
+        fn should_replicate_groups(groups: Vec<String>) -> Vec<bool> {
+            with_plugin::<S, _>("should-replicate-groups", |filter| {
+                groups
+                    .iter()
+                    .map(|group| crate::GroupFilter::should_replicate_group(filter, group))
+                    .collect()
+            })
+        }
+    }
+
+    /// Adapts a [`ConfigPropertyFilter`](crate::ConfigPropertyFilter) to the generated
+    /// `config-property-filter` `Guest` trait.
+    pub struct ConfigPropertyFilterExport<S>(PhantomData<S>);
+
+    impl<S: PluginSlot>
+        crate::bindings::config_property_filter::exports::ferry::plugin::config_property_filter::Guest
+        for ConfigPropertyFilterExport<S>
+    where
+        S::Plugin: crate::ConfigPropertyFilter,
+    {
+        fn init(config: Vec<(String, String)>) -> Result<(), String> {
+            init_plugin::<S>(config, crate::ConfigPropertyFilter::init)
+        }
+
+        fn should_replicate_config_properties(names: Vec<String>) -> Vec<bool> {
+            with_plugin::<S, _>("should-replicate-config-properties", |filter| {
+                names
+                    .iter()
+                    .map(|name| {
+                        crate::ConfigPropertyFilter::should_replicate_config_property(filter, name)
+                    })
+                    .collect()
             })
         }
     }
