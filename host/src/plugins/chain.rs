@@ -33,13 +33,13 @@ use wasmtime::Trap;
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 
+use super::PluginSource;
 use super::bindings::transform::ferry::plugin::types::{
     BatchOrigin, FilterResult, RecordBatch, RecordError, TransformResult,
 };
 use super::bindings::{self, FILTER_INTERFACE, TRANSFORM_INTERFACE};
 use super::engine::{BlockingDenied, Engine, HostState};
 use super::error::{BoxError, PluginError};
-use super::{PluginSource, builtin};
 
 /// Failed batches of one stage, within [`BREAKER_WINDOW`], that open its circuit breaker.
 pub const BREAKER_TRIPS: usize = 5;
@@ -215,32 +215,7 @@ fn read_component(
     name: &str,
     source: &PluginSource,
 ) -> Result<Component, PluginError> {
-    match source {
-        PluginSource::Builtin(builtin_name) => {
-            let bytes =
-                builtin::lookup(builtin_name).ok_or_else(|| PluginError::UnknownBuiltin {
-                    name: builtin_name.clone(),
-                    known: builtin::known(),
-                })?;
-            engine.compile(name, bytes)
-        }
-        PluginSource::File(path) => {
-            let bytes = std::fs::read(path).map_err(|error| {
-                if error.kind() == std::io::ErrorKind::NotFound {
-                    PluginError::NotFound {
-                        path: path.clone(),
-                        source: error,
-                    }
-                } else {
-                    PluginError::Read {
-                        path: path.clone(),
-                        source: error,
-                    }
-                }
-            })?;
-            engine.compile(name, &bytes)
-        }
-    }
+    engine.compile(name, &super::inspect::read(source)?)
 }
 
 /// Turns a failed guest call into [`PluginError::Timeout`] or [`PluginError::Trap`].

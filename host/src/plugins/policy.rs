@@ -14,11 +14,11 @@ use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::{Store, Trap};
 
+use super::PluginSource;
 use super::bindings::exports::ferry::plugin::replication_policy::Guest;
 use super::bindings::{self, POLICY_FUNCTIONS, POLICY_INTERFACE};
 use super::engine::{BlockingDenied, Engine, HostState};
 use super::error::{BoxError, PluginError};
-use super::{PluginSource, builtin};
 
 /// Entries kept per cached function before the cache is emptied and refilled. Topic names are
 /// bounded by the clusters' topic counts, so only a misbehaving caller reaches it.
@@ -99,32 +99,7 @@ impl Policy {
     ) -> Result<Policy, PluginError> {
         let started = Instant::now();
         let name = source.plugin_name();
-        let component = match source {
-            PluginSource::Builtin(builtin_name) => {
-                let bytes =
-                    builtin::lookup(builtin_name).ok_or_else(|| PluginError::UnknownBuiltin {
-                        name: builtin_name.clone(),
-                        known: builtin::known(),
-                    })?;
-                engine.compile(&name, bytes)?
-            }
-            PluginSource::File(path) => {
-                let bytes = std::fs::read(path).map_err(|error| {
-                    if error.kind() == std::io::ErrorKind::NotFound {
-                        PluginError::NotFound {
-                            path: path.clone(),
-                            source: error,
-                        }
-                    } else {
-                        PluginError::Read {
-                            path: path.clone(),
-                            source: error,
-                        }
-                    }
-                })?;
-                engine.compile(&name, &bytes)?
-            }
-        };
+        let component = engine.compile(&name, &super::inspect::read(source)?)?;
         check_exports(engine, &name, &component)?;
         let instance_pre = engine
             .linker()
