@@ -226,7 +226,24 @@ fn call_error(
     records: usize,
     error: wasmtime::Error,
 ) -> PluginError {
-    let input = format!("{records} record(s)");
+    guest_error(
+        engine,
+        plugin,
+        function,
+        format!("{records} record(s)"),
+        error,
+    )
+}
+
+/// A failed guest call as a [`PluginError`]: a timeout (epoch deadline), a trap, or another
+/// guest fault (its root cause). Shared by policies and chains.
+pub(crate) fn guest_error(
+    engine: &Engine,
+    plugin: &str,
+    function: &'static str,
+    input: String,
+    error: wasmtime::Error,
+) -> PluginError {
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => PluginError::Timeout {
             plugin: plugin.to_owned(),
@@ -241,6 +258,7 @@ fn call_error(
             source: Box::new(*trap),
         },
         None => {
+            // The root cause reads best; callers log the whole error, wasm backtrace included.
             let source: BoxError = if error.is::<BlockingDenied>() {
                 Box::new(BlockingDenied)
             } else {

@@ -10,15 +10,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
+use wasmtime::Store;
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
-use wasmtime::{Store, Trap};
 
 use super::PluginSource;
 use super::bindings::exports::ferry::plugin::replication_policy::Guest;
 use super::bindings::{self, POLICY_FUNCTIONS, POLICY_INTERFACE};
-use super::engine::{BlockingDenied, Engine, HostState};
-use super::error::{BoxError, PluginError};
+use super::engine::{Engine, HostState};
+use super::error::PluginError;
 
 /// Entries kept per cached function before the cache is emptied and refilled. Topic names are
 /// bounded by the clusters' topic counts, so only a misbehaving caller reaches it.
@@ -473,35 +473,7 @@ impl Policy {
             error = ?error,
             "Plugin call failed; its instance is discarded and re-created on the next call."
         );
-        match error.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => PluginError::Timeout {
-                plugin: self.name.clone(),
-                function,
-                input,
-                deadline: self.engine.options().call_deadline,
-            },
-            Some(trap) => PluginError::Trap {
-                plugin: self.name.clone(),
-                function,
-                input,
-                source: Box::new(*trap),
-            },
-            None => {
-                // The root cause reads best; the whole error, wasm backtrace included, is
-                // in the log line above.
-                let source: BoxError = if error.is::<BlockingDenied>() {
-                    Box::new(BlockingDenied)
-                } else {
-                    Box::new(GuestFault(error.root_cause().to_string()))
-                };
-                PluginError::Trap {
-                    plugin: self.name.clone(),
-                    function,
-                    input,
-                    source,
-                }
-            }
-        }
+        super::chain::guest_error(&self.engine, &self.name, function, input, error)
     }
 
     /// Refuses an answer that is not a legal Kafka topic name, unless it is the input topic
@@ -533,11 +505,6 @@ impl Policy {
         })
     }
 }
-
-/// Why a guest call failed, when it was not a plain trap: the root cause's message.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct GuestFault(String);
 
 /// Inserts into a cache map, emptying it first when it is full.
 fn insert_bounded<K: Eq + Hash, V>(map: &mut HashMap<K, V>, key: K, value: V) {
