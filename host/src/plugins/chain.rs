@@ -389,6 +389,8 @@ impl ChainSpec {
             dispositions: Vec::new(),
             outputs: Vec::new(),
             scratch: PackedBatch::default(),
+            survivors: Vec::new(),
+            next: Vec::new(),
         }
     }
 }
@@ -708,6 +710,10 @@ pub struct RecordChain {
     outputs: Vec<RecordBatch>,
     /// The input of stages after the first, when earlier stages changed something.
     scratch: PackedBatch,
+    /// Input indexes of the records shown to the current stage, and of those it passed on:
+    /// kept between batches so that a run allocates nothing on its common path.
+    survivors: Vec<usize>,
+    next: Vec<usize>,
 }
 
 /// The chain's answer for one batch.
@@ -731,6 +737,33 @@ impl<'a> ChainOutput<'a> {
     }
 }
 
+/// A stage's answers for its input, one per record.
+enum Verdicts {
+    /// Only keep and drop: the verdict bytes as the plugin sent them (checked). The common
+    /// answer of a filter, and of a transform that changes nothing; no per-record value built.
+    KeepDrop(Vec<u8>),
+    /// Any answer.
+    Mapped(Vec<Verdict>),
+}
+
+impl Verdicts {
+    fn into_mapped(self) -> Vec<Verdict> {
+        match self {
+            Verdicts::KeepDrop(bytes) => bytes
+                .iter()
+                .map(|verdict| {
+                    if *verdict == KEEP {
+                        Verdict::Keep
+                    } else {
+                        Verdict::Drop
+                    }
+                })
+                .collect(),
+            Verdicts::Mapped(verdicts) => verdicts,
+        }
+    }
+}
+
 /// A stage's answer for one record of its input.
 enum Verdict {
     Keep,
@@ -748,7 +781,10 @@ impl RecordChain {
         self.dispositions.resize(count, Disposition::Keep);
         self.outputs.clear();
         // `survivors[i]` = input index of record `i` of the current stage input.
-        let mut survivors: Vec<usize> = (0..count).collect();
+        let mut survivors = std::mem::take(&mut self.survivors);
+        let mut next = std::mem::take(&mut self.next);
+        survivors.clear();
+        survivors.extend(0..count);
         let mut changed = false;
         for stage_index in 0..self.stages.len() {
             if survivors.is_empty() {
@@ -781,7 +817,30 @@ impl RecordChain {
                 .stages
                 .get(stage_index)
                 .map(|stage| Arc::clone(&stage.version.name));
-            let mut next = Vec::with_capacity(survivors.len());
+            let verdicts = match verdicts {
+                Verdicts::KeepDrop(bytes) => {
+                    if bytes.len() == survivors.len() && bytes.iter().all(|byte| *byte == KEEP) {
+                        // Everything kept: the next stage sees the same records.
+                        continue;
+                    }
+                    next.clear();
+                    for (position, byte) in bytes.iter().enumerate() {
+                        let Some(&original) = survivors.get(position) else {
+                            continue;
+                        };
+                        if *byte == KEEP {
+                            next.push(original);
+                        } else if let Some(disposition) = self.dispositions.get_mut(original) {
+                            *disposition = Disposition::Drop;
+                            changed = true;
+                        }
+                    }
+                    std::mem::swap(&mut survivors, &mut next);
+                    continue;
+                }
+                Verdicts::Mapped(verdicts) => verdicts,
+            };
+            next.clear();
             for (position, verdict) in verdicts.into_iter().enumerate() {
                 let Some(&original) = survivors.get(position) else {
                     continue;
@@ -810,8 +869,10 @@ impl RecordChain {
                     }
                 }
             }
-            survivors = next;
+            std::mem::swap(&mut survivors, &mut next);
         }
+        self.survivors = survivors;
+        self.next = next;
         ChainOutput {
             dispositions: &self.dispositions,
             outputs: &self.outputs,
@@ -826,9 +887,9 @@ impl RecordChain {
     }
 
     /// Runs one stage on `input`, isolating failing records by bisection.
-    fn run_stage(&mut self, stage_index: usize, input: &PackedBatch) -> Vec<Verdict> {
+    fn run_stage(&mut self, stage_index: usize, input: &PackedBatch) -> Verdicts {
         let Some(stage) = self.stages.get_mut(stage_index) else {
-            return Vec::new();
+            return Verdicts::Mapped(Vec::new());
         };
         // Hot swap: a new version takes effect at a batch boundary.
         let generation = stage.slot.generation();
@@ -841,16 +902,18 @@ impl RecordChain {
             tracing::info!(plugin = %stage.version.name, "Plugin version switched at a batch boundary.");
         }
         if stage.open {
-            return (0..input.len())
-                .map(|_| {
-                    Verdict::Fail(
-                        format!(
-                            "circuit breaker open: {BREAKER_TRIPS} failed batches within {BREAKER_WINDOW:?}"
-                        ),
-                        true,
-                    )
-                })
-                .collect();
+            return Verdicts::Mapped(
+                (0..input.len())
+                    .map(|_| {
+                        Verdict::Fail(
+                            format!(
+                                "circuit breaker open: {BREAKER_TRIPS} failed batches within {BREAKER_WINDOW:?}"
+                            ),
+                            true,
+                        )
+                    })
+                    .collect(),
+            );
         }
         match self.call(stage_index, input) {
             Ok(verdicts) => verdicts,
@@ -874,11 +937,13 @@ impl RecordChain {
                 });
                 if tripped {
                     let message = crate::error_chain(&error);
-                    return (0..input.len())
-                        .map(|_| Verdict::Fail(message.clone(), true))
-                        .collect();
+                    return Verdicts::Mapped(
+                        (0..input.len())
+                            .map(|_| Verdict::Fail(message.clone(), true))
+                            .collect(),
+                    );
                 }
-                self.bisect(stage_index, input, error)
+                Verdicts::Mapped(self.bisect(stage_index, input, error))
             }
         }
     }
@@ -902,7 +967,7 @@ impl RecordChain {
                 half.copy_from(input, index);
             }
             match self.call(stage_index, &half) {
-                Ok(answer) => verdicts.extend(answer),
+                Ok(answer) => verdicts.extend(answer.into_mapped()),
                 Err(error) => verdicts.extend(self.bisect(stage_index, &half, error)),
             }
         }
@@ -911,14 +976,10 @@ impl RecordChain {
 
     /// One call of a stage on `input`, its answer checked and mapped to verdicts. A trap or
     /// timeout discards the instance.
-    fn call(
-        &mut self,
-        stage_index: usize,
-        input: &PackedBatch,
-    ) -> Result<Vec<Verdict>, PluginError> {
+    fn call(&mut self, stage_index: usize, input: &PackedBatch) -> Result<Verdicts, PluginError> {
         let engine = &self.engine;
         let Some(stage) = self.stages.get_mut(stage_index) else {
-            return Ok(Vec::new());
+            return Ok(Verdicts::Mapped(Vec::new()));
         };
         let live = match stage.live.take() {
             Some(live) => live,
@@ -974,15 +1035,8 @@ impl RecordChain {
             }) => (verdicts, errors, Some(replacements)),
         };
         let output = self.outputs.len() as u32;
-        let mapped = map_verdicts(
-            kind,
-            count,
-            &verdicts,
-            errors,
-            replacements.as_ref(),
-            output,
-        )
-        .map_err(malformed)?;
+        let mapped = map_verdicts(kind, count, verdicts, errors, replacements.as_ref(), output)
+            .map_err(malformed)?;
         if let Some(replacements) = replacements
             && !replacements.timestamps.is_empty()
         {
@@ -1001,11 +1055,11 @@ enum Answer {
 fn map_verdicts(
     kind: StageKind,
     count: usize,
-    verdicts: &[u8],
+    verdicts: Vec<u8>,
     errors: Vec<RecordError>,
     replacements: Option<&RecordBatch>,
     output: u32,
-) -> Result<Vec<Verdict>, String> {
+) -> Result<Verdicts, String> {
     if verdicts.len() != count {
         return Err(format!("{} verdicts for {count} records", verdicts.len()));
     }
@@ -1050,6 +1104,9 @@ fn map_verdicts(
             errors.len()
         ));
     }
+    if replaced == 0 && failed == 0 && verdicts.iter().all(|verdict| *verdict <= DROP) {
+        return Ok(Verdicts::KeepDrop(verdicts));
+    }
     let mut errors = errors.into_iter();
     let mut next_replacement = 0_u32;
     let mut mapped = Vec::with_capacity(count);
@@ -1077,5 +1134,5 @@ fn map_verdicts(
             }
         });
     }
-    Ok(mapped)
+    Ok(Verdicts::Mapped(mapped))
 }

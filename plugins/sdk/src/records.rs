@@ -45,6 +45,7 @@ impl<'a> BatchView<'a> {
         RecordRef { view: *self, index }
     }
 
+    #[inline]
     fn bytes(&self, offset: u32, length: u32) -> Option<&'a [u8]> {
         if length == NULL_LENGTH {
             return None;
@@ -54,12 +55,22 @@ impl<'a> BatchView<'a> {
         Some(self.batch.data.get(start..end).unwrap_or_default())
     }
 
+    #[inline]
     fn field(&self, index: usize, column: usize) -> u32 {
         self.batch
             .records
             .get(index * RECORD_STRIDE + column)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// The header rows `first..first + count`, when all of them are in the batch (the host
+    /// always sends such a batch); `None` otherwise, and callers fall back to reading header by
+    /// header, which reads missing numbers as 0.
+    #[inline]
+    fn header_rows(&self, first: usize, count: usize) -> Option<&'a [[u32; HEADER_STRIDE]]> {
+        let (rows, _) = self.batch.headers.as_chunks::<HEADER_STRIDE>();
+        rows.get(first..first.checked_add(count)?)
     }
 }
 
@@ -122,7 +133,33 @@ impl<'a> RecordRef<'a> {
 
     /// The last header named `key` (Kafka's `Headers.lastHeader`), if any.
     pub fn header(&self, key: &str) -> Option<Header<'a>> {
-        self.headers().rev().find(|header| header.key() == key)
+        let first = self.view.field(self.index, 4) as usize;
+        let count = self.view.field(self.index, 5) as usize;
+        let Some(rows) = self.view.header_rows(first, count) else {
+            return self.headers().rev().find(|header| header.key() == key);
+        };
+        // Compares raw key bytes and decodes only the header found: a filter looking up one
+        // header per record must not validate the UTF-8 of every other key.
+        let wanted = key.as_bytes();
+        rows.iter()
+            .rev()
+            .find_map(|&[key_offset, key_length, value_offset, value_length]| {
+                let name = self.view.bytes(key_offset, key_length);
+                let matches = match name {
+                    Some(name) if name == wanted => true,
+                    // A null or non-UTF-8 key reads as "" (see `Header::key`).
+                    _ if wanted.is_empty() => {
+                        name.is_none_or(|name| std::str::from_utf8(name).is_err())
+                    }
+                    _ => false,
+                };
+                matches.then(|| Header {
+                    key: name
+                        .and_then(|name| std::str::from_utf8(name).ok())
+                        .unwrap_or(""),
+                    value: self.view.bytes(value_offset, value_length),
+                })
+            })
     }
 
     /// The source topic.
@@ -532,5 +569,74 @@ impl BatchWriter {
                 (offset, bytes.len() as u32)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One record whose headers are: `a`, a non-UTF-8 key, a null key, `""`, `a` again; plus a
+    /// record whose header rows lie outside the table.
+    fn batch() -> (BatchOrigin, RecordBatch) {
+        let data = b"a\xff\xfe12345".to_vec();
+        let headers = vec![
+            0,
+            1,
+            3,
+            1, // a = "1"
+            1,
+            2,
+            4,
+            1, // non-UTF-8 = "2"
+            0,
+            NULL_LENGTH,
+            5,
+            1, // null key = "3"
+            0,
+            0,
+            6,
+            1, // "" = "4"
+            0,
+            1,
+            7,
+            NULL_LENGTH, // a = null
+        ];
+        let records = vec![0, NULL_LENGTH, 0, NULL_LENGTH, 0, 5, 0, 0, 0, 0, 4, 3];
+        let origin = BatchOrigin {
+            topics: vec!["t".to_owned()],
+            remote_topics: vec!["r.t".to_owned()],
+            topic_indexes: vec![0, 0],
+            partitions: vec![0, 0],
+            offsets: vec![0, 1],
+        };
+        let batch = RecordBatch {
+            data,
+            records,
+            timestamps: vec![-1, -1],
+            headers,
+        };
+        (origin, batch)
+    }
+
+    /// `header(key)` answers as the last match of `headers()` does, for every key, in range
+    /// (the raw-byte fast path) and out of range (the field-by-field path).
+    #[test]
+    fn header_lookup_matches_the_headers_iterator() {
+        let (origin, batch) = batch();
+        let view = BatchView::new(&origin, &batch);
+        for index in 0..view.len() {
+            let record = view.record(index);
+            for key in ["a", "", "b", "\u{fffd}"] {
+                let expected = record.headers().rev().find(|header| header.key() == key);
+                assert_eq!(record.header(key), expected, "record {index}, key {key:?}");
+            }
+        }
+        let record = view.record(0);
+        assert_eq!(record.header("a").map(|header| header.value()), Some(None));
+        assert_eq!(
+            record.header("").and_then(|header| header.value()),
+            Some(&b"4"[..])
+        );
     }
 }
