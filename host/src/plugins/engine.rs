@@ -46,6 +46,12 @@ pub struct EngineOptions {
     /// files); `None` (the default here; the CLI uses [`default_cache_dir`]) compiles every
     /// component once per process and writes nothing.
     pub cache_dir: Option<PathBuf>,
+    /// Epoch interruption: the compiled code checks the epoch at function entries and loop
+    /// back-edges, which is what enforces [`EngineOptions::call_deadline`]. Default `true`.
+    /// **For measurement only** (`host/examples/bench_plugins.rs` prices the checks): with
+    /// `false` no ticker thread runs and a guest call has no CPU deadline at all, so an
+    /// infinite loop in a plugin hangs its task. Ferry itself never turns it off.
+    pub epoch_interruption: bool,
 }
 
 impl Default for EngineOptions {
@@ -56,6 +62,7 @@ impl Default for EngineOptions {
             memory_limit: 64 << 20,
             pooled_instances: 256,
             cache_dir: None,
+            epoch_interruption: true,
         }
     }
 }
@@ -128,7 +135,7 @@ impl Engine {
         let mut config = Config::new();
         config
             .wasm_component_model(true)
-            .epoch_interruption(true)
+            .epoch_interruption(options.epoch_interruption)
             // Component-model async adds per-call state: ~530 ns instead of ~165 ns per call.
             .concurrency_support(false)
             .parallel_compilation(true);
@@ -153,17 +160,19 @@ impl Engine {
 
         let weak = wasmtime.weak();
         let tick = options.epoch_tick;
-        thread::Builder::new()
-            .name("ferry-wasm-epoch".to_owned())
-            .spawn(move || {
-                while let Some(engine) = weak.upgrade() {
-                    engine.increment_epoch();
-                    drop(engine);
-                    thread::sleep(tick);
-                }
-                tracing::debug!("WebAssembly engine dropped; epoch ticker stopped.");
-            })
-            .map_err(|error| engine_error(Box::new(error)))?;
+        if options.epoch_interruption {
+            thread::Builder::new()
+                .name("ferry-wasm-epoch".to_owned())
+                .spawn(move || {
+                    while let Some(engine) = weak.upgrade() {
+                        engine.increment_epoch();
+                        drop(engine);
+                        thread::sleep(tick);
+                    }
+                    tracing::debug!("WebAssembly engine dropped; epoch ticker stopped.");
+                })
+                .map_err(|error| engine_error(Box::new(error)))?;
+        }
 
         let disk = options
             .cache_dir
@@ -292,13 +301,18 @@ impl Engine {
         };
         let mut store = Store::new(&self.inner.wasmtime, state);
         store.limiter(|state| &mut state.limits);
-        store.epoch_deadline_trap();
-        self.arm_deadline(&mut store);
+        if self.inner.options.epoch_interruption {
+            store.epoch_deadline_trap();
+            self.arm_deadline(&mut store);
+        }
         store
     }
 
     /// Gives the next guest call in `store` [`EngineOptions::call_deadline`] of CPU time.
     pub(crate) fn arm_deadline(&self, store: &mut Store<HostState>) {
+        if !self.inner.options.epoch_interruption {
+            return;
+        }
         store.set_epoch_deadline(self.deadline_ticks());
     }
 
