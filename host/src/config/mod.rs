@@ -446,6 +446,17 @@ pub fn default_dead_letter_topic(source: &str) -> String {
     format!("ferry-dlq.{source}.internal")
 }
 
+impl Flow {
+    /// The `init` configuration of one of this flow's plugins: its `with` table, then
+    /// `source.cluster.alias` and `target.cluster.alias`.
+    pub fn plugin_init(&self, plugin: &PluginRef) -> Vec<(String, String)> {
+        let mut init = plugin.with.clone();
+        init.push(("source.cluster.alias".to_owned(), self.source.to_string()));
+        init.push(("target.cluster.alias".to_owned(), self.target.to_string()));
+        init
+    }
+}
+
 /// The identity of a flow, `<source>-><target>` (MM2's `SourceAndTarget`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FlowId(String);

@@ -25,11 +25,12 @@ use std::fmt;
 use std::path::Path;
 
 pub use chain::{
-    BREAKER_TRIPS, BREAKER_WINDOW, ChainOutput, ChainSpec, Disposition, PackedBatch, PluginSlot,
-    PluginVersion, RecordChain, RecordInput, RecordView, StageKind,
+    BREAKER_TRIPS, BREAKER_WINDOW, CanaryReport, ChainOutput, ChainSpec, Disposition, PackedBatch,
+    PluginSlot, PluginVersion, RecordChain, RecordInput, RecordView, StageKind, short_digest,
 };
 pub use engine::{Engine, EngineOptions, default_cache_dir};
 pub use error::{BoxError, PluginError};
+pub(crate) use inspect::read as read_source;
 pub use inspect::{Inspection, PluginKind, inspect};
 pub use policy::{Policy, is_legal_topic_name};
 

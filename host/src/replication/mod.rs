@@ -8,6 +8,7 @@
 pub(crate) mod assignment;
 pub(crate) mod leader;
 pub(crate) mod lease;
+pub(crate) mod swap;
 pub(crate) mod topics;
 pub(crate) mod tracker;
 pub(crate) mod worker;
@@ -22,7 +23,8 @@ use crate::config::{Config, Flow};
 use crate::kafka::{Admin, AdminError};
 use crate::metrics::Metrics;
 use crate::offsets::{self, PositionReader, PositionsError};
-use crate::plugins::{ChainSpec, Policy};
+use crate::plugins::{ChainSpec, Policy, StageKind};
+use swap::{FlowPlugins, PolicySlot, StageSpec};
 use topics::Catalog;
 
 /// Everything the threads of one flow share.
@@ -132,9 +134,15 @@ pub(crate) struct RunningFlow {
     id: String,
     manager: JoinHandle<()>,
     membership: lease::Membership,
+    plugins: Arc<FlowPlugins>,
 }
 
 impl RunningFlow {
+    /// The flow's swappable plugins, for the admin endpoint and the file watcher.
+    pub(crate) fn plugins(&self) -> Arc<FlowPlugins> {
+        Arc::clone(&self.plugins)
+    }
+
     /// Stops the flow: every task drains and stores its positions, then the process leaves the
     /// lease group so that other processes take the tasks over at once.
     pub(crate) async fn stop(self) {
@@ -243,7 +251,8 @@ pub(crate) async fn start(
         &target_admin,
     )
     .await;
-    let chain = load_chain(&policy, flow).map_err(|source| FlowError::Chain {
+    let engine = policy.engine().clone();
+    let chain = load_chain(&engine, flow).map_err(|source| FlowError::Chain {
         flow: id.clone(),
         source,
     })?;
@@ -274,11 +283,24 @@ pub(crate) async fn start(
         task_count,
         start_latest,
         offset_syncs,
-        heartbeats_topic: names.heartbeats,
+        heartbeats_topic: names.heartbeats.clone(),
         source_heartbeats,
-        checkpoints_topic: names.checkpoints,
+        checkpoints_topic: names.checkpoints.clone(),
         chain,
     });
+    let stages = swappable_stages(flow, context.chain.as_ref());
+    let policy = Arc::new(PolicySlot::new(policy));
+    let plugins = Arc::new(FlowPlugins::new(
+        Arc::clone(&context),
+        engine,
+        Arc::clone(&source_admin),
+        Arc::clone(&policy),
+        flow.policy.uses.clone(),
+        flow.plugin_init(&flow.policy),
+        names,
+        stages,
+    ));
+    plugins.publish_versions();
     let manager = tokio::spawn(topics::run_manager(
         Arc::clone(&context),
         policy,
@@ -296,13 +318,14 @@ pub(crate) async fn start(
         id,
         manager,
         membership,
+        plugins,
     })
 }
 
-/// Loads the flow's filters and transforms into the policy's engine; `None` without any. Each
-/// plugin's `init` gets its `with` table, then `source.cluster.alias` and `target.cluster.alias`.
+/// Loads the flow's filters and transforms into `engine`; `None` without any. Each plugin's
+/// `init` gets [`Flow::plugin_init`].
 fn load_chain(
-    policy: &Policy,
+    engine: &crate::plugins::Engine,
     flow: &Flow,
 ) -> Result<Option<ChainSpec>, crate::plugins::PluginError> {
     if flow.filters.is_empty() && flow.transforms.is_empty() {
@@ -310,26 +333,44 @@ fn load_chain(
     }
     let plugins = |list: &[crate::config::PluginRef]| -> Vec<_> {
         list.iter()
-            .map(|plugin| {
-                let mut init = plugin.with.clone();
-                init.push(("source.cluster.alias".to_owned(), flow.source.to_string()));
-                init.push(("target.cluster.alias".to_owned(), flow.target.to_string()));
-                (plugin.uses.clone(), init)
-            })
+            .map(|plugin| (plugin.uses.clone(), flow.plugin_init(plugin)))
             .collect()
     };
     let spec = tokio::task::block_in_place(|| {
-        ChainSpec::load(
-            policy.engine(),
-            &plugins(&flow.filters),
-            &plugins(&flow.transforms),
-        )
+        ChainSpec::load(engine, &plugins(&flow.filters), &plugins(&flow.transforms))
     })?;
     Ok(Some(spec))
 }
 
+/// The chain's stages as hot swap sees them: kind, file, `init` configuration and slot, in
+/// chain order (filters first, as [`ChainSpec::load`] orders them).
+fn swappable_stages(flow: &Flow, chain: Option<&ChainSpec>) -> Vec<StageSpec> {
+    let Some(chain) = chain else {
+        return Vec::new();
+    };
+    let stages = flow
+        .filters
+        .iter()
+        .map(|plugin| (StageKind::Filter, plugin))
+        .chain(
+            flow.transforms
+                .iter()
+                .map(|plugin| (StageKind::Transform, plugin)),
+        );
+    stages
+        .zip(chain.slots())
+        .map(|((kind, plugin), slot)| StageSpec {
+            kind,
+            source: plugin.uses.clone(),
+            config: flow.plugin_init(plugin),
+            slot: Arc::clone(slot),
+        })
+        .collect()
+}
+
 /// The names of MM2's internal topics of a flow, from its policy (MM2 asks its
 /// `ReplicationPolicy` too, KIP-690).
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct InternalNames {
     heartbeats: String,
     checkpoints: String,

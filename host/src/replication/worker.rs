@@ -1276,8 +1276,28 @@ impl Worker {
     }
 
     fn slot_for(&mut self, source: &Arc<str>, remote: &Arc<str>) -> u32 {
-        if let Some(slot) = self.slots.get(source) {
-            return *slot;
+        if let Some(&slot) = self.slots.get(source) {
+            // A policy swapped with `force` renamed the remote topic: later records go to the
+            // new name; deliveries still in flight to the old one keep their mapping.
+            if let Some(topic) = self.topics.get_mut(slot as usize)
+                && topic.remote != *remote
+            {
+                tracing::warn!(topic = %source, from = %topic.remote, to = %remote,
+                    "Remote topic renamed by a forced policy swap; copying on under the new name.");
+                topic.remote = Arc::clone(remote);
+                for state in topic.partitions.values_mut() {
+                    // The next record starts a new offset-sync run in the new topic.
+                    state.sync = SyncRule::new(self.context.flow.offset_lag_max);
+                }
+                self.producer
+                    .context()
+                    .buffer
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .slots
+                    .insert(Arc::clone(remote), slot);
+            }
+            return slot;
         }
         let slot = self.topics.len() as u32;
         let metrics = &self.context.metrics;
