@@ -325,7 +325,8 @@ fn new_engine(options: EngineOptions) -> Result<Engine, Failure> {
     })
 }
 
-/// Loads the policy plugin of every enabled flow.
+/// Loads the policy plugin of every enabled flow, and checks its other plugins (filters,
+/// transforms, name filters) load and accept their configuration.
 fn load_policies(
     config: &Config,
     options: EngineOptions,
@@ -334,7 +335,12 @@ fn load_policies(
     let mut loaded = Vec::new();
     let mut problems = Vec::new();
     for flow in config.flows.iter().filter(|flow| flow.enabled) {
-        match Policy::load(&engine, &flow.policy.uses, &flow.plugin_init(&flow.policy)) {
+        let policy = Policy::load(&engine, &flow.policy.uses, &flow.plugin_init(&flow.policy))
+            .and_then(|policy| {
+                replication::check_plugins(&engine, flow)?;
+                Ok(policy)
+            });
+        match policy {
             Ok(policy) => loaded.push((flow.clone(), Arc::new(policy))),
             Err(error) => {
                 problems.push(format!("flow {}: {}", flow.id, crate::error_chain(&error)))

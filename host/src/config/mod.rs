@@ -366,6 +366,12 @@ pub struct Flow {
     pub filters: Vec<PluginRef>,
     /// Record transforms, in order.
     pub transforms: Vec<PluginRef>,
+    /// MM2's `TopicFilter` as a plugin; narrows `topics` / `topics_exclude`.
+    pub topic_filter: Option<PluginRef>,
+    /// MM2's `GroupFilter` as a plugin; narrows `groups` / `groups_exclude`.
+    pub group_filter: Option<PluginRef>,
+    /// MM2's `ConfigPropertyFilter` as a plugin; narrows `config_properties_exclude`.
+    pub config_property_filter: Option<PluginRef>,
     /// What happens to a record a filter or transform fails on.
     pub on_error: ErrorPolicy,
     /// The target topic of [`ErrorPolicy::DeadLetter`].

@@ -23,7 +23,7 @@ use crate::config::{Config, Flow};
 use crate::kafka::{Admin, AdminError};
 use crate::metrics::Metrics;
 use crate::offsets::{self, PositionReader, PositionsError};
-use crate::plugins::{ChainSpec, Policy, StageKind};
+use crate::plugins::{ChainSpec, NameFilter, NameFilterKind, Policy, StageKind};
 use swap::{FlowPlugins, PolicySlot, StageSpec};
 use topics::Catalog;
 
@@ -61,6 +61,59 @@ pub(crate) struct FlowContext {
     pub(crate) checkpoints_topic: String,
     /// The flow's record filters and transforms; `None` when it has none.
     pub(crate) chain: Option<ChainSpec>,
+    /// MM2's topic, group and config-property filters as plugins, when configured.
+    pub(crate) name_filters: NameFilters,
+}
+
+/// A flow's name filter plugins (`topic_filter`, `group_filter`, `config_property_filter`).
+#[derive(Debug, Default)]
+pub(crate) struct NameFilters {
+    /// Narrows `topics` / `topics_exclude`.
+    pub(crate) topics: Option<NameFilter>,
+    /// Narrows `groups` / `groups_exclude`.
+    pub(crate) groups: Option<NameFilter>,
+    /// Narrows `config_properties_exclude`.
+    pub(crate) config_properties: Option<Arc<NameFilter>>,
+}
+
+impl NameFilters {
+    /// Loads the flow's name filters into `engine`.
+    ///
+    /// # Errors
+    /// The first that fails to load.
+    pub(crate) fn load(
+        engine: &crate::plugins::Engine,
+        flow: &Flow,
+    ) -> Result<NameFilters, crate::plugins::PluginError> {
+        let load = |plugin: &Option<crate::config::PluginRef>, kind| {
+            plugin
+                .as_ref()
+                .map(|plugin| {
+                    NameFilter::load(engine, kind, &plugin.uses, &flow.plugin_init(plugin))
+                })
+                .transpose()
+        };
+        Ok(NameFilters {
+            topics: load(&flow.topic_filter, NameFilterKind::Topic)?,
+            groups: load(&flow.group_filter, NameFilterKind::Group)?,
+            config_properties: load(&flow.config_property_filter, NameFilterKind::ConfigProperty)?
+                .map(Arc::new),
+        })
+    }
+}
+
+/// Loads every plugin of `flow` but its policy (filters, transforms, name filters) and drops
+/// them: what `ferry validate` and the start of `ferry run` check before contacting clusters.
+///
+/// # Errors
+/// The first plugin that fails to load.
+pub(crate) fn check_plugins(
+    engine: &crate::plugins::Engine,
+    flow: &Flow,
+) -> Result<(), crate::plugins::PluginError> {
+    load_chain(engine, flow)?;
+    NameFilters::load(engine, flow)?;
+    Ok(())
 }
 
 /// The offset-syncs topic and the cluster holding it.
@@ -110,7 +163,7 @@ pub(crate) enum FlowError {
         #[source]
         source: crate::plugins::PluginError,
     },
-    /// A filter or transform could not be loaded.
+    /// A filter, transform or name filter could not be loaded.
     #[error("flow {flow}: a filter or transform could not be loaded")]
     Chain {
         /// The flow.
@@ -256,6 +309,13 @@ pub(crate) async fn start(
         flow: id.clone(),
         source,
     })?;
+    let name_filters =
+        tokio::task::block_in_place(|| NameFilters::load(&engine, flow)).map_err(|source| {
+            FlowError::Chain {
+                flow: id.clone(),
+                source,
+            }
+        })?;
     if chain.is_some() && flow.on_error == crate::config::ErrorPolicy::DeadLetter {
         target_admin
             .create_topic(&flow.dead_letter_topic, 1, flow.replication_factor, &[])
@@ -287,6 +347,7 @@ pub(crate) async fn start(
         source_heartbeats,
         checkpoints_topic: names.checkpoints.clone(),
         chain,
+        name_filters,
     });
     let stages = swappable_stages(flow, context.chain.as_ref());
     let policy = Arc::new(PolicySlot::new(policy));

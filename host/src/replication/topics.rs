@@ -61,7 +61,12 @@ impl Selector<'_> {
         {
             return Ok(false);
         }
-        let selected = flow.topics.matches(topic) && !flow.topics_exclude.matches(topic);
+        let selected = flow.topics.matches(topic)
+            && !flow.topics_exclude.matches(topic)
+            && match &self.context.name_filters.topics {
+                Some(filter) => filter.allows(topic)?,
+                None => true,
+            };
         let heartbeat = flow.heartbeats_replication && self.policy.is_heartbeats_topic(topic)?;
         if !(selected || heartbeat) || self.policy.is_internal_topic(topic)? {
             return Ok(false);
@@ -104,6 +109,21 @@ pub(super) fn select(
     let mut remote_owner: HashMap<String, String> = HashMap::new();
     let mut names: Vec<&String> = source_topics.keys().collect();
     names.sort();
+    if let Some(filter) = &context.name_filters.topics {
+        // One guest call for every topic not asked before; `should_replicate` then reads the
+        // cache.
+        let candidates: Vec<&str> = names
+            .iter()
+            .map(|name| name.as_str())
+            .filter(|name| {
+                context.flow.topics.matches(name) && !context.flow.topics_exclude.matches(name)
+            })
+            .collect();
+        if let Err(error) = filter.allows_all(&candidates) {
+            tracing::error!(error = %crate::error_chain(&error),
+                "The topic filter plugin failed; new topics wait until it answers.");
+        }
+    }
     for topic in names {
         let partitions = source_topics.get(topic).copied().unwrap_or(0);
         let decision = selector.should_replicate(topic).and_then(|replicate| {
