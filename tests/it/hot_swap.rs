@@ -439,3 +439,69 @@ fn policy_swap_shows_the_diff_and_refuses_renames_unless_forced() {
     assert_eq!(moved, expected);
     assert_eq!(support::record_count(&support::clusters().b, &remote), 10);
 }
+
+/// A partition halted by a trapping transform (`on_error = "halt"`) resumes when a fixed
+/// version is swapped in, at the record it stopped at: every record arrives once, in order,
+/// without a restart.
+#[test]
+fn swapping_in_a_fixed_plugin_resumes_the_halted_partition() {
+    let clusters = support::clusters();
+    let dir = TempDir::new("hot-swap-resume");
+    let marker = support::unique("swapres");
+    let alias = format!("hr{}", marker.replace(['x', '-', '.'], ""));
+    support::create_topic(&clusters.a, &marker, 2);
+    let inputs: Vec<crate::transforms::Input> = (0..30)
+        .flat_map(|index| {
+            let value = if index == 10 {
+                "poison".to_owned()
+            } else {
+                format!("p0-{index}")
+            };
+            [(0, value, vec![]), (1, format!("p1-{index}"), vec![])]
+        })
+        .collect();
+    let written = crate::transforms::produce(&marker, &inputs);
+    let transform = dir.0.join("fixable.wasm");
+    std::fs::copy(support::plugin("trap_transform"), &transform).unwrap();
+    let extra = format!(
+        "transforms = [{{ uses = {:?} }}]\n",
+        transform.display().to_string()
+    );
+    let mut ferry = Ferry::start(&config(&alias, &marker, &extra, &dir), &dir, "ferry");
+    support::wait_until(Duration::from_secs(90), "the partition halts", || {
+        ferry.assert_running();
+        ferry.metric_sum("ferry_partitions_halted") >= 1.0
+    });
+    let remote = format!("{alias}.{marker}");
+    support::wait_until(
+        Duration::from_secs(60),
+        "the other partition is copied",
+        || support::record_count(&clusters.b, &remote) == 40,
+    );
+    let fixed = std::fs::read(support::plugin("identity_transform")).unwrap();
+    let (status, body) = ferry.admin(
+        "POST",
+        &format!("/flows/{alias}/clusterB/plugins/fixable.wasm"),
+        &fixed,
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    support::wait_until(Duration::from_secs(60), "every record arrives", || {
+        support::record_count(&clusters.b, &remote) >= 60
+    });
+    assert_eq!(ferry.metric_sum("ferry_partitions_halted"), 0.0);
+    let arrived = support::read_all(&clusters.b, &remote);
+    for partition in 0..2 {
+        let sent: Vec<&TestRecord> = written
+            .iter()
+            .filter(|r| r.partition == partition)
+            .collect();
+        let got: Vec<&TestRecord> = arrived
+            .iter()
+            .filter(|r| r.partition == partition)
+            .collect();
+        assert_eq!(got, sent, "partition {partition}");
+    }
+    assert!(ferry.log_text().contains("the halted partition resumes"));
+    ferry.terminate();
+}

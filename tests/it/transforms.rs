@@ -424,7 +424,7 @@ fn wrong_interface_is_refused_at_start() {
             .flow(&alias, "clusterB", &support::unique("g"), &extra)
             .write(&dir);
         let (code, stderr) = support::ferry_command(&["run", "--config", config.to_str().unwrap()]);
-        assert_eq!(code, 1, "{stderr}");
+        assert_eq!(code, 2, "{stderr}");
         assert!(
             stderr.contains(&format!(
                 "plugin `{fixture}.wasm` is not a record transform: it does not export `{missing}`"

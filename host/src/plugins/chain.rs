@@ -958,6 +958,15 @@ impl RecordChain {
         }
     }
 
+    /// A number that changes whenever a version is swapped into any stage of the chain (one
+    /// atomic load per stage): tasks compare it to resume partitions halted by the old version.
+    pub fn generation(&self) -> u64 {
+        self.stages
+            .iter()
+            .map(|stage| stage.slot.generation())
+            .fold(0, u64::wrapping_add)
+    }
+
     /// Calls that entered wasm, traps (and timeouts), per stage: `(plugin, calls, traps)`.
     pub fn stats(&self) -> impl Iterator<Item = (&str, u64, u64)> {
         self.stages
