@@ -822,12 +822,7 @@ pub fn http(
 
 /// A plugin version as Ferry names it: the first 12 hex digits of the SHA-256.
 pub fn short_digest(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .take(6)
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    ferry::plugins::short_digest(bytes)
 }
 
 /// Runs the `ferry` binary to completion and returns (exit code, stderr).

@@ -30,7 +30,6 @@ use std::time::{Duration, Instant};
 
 use wasmtime::Store;
 use wasmtime::Trap;
-use wasmtime::component::types::ComponentItem;
 
 use super::PluginSource;
 use super::bindings::transform::ferry::plugin::types::{
@@ -155,18 +154,10 @@ impl PluginVersion {
             missing: interface,
             source,
         };
-        let component_type = component.component_type();
-        match component_type.get_export(engine.wasmtime(), interface) {
-            Some(export) if matches!(export.ty, ComponentItem::ComponentInstance(_)) => {}
-            _ => return Err(wrong_kind(None)),
+        if !engine.exports_instance(&component, interface) {
+            return Err(wrong_kind(None));
         }
-        let instance_pre = engine
-            .linker()
-            .instantiate_pre(&component)
-            .map_err(|error| PluginError::Link {
-                plugin: name.to_string(),
-                source: error.into_boxed_dyn_error(),
-            })?;
+        let instance_pre = engine.link(&name, &component)?;
         let pre = match kind {
             StageKind::Filter => bindings::filter::FilterPre::new(instance_pre)
                 .map(Pre::Filter)

@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use wasmtime::Store;
-use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{InstancePre, TypedFunc};
 
 use super::PluginSource;
@@ -114,20 +113,10 @@ impl NameFilter {
             missing: kind.interface(),
             source,
         };
-        match component
-            .component_type()
-            .get_export(engine.wasmtime(), kind.interface())
-        {
-            Some(export) if matches!(export.ty, ComponentItem::ComponentInstance(_)) => {}
-            _ => return Err(wrong_kind(None)),
+        if !engine.exports_instance(&component, kind.interface()) {
+            return Err(wrong_kind(None));
         }
-        let pre = engine
-            .linker()
-            .instantiate_pre(&component)
-            .map_err(|error| PluginError::Link {
-                plugin: name.clone(),
-                source: error.into_boxed_dyn_error(),
-            })?;
+        let pre = engine.link(&name, &component)?;
         let filter = NameFilter {
             name,
             kind,

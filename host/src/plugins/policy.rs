@@ -120,13 +120,7 @@ impl Policy {
         let digest = super::chain::short_digest(bytes);
         let component = engine.compile(&name, bytes)?;
         check_exports(engine, &name, &component)?;
-        let instance_pre = engine
-            .linker()
-            .instantiate_pre(&component)
-            .map_err(|error| PluginError::Link {
-                plugin: name.clone(),
-                source: error.into_boxed_dyn_error(),
-            })?;
+        let instance_pre = engine.link(&name, &component)?;
         let pre =
             bindings::PolicyPre::new(instance_pre).map_err(|error| PluginError::WrongWorld {
                 plugin: name.clone(),

@@ -1335,13 +1335,7 @@ impl Worker {
                     // The next record starts a new offset-sync run in the new topic.
                     state.sync = SyncRule::new(self.context.flow.offset_lag_max);
                 }
-                self.producer
-                    .context()
-                    .buffer
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .slots
-                    .insert(Arc::clone(remote), slot);
+                self.route_deliveries(remote, slot);
             }
             return slot;
         }
@@ -1362,6 +1356,12 @@ impl Worker {
                 .with_label_values(&[self.flow.as_str(), source.as_ref()]),
         });
         self.slots.insert(Arc::clone(source), slot);
+        self.route_deliveries(remote, slot);
+        slot
+    }
+
+    /// Delivery reports for `remote` belong to topic `slot`.
+    fn route_deliveries(&self, remote: &Arc<str>, slot: u32) {
         self.producer
             .context()
             .buffer
@@ -1369,7 +1369,6 @@ impl Worker {
             .unwrap_or_else(PoisonError::into_inner)
             .slots
             .insert(Arc::clone(remote), slot);
-        slot
     }
 
     fn update_lag(&self) {
