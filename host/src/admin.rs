@@ -4,9 +4,9 @@
 //!
 //! Routes (JSON answers):
 //! - `GET /status`: every flow's policy and chain, with active and draining versions.
-//! - `POST /flows/<source>/<target>/plugins/<name>`: swaps a filter or transform. The body is
-//!   the new component; an empty body reads the configured file again. `<name>` is the file
-//!   name, or the position in the chain (0 = first filter).
+//! - `POST /flows/<source>/<target>/plugins/<name>`: swaps a filter, transform or name filter.
+//!   The body is the new component; an empty body reads the configured file again. `<name>` is
+//!   the file name, or the position (the chain from 0, then the name filters).
 //! - `POST /flows/<source>/<target>/policy[?dry_run=true][&force=true]`: swaps the naming
 //!   policy, or with `dry_run` only shows the diff of remote names.
 //!

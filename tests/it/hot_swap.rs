@@ -425,6 +425,17 @@ fn policy_swap_shows_the_diff_and_refuses_renames_unless_forced() {
     let (status, body) = ferry.admin("POST", &format!("{path}?force=true"), &renaming, None);
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"forced\": true"), "{body}");
+    // The rename takes effect when the task sees the new catalog (the manager refreshes at
+    // once after the swap); records consumed from then on go to the new name.
+    support::wait_until(
+        Duration::from_secs(30),
+        "the task follows the rename",
+        || {
+            ferry
+                .log_text()
+                .contains("Remote topic renamed by a forced policy swap")
+        },
+    );
     support::produce(&support::clusters().a, &topic, 1, 10..20);
     support::wait_until(
         Duration::from_secs(60),

@@ -109,7 +109,8 @@ fn honours_topic_selection_and_follows_new_topics_and_partitions() {
 /// MM2's `TopicFilter` and `GroupFilter` as plugins (`topic_filter`, `group_filter`): they
 /// narrow what `topics` and `groups` select. Of two selected topics only the one the plugin
 /// keeps is mirrored; of two selected groups only the one the plugin keeps gets its offsets
-/// synced to the target.
+/// synced to the target. Swapping the topic filter for one that keeps everything mirrors the
+/// other topic.
 #[test]
 fn topic_and_group_filter_plugins_narrow_the_selection() {
     let clusters = support::clusters();
@@ -168,5 +169,27 @@ fn topic_and_group_filter_plugins_narrow_the_selection() {
         [None],
         "the group filter plugin's refusal was ignored"
     );
+    // Hot swap: a topic filter that lets everything through widens the selection at once
+    // (the topic manager refreshes after the swap, not at its next interval).
+    let wider = std::fs::read(support::plugin("all_topics_filter")).unwrap();
+    let (status, body) = ferry.admin(
+        "POST",
+        &format!("/flows/{source}/clusterB/plugins/prefix_topic_filter.wasm"),
+        &wider,
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let widened = format!("{source}.{dropped}");
+    support::wait_until(
+        Duration::from_secs(30),
+        "the other topic is mirrored",
+        || {
+            support::topics(&clusters.b).contains_key(&widened)
+                && support::record_count(&clusters.b, &widened) == 50
+        },
+    );
+    let (status, body) = ferry.admin("GET", "/status", &[], None);
+    assert_eq!(status, 200);
+    assert!(body.contains(&support::short_digest(&wider)), "{body}");
     ferry.terminate();
 }

@@ -69,6 +69,8 @@ type Init = TypedFunc<(Vec<(String, String)>,), (Result<(), String>,)>;
 /// A loaded topic, group or config-property filter.
 pub struct NameFilter {
     name: String,
+    /// The first 12 hex digits of the component's SHA-256.
+    digest: String,
     kind: NameFilterKind,
     engine: Engine,
     calls: AtomicU64,
@@ -105,8 +107,25 @@ impl NameFilter {
         source: &PluginSource,
         config: &[(String, String)],
     ) -> Result<NameFilter, PluginError> {
-        let name = source.plugin_name();
-        let component = engine.compile(&name, &super::inspect::read(source)?)?;
+        let bytes = super::inspect::read(source)?;
+        NameFilter::from_bytes(engine, kind, &source.plugin_name(), &bytes, config)
+    }
+
+    /// Loads the component `bytes`, named `name` in logs and errors (a hot swap's upload).
+    ///
+    /// # Errors
+    ///
+    /// As [`NameFilter::load`], without the file errors.
+    pub fn from_bytes(
+        engine: &Engine,
+        kind: NameFilterKind,
+        name: &str,
+        bytes: &[u8],
+        config: &[(String, String)],
+    ) -> Result<NameFilter, PluginError> {
+        let name = name.to_owned();
+        let digest = super::chain::short_digest(bytes);
+        let component = engine.compile(&name, bytes)?;
         let wrong_kind = |source: Option<super::error::BoxError>| PluginError::WrongKind {
             plugin: name.clone(),
             kind: kind.noun(),
@@ -119,6 +138,7 @@ impl NameFilter {
         let pre = engine.link(&name, &component)?;
         let filter = NameFilter {
             name,
+            digest,
             kind,
             engine: engine.clone(),
             calls: AtomicU64::new(0),
@@ -140,6 +160,39 @@ impl NameFilter {
     /// The plugin's name (its file name).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The version: the first 12 hex digits of the component's SHA-256.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Which filter it is.
+    pub fn kind(&self) -> NameFilterKind {
+        self.kind
+    }
+
+    /// Asks a fresh version about a golden list of names (topics, internal topics, groups,
+    /// property names, an empty name): what a hot swap checks before installing it. Only a
+    /// failed call fails it; the answers are the plugin's business.
+    ///
+    /// # Errors
+    ///
+    /// As [`NameFilter::allows_all`].
+    pub fn canary(&self) -> Result<usize, PluginError> {
+        let names = [
+            "orders",
+            "prod.orders.global",
+            "clusterA.prod.orders.global",
+            "__consumer_offsets",
+            "heartbeats",
+            "mm2-offsets.clusterA.internal",
+            "produser_consumer_1",
+            "retention.ms",
+            "",
+        ];
+        let answers = self.allows_all(&names)?;
+        Ok(answers.into_iter().filter(|allowed| *allowed).count())
     }
 
     /// Calls into the guest so far (`init` included).

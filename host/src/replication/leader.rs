@@ -383,7 +383,7 @@ impl Leader {
         groups.sort();
         if let Some(filter) = &self.context.name_filters.groups {
             let names: Vec<&str> = groups.iter().map(String::as_str).collect();
-            let answers = match filter.allows_all(&names) {
+            let answers = match filter.current().allows_all(&names) {
                 Ok(answers) => answers,
                 Err(error) => {
                     tracing::error!(error = %crate::error_chain(&error),
@@ -513,7 +513,7 @@ impl Leader {
         for group in self.checkpoints.groups() {
             let filtered = match &self.context.name_filters.groups {
                 // Cached since the checkpoint round asked; an error skips the group this round.
-                Some(filter) => !filter.allows(&group).unwrap_or(false),
+                Some(filter) => !filter.current().allows(&group).unwrap_or(false),
                 None => false,
             };
             if !flow.groups.matches(&group) || flow.groups_exclude.matches(&group) || filtered {

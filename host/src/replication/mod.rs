@@ -24,7 +24,7 @@ use crate::kafka::{Admin, AdminError};
 use crate::metrics::Metrics;
 use crate::offsets::{self, PositionReader, PositionsError};
 use crate::plugins::{ChainSpec, NameFilter, NameFilterKind, Policy, StageKind};
-use swap::{FlowPlugins, PolicySlot, StageSpec};
+use swap::{FlowPlugins, NameStageSpec, PolicySlot, Slot, StageSpec};
 use topics::Catalog;
 
 /// Everything the threads of one flow share.
@@ -63,17 +63,20 @@ pub(crate) struct FlowContext {
     pub(crate) chain: Option<ChainSpec>,
     /// MM2's topic, group and config-property filters as plugins, when configured.
     pub(crate) name_filters: NameFilters,
+    /// Wakes the topic manager for a refresh now (after a policy or topic filter swap).
+    pub(crate) refresh_now: tokio::sync::Notify,
 }
 
-/// A flow's name filter plugins (`topic_filter`, `group_filter`, `config_property_filter`).
-#[derive(Debug, Default)]
+/// A flow's name filter plugins (`topic_filter`, `group_filter`, `config_property_filter`),
+/// each in a slot so that it can be hot-swapped.
+#[derive(Default)]
 pub(crate) struct NameFilters {
     /// Narrows `topics` / `topics_exclude`.
-    pub(crate) topics: Option<NameFilter>,
+    pub(crate) topics: Option<Arc<Slot<NameFilter>>>,
     /// Narrows `groups` / `groups_exclude`.
-    pub(crate) groups: Option<NameFilter>,
+    pub(crate) groups: Option<Arc<Slot<NameFilter>>>,
     /// Narrows `config_properties_exclude`.
-    pub(crate) config_properties: Option<Arc<NameFilter>>,
+    pub(crate) config_properties: Option<Arc<Slot<NameFilter>>>,
 }
 
 impl NameFilters {
@@ -90,15 +93,29 @@ impl NameFilters {
                 .as_ref()
                 .map(|plugin| {
                     NameFilter::load(engine, kind, &plugin.uses, &flow.plugin_init(plugin))
+                        .map(|filter| Arc::new(Slot::new(filter)))
                 })
                 .transpose()
         };
         Ok(NameFilters {
             topics: load(&flow.topic_filter, NameFilterKind::Topic)?,
             groups: load(&flow.group_filter, NameFilterKind::Group)?,
-            config_properties: load(&flow.config_property_filter, NameFilterKind::ConfigProperty)?
-                .map(Arc::new),
+            config_properties: load(&flow.config_property_filter, NameFilterKind::ConfigProperty)?,
         })
+    }
+
+    /// Each configured filter with its configuration entry, for hot swap.
+    fn with_refs<'a>(
+        &'a self,
+        flow: &'a Flow,
+    ) -> impl Iterator<Item = (&'a crate::config::PluginRef, &'a Arc<Slot<NameFilter>>)> {
+        [
+            (&flow.topic_filter, &self.topics),
+            (&flow.group_filter, &self.groups),
+            (&flow.config_property_filter, &self.config_properties),
+        ]
+        .into_iter()
+        .filter_map(|(plugin, slot)| Some((plugin.as_ref()?, slot.as_ref()?)))
     }
 }
 
@@ -348,8 +365,18 @@ pub(crate) async fn start(
         checkpoints_topic: names.checkpoints.clone(),
         chain,
         name_filters,
+        refresh_now: tokio::sync::Notify::new(),
     });
     let stages = swappable_stages(flow, context.chain.as_ref());
+    let name_stages: Vec<NameStageSpec> = context
+        .name_filters
+        .with_refs(flow)
+        .map(|(plugin, slot)| NameStageSpec {
+            source: plugin.uses.clone(),
+            config: flow.plugin_init(plugin),
+            slot: Arc::clone(slot),
+        })
+        .collect();
     let policy = Arc::new(PolicySlot::new(policy));
     let plugins = Arc::new(FlowPlugins::new(
         Arc::clone(&context),
@@ -360,6 +387,7 @@ pub(crate) async fn start(
         flow.plugin_init(&flow.policy),
         names,
         stages,
+        name_stages,
     ));
     plugins.publish_versions();
     let manager = tokio::spawn(topics::run_manager(

@@ -1,5 +1,5 @@
-//! Hot swap of a running flow's plugins: its record filters and transforms, and its naming
-//! policy. The admin endpoint and the file watcher (`crate::admin`) call in here; nothing here
+//! Hot swap of a running flow's plugins: its record filters and transforms, its name filters
+//! (topic, group, config property) and its naming policy. The admin endpoint and the file watcher (`crate::admin`) call in here; nothing here
 //! knows about HTTP.
 //!
 //! A filter or transform swap loads the new version (compile, link, `init`), runs it on the
@@ -21,45 +21,43 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Instant;
 
 use serde::Serialize;
-use tokio::sync::Notify;
 
 use super::topics;
 use super::{FlowContext, InternalNames};
 use crate::config::PluginSource;
 use crate::kafka::{Admin, AdminError};
 use crate::plugins::{
-    CanaryReport, Engine, PluginError, PluginSlot, PluginVersion, Policy, StageKind,
+    CanaryReport, Engine, NameFilter, PluginError, PluginSlot, PluginVersion, Policy, StageKind,
 };
 
-/// The flow's current naming policy, read by the topic manager at every refresh.
-pub(crate) struct PolicySlot {
-    current: RwLock<Arc<Policy>>,
-    /// Wakes the topic manager after a swap, so the new policy applies at once.
-    pub(crate) changed: Notify,
+/// A swappable plugin on the metadata path (the naming policy, a name filter): read by its
+/// users at every use, replaced whole by a swap.
+pub(crate) struct Slot<T> {
+    current: RwLock<Arc<T>>,
 }
 
-impl PolicySlot {
-    pub(crate) fn new(policy: Arc<Policy>) -> PolicySlot {
-        PolicySlot {
-            current: RwLock::new(policy),
-            changed: Notify::new(),
+impl<T> Slot<T> {
+    pub(crate) fn new(value: impl Into<Arc<T>>) -> Slot<T> {
+        Slot {
+            current: RwLock::new(value.into()),
         }
     }
 
-    /// The current policy.
-    pub(crate) fn current(&self) -> Arc<Policy> {
+    /// The current version.
+    pub(crate) fn current(&self) -> Arc<T> {
         Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    fn replace(&self, policy: Arc<Policy>) -> Arc<Policy> {
-        let old = std::mem::replace(
+    fn replace(&self, value: T) -> Arc<T> {
+        std::mem::replace(
             &mut *self.current.write().unwrap_or_else(PoisonError::into_inner),
-            policy,
-        );
-        self.changed.notify_one();
-        old
+            Arc::new(value),
+        )
     }
 }
+
+/// The flow's naming policy.
+pub(crate) type PolicySlot = Slot<Policy>;
 
 /// One filter or transform of the flow's chain.
 struct Stage {
@@ -84,6 +82,13 @@ pub(super) struct StageSpec {
     pub(super) slot: Arc<PluginSlot>,
 }
 
+/// A name filter as `replication::start` hands it over.
+pub(super) struct NameStageSpec {
+    pub(super) source: PluginSource,
+    pub(super) config: Vec<(String, String)>,
+    pub(super) slot: Arc<Slot<NameFilter>>,
+}
+
 /// A running flow's swappable plugins.
 pub(crate) struct FlowPlugins {
     flow: String,
@@ -95,6 +100,8 @@ pub(crate) struct FlowPlugins {
     policy_config: Vec<(String, String)>,
     internal: InternalNames,
     stages: Vec<Stage>,
+    /// The name filters, after the chain in the plugin numbering (`stage_index`).
+    name_stages: Vec<(String, NameStageSpec)>,
     /// One swap at a time per flow.
     swapping: tokio::sync::Mutex<()>,
 }
@@ -276,7 +283,8 @@ pub(crate) struct FlowStatus {
 pub(crate) enum Watched {
     /// The naming policy.
     Policy(std::path::PathBuf),
-    /// Stage `index` of the chain.
+    /// Plugin `index` in `FlowPlugins::stage_index`'s numbering (the chain, then the name
+    /// filters).
     Stage(usize, std::path::PathBuf),
 }
 
@@ -294,6 +302,7 @@ impl FlowPlugins {
         policy_config: Vec<(String, String)>,
         internal: InternalNames,
         stages: Vec<StageSpec>,
+        name_stages: Vec<NameStageSpec>,
     ) -> FlowPlugins {
         FlowPlugins {
             flow: context.flow.id.to_string(),
@@ -323,6 +332,10 @@ impl FlowPlugins {
                     },
                 )
                 .collect(),
+            name_stages: name_stages
+                .into_iter()
+                .map(|spec| (spec.source.plugin_name(), spec))
+                .collect(),
             swapping: tokio::sync::Mutex::new(()),
         }
     }
@@ -338,40 +351,51 @@ impl FlowPlugins {
         if let PluginSource::File(path) = &self.policy_source {
             files.push(Watched::Policy(path.clone()));
         }
-        for (index, stage) in self.stages.iter().enumerate() {
-            if let PluginSource::File(path) = &stage.source {
+        let sources = self
+            .stages
+            .iter()
+            .map(|stage| &stage.source)
+            .chain(self.name_stages.iter().map(|(_, spec)| &spec.source));
+        for (index, source) in sources.enumerate() {
+            if let PluginSource::File(path) = source {
                 files.push(Watched::Stage(index, path.clone()));
             }
         }
         files
     }
 
-    /// The stage `name` designates: a plugin name, or a position in the chain.
+    /// The names of the swappable plugins but the policy, in their numbering: the chain's
+    /// filters and transforms, then the name filters.
+    fn plugin_names(&self) -> impl Iterator<Item = &str> {
+        self.stages
+            .iter()
+            .map(|stage| stage.name.as_str())
+            .chain(self.name_stages.iter().map(|(name, _)| name.as_str()))
+    }
+
+    /// The plugin `name` designates: a file name, or a position (the chain from 0, filters
+    /// first, then `topic_filter`, `group_filter`, `config_property_filter`).
     pub(crate) fn stage_index(&self, name: &str) -> Result<usize, SwapError> {
         let matching: Vec<usize> = self
-            .stages
-            .iter()
+            .plugin_names()
             .enumerate()
-            .filter(|(_, stage)| stage.name == name)
+            .filter(|(_, plugin)| *plugin == name)
             .map(|(index, _)| index)
             .collect();
+        let count = self.stages.len() + self.name_stages.len();
         match matching.as_slice() {
             [index] => Ok(*index),
             [] => name
                 .parse::<usize>()
                 .ok()
-                .filter(|index| *index < self.stages.len())
+                .filter(|index| *index < count)
                 .ok_or_else(|| SwapError::UnknownPlugin {
                     flow: self.flow.clone(),
                     name: name.to_owned(),
-                    known: if self.stages.is_empty() {
+                    known: if count == 0 {
                         "no filters or transforms".to_owned()
                     } else {
-                        self.stages
-                            .iter()
-                            .map(|stage| stage.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        self.plugin_names().collect::<Vec<_>>().join(", ")
                     },
                 }),
             _ => Err(SwapError::Ambiguous {
@@ -382,11 +406,15 @@ impl FlowPlugins {
         }
     }
 
-    /// The digest of the version stage `index` runs now.
+    /// The digest of the version plugin `index` runs now.
     pub(crate) fn stage_digest(&self, index: usize) -> Option<String> {
-        self.stages
-            .get(index)
-            .map(|stage| stage.slot.current().digest().to_owned())
+        match self.stages.get(index) {
+            Some(stage) => Some(stage.slot.current().digest().to_owned()),
+            None => self
+                .name_stages
+                .get(index - self.stages.len())
+                .map(|(_, spec)| spec.slot.current().digest().to_owned()),
+        }
     }
 
     /// The digest of the policy in use.
@@ -402,25 +430,32 @@ impl FlowPlugins {
     ) -> Result<StageSwap, SwapError> {
         let _one_at_a_time = self.swapping.lock().await;
         let this = Arc::clone(self);
-        let result = tokio::task::spawn_blocking(move || this.load_stage(index, upload))
-            .await
-            .map_err(|error| SwapError::Join(error.to_string()))
-            .and_then(|result| result);
-        let Some(stage) = self.stages.get(index) else {
+        let result = tokio::task::spawn_blocking(move || {
+            if index < this.stages.len() {
+                this.load_stage(index, upload)
+            } else {
+                this.load_name_filter(index - this.stages.len(), upload)
+            }
+        })
+        .await
+        .map_err(|error| SwapError::Join(error.to_string()))
+        .and_then(|result| result);
+        let Some(name) = self.plugin_names().nth(index) else {
             return result;
         };
         let metrics = &self.context.metrics;
         match &result {
             Ok(swap) => {
-                metrics.record_swap(&self.flow, &stage.name, "applied");
-                metrics.set_plugin_version(&self.flow, &stage.name, &swap.from, "active", false);
-                tracing::info!(flow = %self.flow, plugin = %stage.name, from = %swap.from, to = %swap.to,
+                metrics.record_swap(&self.flow, name, "applied");
+                metrics.set_plugin_version(&self.flow, name, &swap.from, "active", false);
+                metrics.set_plugin_version(&self.flow, name, &swap.to, "active", true);
+                tracing::info!(flow = %self.flow, plugin = %name, from = %swap.from, to = %swap.to,
                     load_ms = swap.load_ms, canary = %swap.canary,
                     "Plugin swapped; tasks switch at their next batch.");
             }
             Err(error) => {
-                metrics.record_swap(&self.flow, &stage.name, "failed");
-                tracing::error!(flow = %self.flow, plugin = %stage.name, error = %crate::error_chain(error),
+                metrics.record_swap(&self.flow, name, "failed");
+                tracing::error!(flow = %self.flow, plugin = %name, error = %crate::error_chain(error),
                     "Plugin swap failed; the running version stays.");
             }
         }
@@ -467,6 +502,48 @@ impl FlowPlugins {
             to,
             load_ms: started.elapsed().as_secs_f64() * 1e3,
             canary: canary.to_string(),
+        })
+    }
+
+    /// Loads, checks and installs a new version of name filter `index`; the topic manager
+    /// refreshes at once. Its answers cache starts empty: every name is asked again.
+    fn load_name_filter(
+        &self,
+        index: usize,
+        upload: Option<Vec<u8>>,
+    ) -> Result<StageSwap, SwapError> {
+        let (name, spec) = self
+            .name_stages
+            .get(index)
+            .ok_or_else(|| SwapError::UnknownPlugin {
+                flow: self.flow.clone(),
+                name: index.to_string(),
+                known: self.name_stages.len().to_string(),
+            })?;
+        let started = Instant::now();
+        let bytes = bytes_of(name, &spec.source, upload)?;
+        let rejected = |stage: &'static str| {
+            let name = name.clone();
+            move |source| SwapError::Rejected {
+                name,
+                stage,
+                source: Box::new(source),
+            }
+        };
+        let kind = spec.slot.current().kind();
+        let version = NameFilter::from_bytes(&self.engine, kind, name, &bytes, &spec.config)
+            .map_err(rejected("loading"))?;
+        let allowed = version.canary().map_err(rejected("the canary names"))?;
+        let to = version.digest().to_owned();
+        let old = spec.slot.replace(version);
+        self.context.refresh_now.notify_one();
+        Ok(StageSwap {
+            flow: self.flow.clone(),
+            plugin: name.clone(),
+            from: old.digest().to_owned(),
+            to,
+            load_ms: started.elapsed().as_secs_f64() * 1e3,
+            canary: format!("{allowed} of 9 sample names allowed"),
         })
     }
 
@@ -611,7 +688,8 @@ impl FlowPlugins {
                 diff: Box::new(swap.diff),
             });
         }
-        self.policy.replace(Arc::new(new));
+        self.policy.replace(new);
+        self.context.refresh_now.notify_one();
         swap.applied = true;
         swap.forced = renames;
         Ok(swap)
@@ -706,6 +784,16 @@ impl FlowPlugins {
                         .map(|version| version.digest().to_owned())
                         .collect(),
                 })
+                .chain(self.name_stages.iter().map(|(name, spec)| {
+                    let filter = spec.slot.current();
+                    VersionStatus {
+                        plugin: name.clone(),
+                        kind: filter.kind().noun(),
+                        source: spec.source.to_string(),
+                        active: filter.digest().to_owned(),
+                        draining: Vec::new(),
+                    }
+                }))
                 .collect(),
         }
     }
@@ -725,6 +813,15 @@ impl FlowPlugins {
                 &self.flow,
                 &stage.name,
                 stage.slot.current().digest(),
+                "active",
+                true,
+            );
+        }
+        for (name, spec) in &self.name_stages {
+            metrics.set_plugin_version(
+                &self.flow,
+                name,
+                spec.slot.current().digest(),
                 "active",
                 true,
             );

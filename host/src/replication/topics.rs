@@ -64,7 +64,7 @@ impl Selector<'_> {
         let selected = flow.topics.matches(topic)
             && !flow.topics_exclude.matches(topic)
             && match &self.context.name_filters.topics {
-                Some(filter) => filter.allows(topic)?,
+                Some(filter) => filter.current().allows(topic)?,
                 None => true,
             };
         let heartbeat = flow.heartbeats_replication && self.policy.is_heartbeats_topic(topic)?;
@@ -119,7 +119,7 @@ pub(super) fn select(
                 context.flow.topics.matches(name) && !context.flow.topics_exclude.matches(name)
             })
             .collect();
-        if let Err(error) = filter.allows_all(&candidates) {
+        if let Err(error) = filter.current().allows_all(&candidates) {
             tracing::error!(error = %crate::error_chain(&error),
                 "The topic filter plugin failed; new topics wait until it answers.");
         }
@@ -248,7 +248,7 @@ pub(crate) async fn run_manager(
     loop {
         tokio::select! {
             _ = interval.tick() => {}
-            () = policy.changed.notified() => {}
+            () = context.refresh_now.notified() => {}
         }
         let latest = policy.current();
         if !Arc::ptr_eq(&latest, &current) {

@@ -188,7 +188,7 @@ pub(crate) async fn sync_configs(context: &SyncContext) -> Result<ConfigSyncOutc
             let allowed = context
                 .property_filter
                 .as_ref()
-                .map(|filter| allowed_names(filter, source_entries));
+                .map(|filter| allowed_names(&filter.current(), source_entries));
             let wanted = wanted_ops(
                 source_entries,
                 &context.flow_config.config_properties_exclude,

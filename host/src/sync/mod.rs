@@ -40,7 +40,8 @@ pub(crate) struct SyncContext {
     /// The flow's configuration.
     pub(crate) flow_config: Flow,
     /// The flow's config-property filter plugin, if any.
-    pub(crate) property_filter: Option<Arc<crate::plugins::NameFilter>>,
+    pub(crate) property_filter:
+        Option<Arc<crate::replication::swap::Slot<crate::plugins::NameFilter>>>,
     /// The source cluster.
     pub(crate) source: Arc<Admin>,
     /// The target cluster.
