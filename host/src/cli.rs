@@ -41,6 +41,8 @@ enum Command {
         #[arg(long, env = "FERRY_METRICS_BIND", default_value = "0.0.0.0:7070")]
         metrics_bind: SocketAddr,
         #[command(flatten)]
+        admin: AdminArguments,
+        #[command(flatten)]
         cache: CacheArguments,
     },
     /// Checks a configuration: syntax, values, plugins, and that the clusters answer.
@@ -90,6 +92,34 @@ enum PluginCommand {
         #[command(flatten)]
         cache: CacheArguments,
     },
+}
+
+/// The admin endpoint and the plugin file watcher (hot swap).
+#[derive(Debug, Args)]
+struct AdminArguments {
+    /// Address of the admin endpoint (`GET /status`, plugin and policy swaps), or `off`.
+    /// Without FERRY_ADMIN_TOKEN it must be a loopback address.
+    #[arg(long, env = "FERRY_ADMIN_BIND", default_value = "127.0.0.1:7071", value_parser = parse_admin_bind)]
+    admin_bind: AdminBind,
+    /// The admin endpoint's bearer token; requests must send `Authorization: Bearer <token>`.
+    #[arg(long, env = "FERRY_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Do not watch plugin files: swap only through the admin endpoint.
+    #[arg(long)]
+    no_watch_plugins: bool,
+}
+
+/// `--admin-bind`: an address, or `off`.
+#[derive(Debug, Clone, Copy)]
+struct AdminBind(Option<SocketAddr>);
+
+fn parse_admin_bind(text: &str) -> Result<AdminBind, String> {
+    if text == "off" {
+        return Ok(AdminBind(None));
+    }
+    text.parse()
+        .map(|address| AdminBind(Some(address)))
+        .map_err(|error| format!("expected an address like 127.0.0.1:7071, or `off`: {error}"))
 }
 
 /// Where compiled plugins are kept between runs.
@@ -165,10 +195,12 @@ pub fn main(arguments: Arguments) -> ExitCode {
             config,
             mm2,
             metrics_bind,
+            admin,
             cache,
         } => runtime.block_on(run(
             Source::from(config, mm2),
             metrics_bind,
+            admin,
             cache.engine_options(),
         )),
         Command::Validate {
@@ -293,7 +325,8 @@ fn new_engine(options: EngineOptions) -> Result<Engine, Failure> {
     })
 }
 
-/// Loads the policy plugin of every enabled flow.
+/// Loads the policy plugin of every enabled flow, and checks its other plugins (filters,
+/// transforms, name filters) load and accept their configuration.
 fn load_policies(
     config: &Config,
     options: EngineOptions,
@@ -302,10 +335,12 @@ fn load_policies(
     let mut loaded = Vec::new();
     let mut problems = Vec::new();
     for flow in config.flows.iter().filter(|flow| flow.enabled) {
-        let mut init = flow.policy.with.clone();
-        init.push(("source.cluster.alias".to_owned(), flow.source.to_string()));
-        init.push(("target.cluster.alias".to_owned(), flow.target.to_string()));
-        match Policy::load(&engine, &flow.policy.uses, &init) {
+        let policy = Policy::load(&engine, &flow.policy.uses, &flow.plugin_init(&flow.policy))
+            .and_then(|policy| {
+                replication::check_plugins(&engine, flow)?;
+                Ok(policy)
+            });
+        match policy {
             Ok(policy) => loaded.push((flow.clone(), Arc::new(policy))),
             Err(error) => {
                 problems.push(format!("flow {}: {}", flow.id, crate::error_chain(&error)))
@@ -387,11 +422,16 @@ async fn validate(source: Source, offline: bool, options: EngineOptions) -> Resu
 async fn run(
     source: Source,
     metrics_bind: SocketAddr,
+    admin: AdminArguments,
     options: EngineOptions,
 ) -> Result<(), Failure> {
     let config = load_config(&source, |unused| {
         tracing::info!(key = %unused.key, line = unused.line, reason = unused.reason, "Key not used by Ferry.");
     })?;
+    if let AdminBind(Some(address)) = admin.admin_bind {
+        crate::admin::check_bind(address, admin.admin_token.as_deref())
+            .map_err(|error| Failure::config(vec![error.to_string()]))?;
+    }
     let policies = load_policies(&config, options)?;
     check_clusters(&config).await?;
     let metrics =
@@ -415,6 +455,24 @@ async fn run(
     }
     if running.is_empty() {
         tracing::warn!("No flow is enabled; nothing to do.");
+    }
+    let plugins: Vec<_> = running
+        .iter()
+        .map(replication::RunningFlow::plugins)
+        .collect();
+    if let AdminBind(Some(address)) = admin.admin_bind {
+        match crate::admin::serve(address, admin.admin_token, plugins.clone()).await {
+            Ok(bound) => tracing::info!(address = %bound, "Admin endpoint listening."),
+            Err(error) => {
+                for flow in running {
+                    flow.stop().await;
+                }
+                return Err(Failure::runtime(crate::error_chain(&error)));
+            }
+        }
+    }
+    if !admin.no_watch_plugins {
+        crate::admin::watch(plugins);
     }
     wait_for_signal().await;
     tracing::info!("Shutting down: draining tasks and storing positions.");

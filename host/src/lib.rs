@@ -1,7 +1,7 @@
 //! Ferry: a Kafka replication host that replaces MirrorMaker 2.
 //!
 //! The native host consumes, produces, stores positions and balances work across processes;
-//! everything users customise (remote topic naming today; filters and transforms next) is a
+//! everything users customise (remote topic naming, filters and transforms) is a
 //! WebAssembly component loaded through [`plugins`].
 //!
 //! Module map:
@@ -13,12 +13,16 @@
 //! * `sync`: MM2's topic config sync and topic ACL sync; the only module with `unsafe` code
 //!   (`sync::ffi`, librdkafka admin calls rdkafka does not wrap).
 //! * [`metrics`]: Prometheus metrics and the `/metrics` endpoint.
+//! * [`admin`]: the admin endpoint and the plugin file watcher (hot swap); `http`: the HTTP
+//!   server loop both endpoints share.
 //! * [`mm2_records`]: MM2's heartbeat, checkpoint and offset-sync record formats.
 //! * [`cli`]: what `ferry run` and `ferry validate` do.
 //! * [`plugin_cli`]: `ferry plugin check`, for plugin authors.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
+pub(crate) mod http;
 pub(crate) mod kafka;
 pub mod metrics;
 pub mod mm2_records;

@@ -7,20 +7,14 @@
 //! Labels are bounded: `flow` always, `topic` (source topic) on per-topic counters, `partition`
 //! only on the lag gauge, `sync` (`configs` or `acls`) on sync errors.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
-use tokio::net::TcpListener;
 
 /// Every metric family Ferry exposes.
 #[derive(Clone)]
@@ -78,6 +72,14 @@ pub struct Metrics {
     /// Committed source offsets that could not be translated (older than the known history),
     /// per flow.
     pub untranslatable_offsets: IntCounterVec,
+    /// 1 per plugin version a flow runs, per flow, plugin, version (12 hex digits of the
+    /// component's SHA-256) and state (`active`; `draining`: replaced, still held by a task
+    /// until its next batch).
+    pub plugin_versions: IntGaugeVec,
+    /// Hot swaps asked for, per flow, plugin and outcome (`applied`, `failed`: the new version
+    /// did not load or failed the canary batch; `refused`: a policy that would rename
+    /// mirrored topics).
+    pub plugin_swaps: IntCounterVec,
 }
 
 /// Errors creating or serving metrics.
@@ -244,10 +246,45 @@ impl Metrics {
                     "Committed source offsets older than the known offset history (no checkpoint).",
                     &["flow"],
                 )?,
+                plugin_versions: gauge(
+                    "ferry_plugin_version",
+                    "Plugin versions running: 1 per flow, plugin, version and state (active, draining).",
+                    &["flow", "plugin", "version", "state"],
+                )?,
+                plugin_swaps: counter(
+                    "ferry_plugin_swaps_total",
+                    "Hot swaps asked for, per outcome (applied, failed, refused).",
+                    &["flow", "plugin", "outcome"],
+                )?,
                 registry: registry.clone(),
             })
         };
         build().map_err(MetricsError::Register)
+    }
+
+    /// Counts a hot swap of `plugin` with its `outcome`.
+    pub fn record_swap(&self, flow: &str, plugin: &str, outcome: &str) {
+        self.plugin_swaps
+            .with_label_values(&[flow, plugin, outcome])
+            .inc();
+    }
+
+    /// Shows (`on`) or removes version `version` of `plugin` in `state`.
+    pub fn set_plugin_version(
+        &self,
+        flow: &str,
+        plugin: &str,
+        version: &str,
+        state: &str,
+        on: bool,
+    ) {
+        let labels = [flow, plugin, version, state];
+        if on {
+            self.plugin_versions.with_label_values(&labels).set(1);
+        } else {
+            // Absent already is fine.
+            let _ = self.plugin_versions.remove_label_values(&labels);
+        }
     }
 
     /// The text exposition of every metric.
@@ -259,62 +296,29 @@ impl Metrics {
         buffer
     }
 
-    /// Binds `address` and serves `GET /metrics` (and `GET /healthz`) until the task is
-    /// dropped. Returns the bound address (useful with port 0).
+    /// Binds `address` and serves `GET /metrics` (and `GET /healthz`) until the runtime
+    /// stops. Returns the bound address (useful with port 0).
     ///
     /// # Errors
     /// `Bind` when the address is taken or not local.
     pub async fn serve(self: Arc<Self>, address: SocketAddr) -> Result<SocketAddr, MetricsError> {
-        let listener = TcpListener::bind(address)
-            .await
-            .map_err(|source| MetricsError::Bind { address, source })?;
-        let bound = listener
-            .local_addr()
-            .map_err(|source| MetricsError::Bind { address, source })?;
-        tokio::spawn(async move {
-            loop {
-                let (stream, _) = match listener.accept().await {
-                    Ok(connection) => connection,
-                    Err(error) => {
-                        tracing::warn!(%error, "Accepting a metrics connection failed.");
-                        continue;
-                    }
-                };
-                let metrics = Arc::clone(&self);
-                tokio::spawn(async move {
-                    let service = service_fn(move |request: Request<Incoming>| {
-                        let metrics = Arc::clone(&metrics);
-                        async move { Ok::<_, Infallible>(respond(&metrics, &request)) }
-                    });
-                    if let Err(error) = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await
-                    {
-                        tracing::debug!(%error, "Metrics connection ended with an error.");
-                    }
-                });
-            }
-        });
-        Ok(bound)
+        crate::http::serve(address, "metrics", move |request| {
+            let answer = respond(&self, &request);
+            async move { answer }
+        })
+        .await
+        .map_err(|source| MetricsError::Bind { address, source })
     }
 }
 
-fn respond(metrics: &Metrics, request: &Request<Incoming>) -> Response<Full<Bytes>> {
-    let (status, content_type, body) = match request.uri().path() {
-        "/metrics" => (
+fn respond(metrics: &Metrics, request: &Request<Incoming>) -> crate::http::Reply {
+    match request.uri().path() {
+        "/metrics" => crate::http::reply(
             StatusCode::OK,
             "text/plain; version=0.0.4",
             metrics.render(),
         ),
-        "/healthz" => (StatusCode::OK, "text/plain", b"ok\n".to_vec()),
-        _ => (StatusCode::NOT_FOUND, "text/plain", b"not found\n".to_vec()),
-    };
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    if let Ok(value) = hyper::header::HeaderValue::from_str(content_type) {
-        response
-            .headers_mut()
-            .insert(hyper::header::CONTENT_TYPE, value);
+        "/healthz" => crate::http::reply(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
+        _ => crate::http::reply(StatusCode::NOT_FOUND, "text/plain", b"not found\n".to_vec()),
     }
-    response
 }

@@ -98,3 +98,47 @@ fn plugin_of_the_wrong_world_is_refused() {
         &["wrong_world.wasm", "ferry:plugin/replication-policy"],
     );
 }
+
+/// `ferry validate` loads every plugin of a flow, not only its policy: a filter, transform or
+/// name filter that is not what its key says is refused with exit code 2, naming the plugin
+/// and the export it lacks.
+#[test]
+fn validate_checks_filters_transforms_and_name_filters() {
+    let a = support::clusters().a.clone();
+    let plugin = |name: &str| support::plugin(name).display().to_string();
+    let cases = [
+        (
+            format!(
+                "filters = [{{ uses = {:?} }}]",
+                plugin("identity_transform")
+            ),
+            "ferry:plugin/record-filter",
+        ),
+        (
+            format!("transforms = [{{ uses = {:?} }}]", plugin("header_filter")),
+            "ferry:plugin/record-transform",
+        ),
+        (
+            format!(
+                "topic_filter = {{ uses = {:?} }}",
+                plugin("prefix_group_filter")
+            ),
+            "ferry:plugin/topic-filter",
+        ),
+        (
+            format!("group_filter = {{ uses = {:?} }}", plugin("wrong_world")),
+            "ferry:plugin/group-filter",
+        ),
+        (
+            format!(
+                "config_property_filter = {{ uses = {:?} }}",
+                plugin("prefix_topic_filter")
+            ),
+            "ferry:plugin/config-property-filter",
+        ),
+    ];
+    for (extra, missing) in cases {
+        let result = run("validate", &config(&a, &extra));
+        assert_one_line(&extra, result, 2, &["flow clusterA->clusterB", missing]);
+    }
+}

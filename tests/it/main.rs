@@ -15,6 +15,7 @@ mod bad_input;
 mod checkpoints;
 mod cycles;
 mod failover;
+mod hot_swap;
 mod mm2;
 mod mm2_sasl;
 mod replication;

@@ -105,3 +105,91 @@ fn honours_topic_selection_and_follows_new_topics_and_partitions() {
         "{comparison:?}"
     );
 }
+
+/// MM2's `TopicFilter` and `GroupFilter` as plugins (`topic_filter`, `group_filter`): they
+/// narrow what `topics` and `groups` select. Of two selected topics only the one the plugin
+/// keeps is mirrored; of two selected groups only the one the plugin keeps gets its offsets
+/// synced to the target. Swapping the topic filter for one that keeps everything mirrors the
+/// other topic.
+#[test]
+fn topic_and_group_filter_plugins_narrow_the_selection() {
+    let clusters = support::clusters();
+    let marker = support::unique("nf");
+    let source = format!("nf{}", marker.replace(['x', '-', '.'], ""));
+    let (kept, dropped) = (format!("{marker}.keep.a"), format!("{marker}.skip.b"));
+    for topic in [&kept, &dropped] {
+        support::create_topic(&clusters.a, topic, 1);
+        support::produce(&clusters.a, topic, 1, 0..50);
+    }
+    let (kept_group, other_group) = (format!("keep_{marker}"), format!("other_{marker}"));
+    support::commit_group(&clusters.a, &kept_group, &kept, &[(0, 50)]);
+    support::commit_group(&clusters.a, &other_group, &kept, &[(0, 50)]);
+    let dir = TempDir::new("name-filters");
+    let plugin = |name: &str| support::plugin(name).display().to_string();
+    let extra = format!(
+        "topics = [\"{marker}.*\"]\ncheckpoints_interval = \"1s\"\n\
+         sync_group_offsets = true\nsync_group_offsets_interval = \"1s\"\n\
+         topic_filter = {{ uses = {:?}, with = {{ prefix = \"{marker}.keep\" }} }}\n\
+         group_filter = {{ uses = {:?}, with = {{ prefix = \"keep_\" }} }}\n",
+        plugin("prefix_topic_filter"),
+        plugin("prefix_group_filter"),
+    );
+    let config = ConfigBuilder::new()
+        .cluster(&source, &clusters.a)
+        .flow(&source, "clusterB", &support::unique("g"), &extra)
+        .write(&dir);
+    let mut ferry = Ferry::start(&config, &dir, "ferry");
+    let remote = format!("{source}.{kept}");
+    support::wait_until(
+        Duration::from_secs(60),
+        "the kept topic is mirrored",
+        || {
+            ferry.assert_running();
+            support::topics(&clusters.b).contains_key(&remote)
+                && support::record_count(&clusters.b, &remote) == 50
+        },
+    );
+    // Both topics are created by the same refresh: the filtered one would exist by now.
+    assert!(
+        !support::topics(&clusters.b).contains_key(&format!("{source}.{dropped}")),
+        "the topic filter plugin's refusal was ignored"
+    );
+    support::wait_until(Duration::from_secs(60), "the kept group is synced", || {
+        support::committed(&clusters.b, &kept_group, &remote, 1) == [Some(50)]
+    });
+    let rounds_metric = format!("ferry_group_sync_rounds_total{{flow=\"{source}->clusterB\"}}");
+    let rounds = ferry.metric(&rounds_metric).unwrap_or(0.0);
+    support::wait_until(
+        Duration::from_secs(60),
+        "two more group sync rounds",
+        || ferry.metric(&rounds_metric).unwrap_or(0.0) >= rounds + 2.0,
+    );
+    assert_eq!(
+        support::committed(&clusters.b, &other_group, &remote, 1),
+        [None],
+        "the group filter plugin's refusal was ignored"
+    );
+    // Hot swap: a topic filter that lets everything through widens the selection at once
+    // (the topic manager refreshes after the swap, not at its next interval).
+    let wider = std::fs::read(support::plugin("all_topics_filter")).unwrap();
+    let (status, body) = ferry.admin(
+        "POST",
+        &format!("/flows/{source}/clusterB/plugins/prefix_topic_filter.wasm"),
+        &wider,
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let widened = format!("{source}.{dropped}");
+    support::wait_until(
+        Duration::from_secs(30),
+        "the other topic is mirrored",
+        || {
+            support::topics(&clusters.b).contains_key(&widened)
+                && support::record_count(&clusters.b, &widened) == 50
+        },
+    );
+    let (status, body) = ferry.admin("GET", "/status", &[], None);
+    assert_eq!(status, 200);
+    assert!(body.contains(&support::short_digest(&wider)), "{body}");
+    ferry.terminate();
+}

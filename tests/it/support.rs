@@ -122,7 +122,7 @@ pub fn unique(prefix: &str) -> String {
 
 /// Client settings for a test cluster: plaintext, or as the super user `admin` when
 /// `bootstrap` is one of the SASL clusters.
-fn client(bootstrap: &str) -> ClientConfig {
+pub fn client(bootstrap: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", bootstrap);
     if is_sasl_cluster(bootstrap) {
@@ -617,12 +617,39 @@ impl Ferry {
         Ferry::spawn("--mm2", properties, dir, name)
     }
 
+    /// Starts `ferry run --config <config>` with the admin token `token`.
+    pub fn start_with_token(config: &Path, dir: &TempDir, name: &str, token: &str) -> Ferry {
+        Ferry::spawn_with(
+            "--config",
+            config,
+            dir,
+            name,
+            &[("FERRY_ADMIN_TOKEN", token)],
+        )
+    }
+
     fn spawn(option: &str, file: &Path, dir: &TempDir, name: &str) -> Ferry {
+        Ferry::spawn_with(option, file, dir, name, &[])
+    }
+
+    fn spawn_with(
+        option: &str,
+        file: &Path,
+        dir: &TempDir,
+        name: &str,
+        env: &[(&str, &str)],
+    ) -> Ferry {
         let log = dir.0.join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
             .args(["run", option])
             .arg(file)
-            .args(["--metrics-bind", "127.0.0.1:0"])
+            .args([
+                "--metrics-bind",
+                "127.0.0.1:0",
+                "--admin-bind",
+                "127.0.0.1:0",
+            ])
+            .envs(env.iter().copied())
             .env(
                 "RUST_LOG",
                 std::env::var("FERRY_TEST_LOG")
@@ -641,13 +668,11 @@ impl Ferry {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// The body of `GET /metrics` from this process (its address is in its log).
-    pub fn metrics(&self) -> String {
-        use std::io::{Read, Write};
-        let log = self.log_text();
-        let address = log
+    /// The address an endpoint of this process logged with `marker` (`address=...`).
+    fn address(&self, marker: &str) -> Option<String> {
+        self.log_text()
             .lines()
-            .find(|line| line.contains("Metrics endpoint listening."))
+            .find(|line| line.contains(marker))
             .and_then(|line| line.split("address=").nth(1))
             .map(|rest| {
                 rest.split_whitespace()
@@ -655,21 +680,48 @@ impl Ferry {
                     .unwrap_or_default()
                     .to_owned()
             })
-            .unwrap_or_else(|| panic!("no metrics address in the log:\n{log}"));
-        let mut stream = std::net::TcpStream::connect(&address).unwrap();
-        stream
-            .write_all(
-                format!("GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")
-                    .as_bytes(),
-            )
-            .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        assert!(
-            response.starts_with("HTTP/1.1 200"),
-            "metrics answered {response}"
-        );
-        response
+    }
+
+    /// The body of `GET /metrics` from this process (its address is in its log).
+    pub fn metrics(&self) -> String {
+        let address = self
+            .address("Metrics endpoint listening.")
+            .unwrap_or_else(|| panic!("no metrics address in the log:\n{}", self.log_text()));
+        let (status, body) = http(&address, "GET", "/metrics", &[], None);
+        assert_eq!(status, 200, "metrics answered {body}");
+        body
+    }
+
+    /// Whether the admin endpoint is up (its address is in the log).
+    pub fn admin_ready(&self) -> bool {
+        self.address("Admin endpoint listening.").is_some()
+    }
+
+    /// A request to this process's admin endpoint: (status, body).
+    pub fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        token: Option<&str>,
+    ) -> (u16, String) {
+        let address = self
+            .address("Admin endpoint listening.")
+            .unwrap_or_else(|| panic!("no admin address in the log:\n{}", self.log_text()));
+        http(&address, method, path, body, token)
+    }
+
+    /// The value of `name` in the metrics text, summed over every label set; 0 before the
+    /// metrics endpoint is up.
+    pub fn metric_sum(&self, name: &str) -> f64 {
+        if self.address("Metrics endpoint listening.").is_none() {
+            return 0.0;
+        }
+        self.metrics()
+            .lines()
+            .filter(|line| line.starts_with(name))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
     }
 
     /// The value of the sample `name{labels}` in this process's metrics, if present.
@@ -733,6 +785,44 @@ impl Drop for Ferry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// One HTTP/1.1 request (`Connection: close`): (status, body).
+pub fn http(
+    address: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    token: Option<&str>,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    let authorization = token
+        .map(|token| format!("Authorization: Bearer {token}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{authorization}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {response}"));
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, body)| body)
+        .to_owned();
+    (status, body)
+}
+
+/// A plugin version as Ferry names it: the first 12 hex digits of the SHA-256.
+pub fn short_digest(bytes: &[u8]) -> String {
+    ferry::plugins::short_digest(bytes)
 }
 
 /// Runs the `ferry` binary to completion and returns (exit code, stderr).

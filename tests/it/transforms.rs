@@ -38,11 +38,11 @@ fn chain(plugins: &[(&str, &[(&str, &str)])]) -> String {
 }
 
 /// A record to write: partition, value, headers.
-type Input = (i32, String, Vec<(&'static str, &'static str)>);
+pub(crate) type Input = (i32, String, Vec<(&'static str, &'static str)>);
 
 /// Produces `records` (partition, value, extra headers) in order, with a key and a timestamp
 /// derived from the position, and waits for the acknowledgements.
-fn produce(topic: &str, records: &[Input]) -> Vec<TestRecord> {
+pub(crate) fn produce(topic: &str, records: &[Input]) -> Vec<TestRecord> {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", &support::clusters().a)
         .set("enable.idempotence", "true")
@@ -95,20 +95,6 @@ fn of_partition(records: &[TestRecord], partition: i32) -> Vec<&TestRecord> {
         .iter()
         .filter(|record| record.partition == partition)
         .collect()
-}
-
-/// The value of `name` in the metrics text, summed over every label set.
-fn metric_sum(ferry: &Ferry, name: &str) -> f64 {
-    // The endpoint comes up a moment after start; until then nothing is counted.
-    if !ferry.log_text().contains("Metrics endpoint listening.") {
-        return 0.0;
-    }
-    ferry
-        .metrics()
-        .lines()
-        .filter(|line| line.starts_with(name))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 /// A flow with `extra` keys replicating the topics starting with `marker`.
@@ -176,7 +162,7 @@ fn filter_and_transform_chain_in_order() {
     });
     // Positions move past the dropped records too: everything was consumed and stored.
     support::wait_until(Duration::from_secs(30), "the drops are counted", || {
-        metric_sum(&ferry, "ferry_records_dropped_total") >= 40.0
+        ferry.metric_sum("ferry_records_dropped_total") >= 40.0
     });
     let mirrored = support::read_all(&clusters.b, &remote);
     assert_eq!(mirrored.len(), 80, "exactly the unmatched records");
@@ -214,7 +200,7 @@ fn trap_halts_its_partition_only_and_keeps_its_position() {
     let remote = format!("{alias}.{topic}");
     support::wait_until(Duration::from_secs(90), "the partition halts", || {
         ferry.assert_running();
-        metric_sum(&ferry, "ferry_partitions_halted") >= 1.0
+        ferry.metric_sum("ferry_partitions_halted") >= 1.0
     });
     // The other partition flows, also with records written after the halt.
     let more: Vec<Input> = (30..40)
@@ -375,7 +361,7 @@ fn infinite_loop_and_huge_allocation_are_skipped() {
         support::record_count(&clusters.b, &remote) >= 38
     });
     support::wait_until(Duration::from_secs(30), "both skips are counted", || {
-        metric_sum(&ferry, "ferry_plugin_record_errors_total") >= 2.0
+        ferry.metric_sum("ferry_plugin_record_errors_total") >= 2.0
     });
     let mirrored = support::read_all(&clusters.b, &remote);
     let kept: Vec<&TestRecord> = written
@@ -407,7 +393,7 @@ fn malformed_answers_halt_instead_of_dropping() {
     let (mut ferry, alias) = start(&marker, &extra, &dir);
     support::wait_until(Duration::from_secs(90), "the partition halts", || {
         ferry.assert_running();
-        metric_sum(&ferry, "ferry_partitions_halted") >= 1.0
+        ferry.metric_sum("ferry_partitions_halted") >= 1.0
     });
     assert_eq!(
         support::record_count(&clusters.b, &format!("{alias}.{topic}")),
@@ -438,7 +424,7 @@ fn wrong_interface_is_refused_at_start() {
             .flow(&alias, "clusterB", &support::unique("g"), &extra)
             .write(&dir);
         let (code, stderr) = support::ferry_command(&["run", "--config", config.to_str().unwrap()]);
-        assert_eq!(code, 1, "{stderr}");
+        assert_eq!(code, 2, "{stderr}");
         assert!(
             stderr.contains(&format!(
                 "plugin `{fixture}.wasm` is not a record transform: it does not export `{missing}`"

@@ -700,6 +700,9 @@ impl Resolver<'_> {
             // MM2 files have no WebAssembly chains; MM2's SMTs are Connect classes.
             filters: Vec::new(),
             transforms: Vec::new(),
+            topic_filter: None,
+            group_filter: None,
+            config_property_filter: None,
             on_error: ErrorPolicy::Halt,
             dead_letter_topic: super::default_dead_letter_topic(source),
             replication_factor: replication_factor?,

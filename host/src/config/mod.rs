@@ -366,6 +366,12 @@ pub struct Flow {
     pub filters: Vec<PluginRef>,
     /// Record transforms, in order.
     pub transforms: Vec<PluginRef>,
+    /// MM2's `TopicFilter` as a plugin; narrows `topics` / `topics_exclude`.
+    pub topic_filter: Option<PluginRef>,
+    /// MM2's `GroupFilter` as a plugin; narrows `groups` / `groups_exclude`.
+    pub group_filter: Option<PluginRef>,
+    /// MM2's `ConfigPropertyFilter` as a plugin; narrows `config_properties_exclude`.
+    pub config_property_filter: Option<PluginRef>,
     /// What happens to a record a filter or transform fails on.
     pub on_error: ErrorPolicy,
     /// The target topic of [`ErrorPolicy::DeadLetter`].
@@ -444,6 +450,17 @@ impl ErrorPolicy {
 /// The default dead-letter topic of a flow from `source`: `ferry-dlq.<source>.internal`.
 pub fn default_dead_letter_topic(source: &str) -> String {
     format!("ferry-dlq.{source}.internal")
+}
+
+impl Flow {
+    /// The `init` configuration of one of this flow's plugins: its `with` table, then
+    /// `source.cluster.alias` and `target.cluster.alias`.
+    pub fn plugin_init(&self, plugin: &PluginRef) -> Vec<(String, String)> {
+        let mut init = plugin.with.clone();
+        init.push(("source.cluster.alias".to_owned(), self.source.to_string()));
+        init.push(("target.cluster.alias".to_owned(), self.target.to_string()));
+        init
+    }
 }
 
 /// The identity of a flow, `<source>-><target>` (MM2's `SourceAndTarget`).

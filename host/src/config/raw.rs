@@ -121,6 +121,20 @@ pub struct FlowConfig {
     /// `ferry:plugin/record-transform`. Default: none.
     #[serde(default)]
     pub transforms: Vec<ChainPluginConfig>,
+    /// MM2's `TopicFilter` as a plugin: `topic_filter = { uses = "f.wasm", with = {...} }`,
+    /// exporting `ferry:plugin/topic-filter`. It narrows what `topics` / `topics_exclude`
+    /// select; answers are cached per topic. Default: none.
+    #[serde(default)]
+    pub topic_filter: Option<ChainPluginConfig>,
+    /// MM2's `GroupFilter` as a plugin (`ferry:plugin/group-filter`): narrows what `groups` /
+    /// `groups_exclude` select for checkpoints and group offset sync. Default: none.
+    #[serde(default)]
+    pub group_filter: Option<ChainPluginConfig>,
+    /// MM2's `ConfigPropertyFilter` as a plugin (`ferry:plugin/config-property-filter`):
+    /// narrows which topic configuration properties the config sync copies, after
+    /// `config_properties_exclude`. Default: none.
+    #[serde(default)]
+    pub config_property_filter: Option<ChainPluginConfig>,
     /// What happens to a record a filter or transform fails on (a per-record error, or a trap,
     /// timeout or malformed answer narrowed down to that record): `"halt"` (default: the
     /// partition stops at that record, its position is kept, other partitions go on; an ERROR

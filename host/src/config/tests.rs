@@ -428,8 +428,8 @@ ferry.toml:1: version: unknown key (expected one of: clusters, flows)
 ferry.toml:4: clusters.a.bootstrap_server: unknown key, did you mean `bootstrap_servers`? (expected one of: bootstrap_servers, security_protocol, sasl, ssl, librdkafka)
 ferry.toml:7: clusters.a.sasl.pasword: unknown key, did you mean `password`? (expected one of: mechanism, username, password)
 ferry.toml:8: clusters.a.ssl.ca: unknown key (expected one of: ca_location, certificate_location, key_location, key_password)
-ferry.toml:16: flows[0].topic: unknown key, did you mean `topics`? (expected one of: source, target, enabled, topics, topics_exclude, policy, filters, transforms, on_error, dead_letter_topic, replication_factor, tasks, refresh_topics_interval, commit_interval, heartbeats_replication, group_id, max_in_flight, positions_topic, emit_heartbeats, heartbeats_interval, emit_offset_syncs, offset_lag_max, offset_syncs_location, emit_checkpoints, checkpoints_interval, groups, groups_exclude, sync_group_offsets, sync_group_offsets_interval, sync_topic_configs, sync_topic_configs_interval, config_properties_exclude, use_source_defaults, sync_topic_acls, sync_topic_acls_interval, internal_replication_factor)
-ferry.toml:17: flows[0]."topics.exclude": unknown key, did you mean `topics_exclude`? (expected one of: source, target, enabled, topics, topics_exclude, policy, filters, transforms, on_error, dead_letter_topic, replication_factor, tasks, refresh_topics_interval, commit_interval, heartbeats_replication, group_id, max_in_flight, positions_topic, emit_heartbeats, heartbeats_interval, emit_offset_syncs, offset_lag_max, offset_syncs_location, emit_checkpoints, checkpoints_interval, groups, groups_exclude, sync_group_offsets, sync_group_offsets_interval, sync_topic_configs, sync_topic_configs_interval, config_properties_exclude, use_source_defaults, sync_topic_acls, sync_topic_acls_interval, internal_replication_factor)
+ferry.toml:16: flows[0].topic: unknown key, did you mean `topics`? (expected one of: source, target, enabled, topics, topics_exclude, policy, filters, transforms, topic_filter, group_filter, config_property_filter, on_error, dead_letter_topic, replication_factor, tasks, refresh_topics_interval, commit_interval, heartbeats_replication, group_id, max_in_flight, positions_topic, emit_heartbeats, heartbeats_interval, emit_offset_syncs, offset_lag_max, offset_syncs_location, emit_checkpoints, checkpoints_interval, groups, groups_exclude, sync_group_offsets, sync_group_offsets_interval, sync_topic_configs, sync_topic_configs_interval, config_properties_exclude, use_source_defaults, sync_topic_acls, sync_topic_acls_interval, internal_replication_factor)
+ferry.toml:17: flows[0]."topics.exclude": unknown key, did you mean `topics_exclude`? (expected one of: source, target, enabled, topics, topics_exclude, policy, filters, transforms, topic_filter, group_filter, config_property_filter, on_error, dead_letter_topic, replication_factor, tasks, refresh_topics_interval, commit_interval, heartbeats_replication, group_id, max_in_flight, positions_topic, emit_heartbeats, heartbeats_interval, emit_offset_syncs, offset_lag_max, offset_syncs_location, emit_checkpoints, checkpoints_interval, groups, groups_exclude, sync_group_offsets, sync_group_offsets_interval, sync_topic_configs, sync_topic_configs_interval, config_properties_exclude, use_source_defaults, sync_topic_acls, sync_topic_acls_interval, internal_replication_factor)
 ferry.toml:18: flows[0].policy.width: unknown key, did you mean `with`? (expected one of: uses, with)
 "#,
     );
@@ -468,7 +468,7 @@ ferry.toml:11: flows[0].target: unknown cluster `c` (defined clusters: a, b)
 ferry.toml:12: flows[0].topics: invalid regex `(unclosed`: Parsing error at position 9: Opening parenthesis without closing parenthesis
 ferry.toml:13: flows[0].refresh_topics_interval: invalid duration `soon`: expected number at 0 (write e.g. "500ms", "30s", "5m")
 ferry.toml:14: flows[0].tasks: must be between 1 and 1024, not 0
-ferry.toml:15: flows[0].colour: unknown key (expected one of: source, target, enabled, topics, topics_exclude, policy, filters, transforms, on_error, dead_letter_topic, replication_factor, tasks, refresh_topics_interval, commit_interval, heartbeats_replication, group_id, max_in_flight, positions_topic, emit_heartbeats, heartbeats_interval, emit_offset_syncs, offset_lag_max, offset_syncs_location, emit_checkpoints, checkpoints_interval, groups, groups_exclude, sync_group_offsets, sync_group_offsets_interval, sync_topic_configs, sync_topic_configs_interval, config_properties_exclude, use_source_defaults, sync_topic_acls, sync_topic_acls_interval, internal_replication_factor)
+ferry.toml:15: flows[0].colour: unknown key (expected one of: source, target, enabled, topics, topics_exclude, policy, filters, transforms, topic_filter, group_filter, config_property_filter, on_error, dead_letter_topic, replication_factor, tasks, refresh_topics_interval, commit_interval, heartbeats_replication, group_id, max_in_flight, positions_topic, emit_heartbeats, heartbeats_interval, emit_offset_syncs, offset_lag_max, offset_syncs_location, emit_checkpoints, checkpoints_interval, groups, groups_exclude, sync_group_offsets, sync_group_offsets_interval, sync_topic_configs, sync_topic_configs_interval, config_properties_exclude, use_source_defaults, sync_topic_acls, sync_topic_acls_interval, internal_replication_factor)
 ferry.toml:20: flows[1].policy.uses: plugin file `plugins/absent.wasm` does not exist
 "#,
     );
@@ -694,7 +694,7 @@ fn example_basic_toml_parses() {
 fn raw_field_names_match_the_structs() {
     assert_eq!(raw::field_names::<raw::RawConfig>(), ["clusters", "flows"]);
     assert_eq!(raw::field_names::<raw::PluginConfig>(), ["uses", "with"]);
-    assert_eq!(raw::field_names::<raw::FlowConfig>().len(), 36);
+    assert_eq!(raw::field_names::<raw::FlowConfig>().len(), 39);
     assert_eq!(
         raw::field_names::<raw::ChainPluginConfig>(),
         ["uses", "with"]
@@ -763,11 +763,59 @@ on_error = "dead-letter"
         "{errors}"
     );
     assert!(
-        errors.contains("flows[0].transforms[0].uses: there are no built-in filters or transforms"),
+        errors.contains("flows[0].transforms[0].uses: only policies are built in"),
         "{errors}"
     );
     assert!(
         errors.contains("flows[0].transforms[0].colour: unknown key (expected one of: uses, with)"),
+        "{errors}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn name_filter_plugins() {
+    let dir = std::env::temp_dir().join(format!("ferry-name-filters-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("t.wasm"), b"").unwrap();
+    let text = r#"
+[clusters.a]
+bootstrap_servers = "a:9092"
+[clusters.b]
+bootstrap_servers = "b:9092"
+[[flows]]
+source = "a"
+target = "b"
+topic_filter = { uses = "t.wasm", with = { prefix = "keep." } }
+config_property_filter = { uses = "t.wasm" }
+"#;
+    let config = super::parse(text, &dir.join("ferry.toml")).unwrap();
+    let flow = &config.flows[0];
+    let topic_filter = flow.topic_filter.as_ref().unwrap();
+    assert_eq!(topic_filter.uses, PluginSource::File(dir.join("t.wasm")));
+    assert_eq!(
+        topic_filter.with,
+        [("prefix".to_owned(), "keep.".to_owned())]
+    );
+    assert!(flow.group_filter.is_none());
+    assert!(flow.config_property_filter.is_some());
+
+    let bad = text
+        .replace("uses = \"t.wasm\" }", "uses = \"builtin:default\" }")
+        .replace("with = { prefix", "colour = 1, with = { prefix");
+    let errors = super::parse(&bad, &dir.join("ferry.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.contains(
+            "ferry.toml:10: flows[0].config_property_filter.uses: only policies are built in"
+        ),
+        "{errors}"
+    );
+    assert!(
+        errors.contains(
+            "ferry.toml:9: flows[0].topic_filter.colour: unknown key (expected one of: uses, with)"
+        ),
         "{errors}"
     );
     std::fs::remove_dir_all(&dir).unwrap();

@@ -373,6 +373,12 @@ impl Validator<'_> {
         let policy = self.plugin(&path.key("policy"), raw.policy);
         let filters = self.chain(&path.key("filters"), raw.filters);
         let transforms = self.chain(&path.key("transforms"), raw.transforms);
+        let topic_filter = self.optional_plugin(&path.key("topic_filter"), raw.topic_filter);
+        let group_filter = self.optional_plugin(&path.key("group_filter"), raw.group_filter);
+        let config_property_filter = self.optional_plugin(
+            &path.key("config_property_filter"),
+            raw.config_property_filter,
+        );
         let on_error = match raw.on_error.as_str() {
             "halt" => Some(ErrorPolicy::Halt),
             "skip" => Some(ErrorPolicy::Skip),
@@ -505,6 +511,9 @@ impl Validator<'_> {
             policy: policy?,
             filters: filters?,
             transforms: transforms?,
+            topic_filter: topic_filter?,
+            group_filter: group_filter?,
+            config_property_filter: config_property_filter?,
             on_error: on_error?,
             dead_letter_topic: dead_letter_topic?,
             replication_factor: replication_factor?,
@@ -561,28 +570,43 @@ impl Validator<'_> {
     fn chain(&mut self, path: &KeyPath, raw: Vec<ChainPluginConfig>) -> Option<Vec<PluginRef>> {
         let mut plugins = Some(Vec::with_capacity(raw.len()));
         for (index, entry) in raw.into_iter().enumerate() {
-            let entry_path = path.index(index);
-            if entry.uses.trim().starts_with("builtin:") {
-                self.report(
-                    &entry_path.key("uses"),
-                    "there are no built-in filters or transforms; name a .wasm file",
-                );
-                plugins = None;
-                continue;
-            }
-            let plugin = self.plugin(
-                &entry_path,
-                PluginConfig {
-                    uses: entry.uses,
-                    with: entry.with,
-                },
-            );
+            let plugin = self.wasm_plugin(&path.index(index), entry);
             match (plugin, &mut plugins) {
                 (Some(plugin), Some(list)) => list.push(plugin),
                 _ => plugins = None,
             }
         }
         plugins
+    }
+
+    /// An optional `.wasm` plugin (`topic_filter`, `group_filter`, `config_property_filter`).
+    fn optional_plugin(
+        &mut self,
+        path: &KeyPath,
+        raw: Option<ChainPluginConfig>,
+    ) -> Option<Option<PluginRef>> {
+        match raw {
+            None => Some(None),
+            Some(entry) => self.wasm_plugin(path, entry).map(Some),
+        }
+    }
+
+    /// A plugin that must be a `.wasm` file (only policies are built in).
+    fn wasm_plugin(&mut self, path: &KeyPath, entry: ChainPluginConfig) -> Option<PluginRef> {
+        if entry.uses.trim().starts_with("builtin:") {
+            self.report(
+                &path.key("uses"),
+                "only policies are built in (MM2's default filters are the flow's `topics`, `groups` and `config_properties_exclude` keys); name a .wasm file",
+            );
+            return None;
+        }
+        self.plugin(
+            path,
+            PluginConfig {
+                uses: entry.uses,
+                with: entry.with,
+            },
+        )
     }
 
     fn plugin(&mut self, path: &KeyPath, raw: PluginConfig) -> Option<PluginRef> {
@@ -786,6 +810,15 @@ fn expected_keys(parent: &KeyPath) -> Option<&'static [&'static str]> {
         }
         [Key(flows), Index(_), Key(table), Index(_)]
             if flows == "flows" && (table == "filters" || table == "transforms") =>
+        {
+            raw::field_names::<ChainPluginConfig>()
+        }
+        [Key(flows), Index(_), Key(table)]
+            if flows == "flows"
+                && matches!(
+                    table.as_str(),
+                    "topic_filter" | "group_filter" | "config_property_filter"
+                ) =>
         {
             raw::field_names::<ChainPluginConfig>()
         }

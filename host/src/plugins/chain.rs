@@ -30,8 +30,6 @@ use std::time::{Duration, Instant};
 
 use wasmtime::Store;
 use wasmtime::Trap;
-use wasmtime::component::Component;
-use wasmtime::component::types::ComponentItem;
 
 use super::PluginSource;
 use super::bindings::transform::ferry::plugin::types::{
@@ -72,7 +70,8 @@ impl StageKind {
         }
     }
 
-    fn noun(self) -> &'static str {
+    /// What it is called in messages: `record filter` or `record transform`.
+    pub fn noun(self) -> &'static str {
         match self {
             StageKind::Filter => "record filter",
             StageKind::Transform => "record transform",
@@ -97,6 +96,8 @@ enum Pre {
 pub struct PluginVersion {
     name: Arc<str>,
     kind: StageKind,
+    /// The first 12 hex digits of the component's SHA-256: what tells versions apart.
+    digest: Arc<str>,
     pre: Pre,
     config: Vec<(String, String)>,
 }
@@ -107,6 +108,7 @@ impl fmt::Debug for PluginVersion {
             .debug_struct("PluginVersion")
             .field("name", &self.name)
             .field("kind", &self.kind)
+            .field("digest", &self.digest)
             .finish_non_exhaustive()
     }
 }
@@ -125,8 +127,26 @@ impl PluginVersion {
         source: &PluginSource,
         config: &[(String, String)],
     ) -> Result<PluginVersion, PluginError> {
-        let name: Arc<str> = source.plugin_name().into();
-        let component = read_component(engine, &name, source)?;
+        let bytes = super::inspect::read(source)?;
+        PluginVersion::from_bytes(engine, kind, &source.plugin_name(), &bytes, config)
+    }
+
+    /// Loads the component `bytes` (named `name` in logs and errors) as a plugin of `kind` and
+    /// checks that an instance accepts `config`: what a hot swap does with an uploaded file.
+    ///
+    /// # Errors
+    ///
+    /// As [`PluginVersion::load`], without the file errors.
+    pub fn from_bytes(
+        engine: &Engine,
+        kind: StageKind,
+        name: &str,
+        bytes: &[u8],
+        config: &[(String, String)],
+    ) -> Result<PluginVersion, PluginError> {
+        let name: Arc<str> = name.into();
+        let digest: Arc<str> = short_digest(bytes).into();
+        let component = engine.compile(&name, bytes)?;
         let interface = kind.interface();
         let wrong_kind = |source: Option<BoxError>| PluginError::WrongKind {
             plugin: name.to_string(),
@@ -134,18 +154,10 @@ impl PluginVersion {
             missing: interface,
             source,
         };
-        let component_type = component.component_type();
-        match component_type.get_export(engine.wasmtime(), interface) {
-            Some(export) if matches!(export.ty, ComponentItem::ComponentInstance(_)) => {}
-            _ => return Err(wrong_kind(None)),
+        if !engine.exports_instance(&component, interface) {
+            return Err(wrong_kind(None));
         }
-        let instance_pre = engine
-            .linker()
-            .instantiate_pre(&component)
-            .map_err(|error| PluginError::Link {
-                plugin: name.to_string(),
-                source: error.into_boxed_dyn_error(),
-            })?;
+        let instance_pre = engine.link(&name, &component)?;
         let pre = match kind {
             StageKind::Filter => bindings::filter::FilterPre::new(instance_pre)
                 .map(Pre::Filter)
@@ -157,6 +169,7 @@ impl PluginVersion {
         let version = PluginVersion {
             name,
             kind,
+            digest,
             pre,
             config: config.to_vec(),
         };
@@ -173,6 +186,41 @@ impl PluginVersion {
     /// Whether it is a filter or a transform.
     pub fn kind(&self) -> StageKind {
         self.kind
+    }
+
+    /// The version: the first 12 hex digits of the component's SHA-256.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Runs a fresh instance on the golden batch ([`canary_batch`]): the check a new version
+    /// passes before a hot swap makes it live. A trap, a timeout, a refused batch or an answer
+    /// that breaks the contract fails it; per-record errors are counted, not failures (a
+    /// transform may rightly refuse a sample that is not JSON).
+    ///
+    /// # Errors
+    ///
+    /// The instantiation, `init` or call failure.
+    pub fn canary(&self, engine: &Engine) -> Result<CanaryReport, PluginError> {
+        let batch = canary_batch();
+        let mut live = self.instantiate(engine)?;
+        let (verdicts, _) = self
+            .answer(engine, &mut live, &batch, 0)
+            .map_err(|(CallFailure::Answer(error) | CallFailure::Trap(error))| error)?;
+        let verdicts = verdicts.into_mapped();
+        let mut report = CanaryReport {
+            records: verdicts.len(),
+            ..CanaryReport::default()
+        };
+        for verdict in verdicts {
+            match verdict {
+                Verdict::Keep => report.kept += 1,
+                Verdict::Drop => report.dropped += 1,
+                Verdict::Replace(..) => report.replaced += 1,
+                Verdict::Fail(..) => report.failed += 1,
+            }
+        }
+        Ok(report)
     }
 
     /// A fresh instance in its own store, `init` called.
@@ -209,13 +257,97 @@ impl PluginVersion {
     }
 }
 
-/// Reads and compiles a component.
-fn read_component(
-    engine: &Engine,
-    name: &str,
-    source: &PluginSource,
-) -> Result<Component, PluginError> {
-    engine.compile(name, &super::inspect::read(source)?)
+/// The first 12 hex digits of the SHA-256 of `bytes`.
+pub fn short_digest(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .take(6)
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// What a new version did with the golden batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CanaryReport {
+    /// Records in the golden batch.
+    pub records: usize,
+    /// Kept as they are.
+    pub kept: usize,
+    /// Dropped.
+    pub dropped: usize,
+    /// Replaced (transforms).
+    pub replaced: usize,
+    /// Failed with a per-record error.
+    pub failed: usize,
+}
+
+impl fmt::Display for CanaryReport {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "{} records: {} kept, {} dropped, {} replaced, {} failed",
+            self.records, self.kept, self.dropped, self.replaced, self.failed
+        )
+    }
+}
+
+/// The golden batch a new version must get through: JSON and plain values, null keys and
+/// values, an empty value, binary bytes, a 1 KiB value, headers with and without values, two
+/// topics and partitions.
+fn canary_batch() -> PackedBatch {
+    let large = vec![b'x'; 1024];
+    /// Key, value, headers.
+    type Sample<'a> = (
+        Option<&'a [u8]>,
+        Option<&'a [u8]>,
+        &'a [(&'a str, Option<&'a [u8]>)],
+    );
+    let records: [Sample<'_>; 8] = [
+        (
+            Some(b"order-1"),
+            Some(br#"{"id":1,"ssn":"123-45-6789","name":"Ada"}"#),
+            &[("env", Some(b"prod"))],
+        ),
+        (
+            Some(b"order-2"),
+            Some(br#"{"id":2,"nested":{"ssn":"987-65-4321"},"tags":["a","b"]}"#),
+            &[("env", Some(b"test")), ("trace", None)],
+        ),
+        (Some(b"order-3"), Some(b"plain text, not JSON"), &[]),
+        (Some(b"order-4"), None, &[("env", Some(b"prod"))]),
+        (None, Some(br#"{"id":5}"#), &[]),
+        (Some(b""), Some(b""), &[("", Some(b""))]),
+        (
+            Some(&[0xff, 0x00, 0xfe]),
+            Some(&[0x80, 0x81, 0x00, 0xff]),
+            &[("bin", Some(&[0xff]))],
+        ),
+        (
+            Some(b"large"),
+            Some(&large),
+            &[("a", Some(b"1")), ("b", Some(b"2")), ("a", Some(b"3"))],
+        ),
+    ];
+    let mut batch = PackedBatch::default();
+    for (index, (key, value, headers)) in records.into_iter().enumerate() {
+        let (topic, remote) = if index % 2 == 0 {
+            ("orders", "A.orders")
+        } else {
+            ("payments", "A.payments")
+        };
+        batch.push(RecordInput {
+            topic,
+            remote_topic: remote,
+            partition: (index % 3) as i32,
+            offset: 1000 + index as i64,
+            key,
+            value,
+            timestamp: (index != 3).then_some(1_764_547_200_000 + index as i64),
+            headers: headers.iter().copied(),
+        });
+    }
+    batch
 }
 
 /// Turns a failed guest call into [`PluginError::Timeout`] or [`PluginError::Trap`].
@@ -879,6 +1011,15 @@ impl RecordChain {
         }
     }
 
+    /// A number that changes whenever a version is swapped into any stage of the chain (one
+    /// atomic load per stage): tasks compare it to resume partitions halted by the old version.
+    pub fn generation(&self) -> u64 {
+        self.stages
+            .iter()
+            .map(|stage| stage.slot.generation())
+            .fold(0, u64::wrapping_add)
+    }
+
     /// Calls that entered wasm, traps (and timeouts), per stage: `(plugin, calls, traps)`.
     pub fn stats(&self) -> impl Iterator<Item = (&str, u64, u64)> {
         self.stages
@@ -986,11 +1127,47 @@ impl RecordChain {
             None => stage.version.instantiate(engine)?,
         };
         let live = stage.live.insert(live);
-        engine.arm_deadline(&mut live.store);
         stage.calls += 1;
-        let name = &stage.version.name;
-        let kind = stage.version.kind;
-        let count = input.len();
+        let output = self.outputs.len() as u32;
+        match stage.version.answer(engine, live, input, output) {
+            Ok((verdicts, replacements)) => {
+                if let Some(replacements) = replacements {
+                    self.outputs.push(replacements);
+                }
+                Ok(verdicts)
+            }
+            Err(CallFailure::Answer(error)) => Err(error),
+            Err(CallFailure::Trap(error)) => {
+                stage.live = None;
+                stage.traps += 1;
+                tracing::warn!(error = %crate::error_chain(&error),
+                    "Plugin call failed; the instance is discarded and the batch split to find the records responsible.");
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Why a call gave no verdicts.
+enum CallFailure {
+    /// The plugin answered, but refused the batch or broke the contract; the instance stays.
+    Answer(PluginError),
+    /// A trap or timeout: the instance must be discarded.
+    Trap(PluginError),
+}
+
+impl PluginVersion {
+    /// Calls `live` (an instance of this version) on `input` under the CPU deadline and checks
+    /// its answer; replacements, if any, are returned as output number `output`.
+    fn answer(
+        &self,
+        engine: &Engine,
+        live: &mut Live,
+        input: &PackedBatch,
+        output: u32,
+    ) -> Result<(Verdicts, Option<RecordBatch>), CallFailure> {
+        engine.arm_deadline(&mut live.store);
+        let (name, kind, count) = (&self.name, self.kind, input.len());
         let answer = match &live.instance {
             Instance::Filter(instance) => instance
                 .ferry_plugin_record_filter()
@@ -1004,27 +1181,22 @@ impl RecordChain {
         let answer = match answer {
             Ok(Ok(answer)) => answer,
             Ok(Err(message)) => {
-                return Err(PluginError::Refused {
+                return Err(CallFailure::Answer(PluginError::Refused {
                     plugin: name.to_string(),
                     function: kind.function(),
                     records: count,
                     message,
-                });
+                }));
             }
             Err(error) => {
-                stage.live = None;
-                stage.traps += 1;
-                let error = call_error(engine, name, kind.function(), count, error);
-                tracing::warn!(error = %crate::error_chain(&error),
-                    "Plugin call failed; the instance is discarded and the batch split to find the records responsible.");
-                return Err(error);
+                return Err(CallFailure::Trap(call_error(
+                    engine,
+                    name,
+                    kind.function(),
+                    count,
+                    error,
+                )));
             }
-        };
-        let malformed = |problem: String| PluginError::Malformed {
-            plugin: name.to_string(),
-            function: kind.function(),
-            records: count,
-            problem,
         };
         let (verdicts, errors, replacements) = match answer {
             Answer::Filter(FilterResult { verdicts, errors }) => (verdicts, errors, None),
@@ -1034,15 +1206,17 @@ impl RecordChain {
                 errors,
             }) => (verdicts, errors, Some(replacements)),
         };
-        let output = self.outputs.len() as u32;
         let mapped = map_verdicts(kind, count, verdicts, errors, replacements.as_ref(), output)
-            .map_err(malformed)?;
-        if let Some(replacements) = replacements
-            && !replacements.timestamps.is_empty()
-        {
-            self.outputs.push(replacements);
-        }
-        Ok(mapped)
+            .map_err(|problem| {
+                CallFailure::Answer(PluginError::Malformed {
+                    plugin: name.to_string(),
+                    function: kind.function(),
+                    records: count,
+                    problem,
+                })
+            })?;
+        let replacements = replacements.filter(|batch| !batch.timestamps.is_empty());
+        Ok((mapped, replacements))
     }
 }
 

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use sha2::{Digest as _, Sha256};
 
 use wasmtime::StoreLimitsBuilder;
-use wasmtime::component::{Component, Linker, Resource, ResourceTable};
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, InstancePre, Linker, Resource, ResourceTable};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits};
 use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
@@ -194,8 +195,30 @@ impl Engine {
         &self.inner.options
     }
 
-    pub(crate) fn linker(&self) -> &Linker<HostState> {
-        &self.inner.linker
+    /// Links `component` (named `plugin` in errors) against the sandbox's imports.
+    ///
+    /// # Errors
+    /// [`PluginError::Link`]: it imports something the sandbox does not provide.
+    pub(crate) fn link(
+        &self,
+        plugin: &str,
+        component: &Component,
+    ) -> Result<InstancePre<HostState>, PluginError> {
+        self.inner
+            .linker
+            .instantiate_pre(component)
+            .map_err(|error| PluginError::Link {
+                plugin: plugin.to_owned(),
+                source: error.into_boxed_dyn_error(),
+            })
+    }
+
+    /// Whether `component` exports `interface` as an instance.
+    pub(crate) fn exports_instance(&self, component: &Component, interface: &str) -> bool {
+        component
+            .component_type()
+            .get_export(self.wasmtime(), interface)
+            .is_some_and(|export| matches!(export.ty, ComponentItem::ComponentInstance(_)))
     }
 
     /// Compiles `bytes` as a component, or returns the copy compiled earlier.
@@ -646,8 +669,9 @@ mod tests {
         let (_, again) = engine.compile_timed("default", bytes).unwrap();
         assert_eq!(again.origin, Origin::Memory);
         engine
-            .linker()
-            .instantiate(&mut engine.new_store(), &component)
+            .link("default", &component)
+            .unwrap()
+            .instantiate(&mut engine.new_store())
             .unwrap();
         eprintln!(
             "default-policy ({} bytes): cold compile {:?}, load from the precompiled cache {:?}",

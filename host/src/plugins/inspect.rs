@@ -6,9 +6,6 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
-use wasmtime::component::Component;
-use wasmtime::component::types::ComponentItem;
-
 use super::bindings::POLICY_INTERFACE;
 use super::engine::Engine;
 use super::error::PluginError;
@@ -116,15 +113,9 @@ pub fn inspect(engine: &Engine, source: &PluginSource) -> Result<Inspection, Plu
         .collect();
     let kinds = PluginKind::ALL
         .into_iter()
-        .filter(|kind| exports_instance(engine, &component, kind.interface()))
+        .filter(|kind| engine.exports_instance(&component, kind.interface()))
         .collect();
-    engine
-        .linker()
-        .instantiate_pre(&component)
-        .map_err(|error| PluginError::Link {
-            plugin: plugin.clone(),
-            source: error.into_boxed_dyn_error(),
-        })?;
+    engine.link(&plugin, &component)?;
     Ok(Inspection {
         plugin,
         size: bytes.len(),
@@ -134,13 +125,6 @@ pub fn inspect(engine: &Engine, source: &PluginSource) -> Result<Inspection, Plu
         origin: compiled.origin.to_string(),
         compile_time: compiled.elapsed,
     })
-}
-
-fn exports_instance(engine: &Engine, component: &Component, interface: &str) -> bool {
-    component
-        .component_type()
-        .get_export(engine.wasmtime(), interface)
-        .is_some_and(|export| matches!(export.ty, ComponentItem::ComponentInstance(_)))
 }
 
 /// The component bytes of `source`.

@@ -9,6 +9,8 @@
 //! - [`ChainSpec`] / [`RecordChain`] (`chain.rs`): a flow's record filters and transforms
 //!   (`ferry:plugin/record-filter`, `record-transform`), one call per batch, with trap
 //!   isolation by bisection and a circuit breaker; [`PluginSlot`] is where hot swap plugs in.
+//! - [`NameFilter`] (`names.rs`): MM2's topic, group and config-property filters as
+//!   components, on the metadata path, answers cached per name.
 //! - [`inspect`] (`inspect.rs`): which world a component implements, for `ferry plugin check`.
 //! - `builtin.rs`: `builtin:default-policy` and `builtin:identity-policy`, embedded.
 //! - [`PluginError`] (`error.rs`).
@@ -19,18 +21,21 @@ mod chain;
 mod engine;
 mod error;
 mod inspect;
+mod names;
 mod policy;
 
 use std::fmt;
 use std::path::Path;
 
 pub use chain::{
-    BREAKER_TRIPS, BREAKER_WINDOW, ChainOutput, ChainSpec, Disposition, PackedBatch, PluginSlot,
-    PluginVersion, RecordChain, RecordInput, RecordView, StageKind,
+    BREAKER_TRIPS, BREAKER_WINDOW, CanaryReport, ChainOutput, ChainSpec, Disposition, PackedBatch,
+    PluginSlot, PluginVersion, RecordChain, RecordInput, RecordView, StageKind, short_digest,
 };
 pub use engine::{Engine, EngineOptions, default_cache_dir};
 pub use error::{BoxError, PluginError};
+pub(crate) use inspect::read as read_source;
 pub use inspect::{Inspection, PluginKind, inspect};
+pub use names::{NameFilter, NameFilterKind};
 pub use policy::{Policy, is_legal_topic_name};
 
 pub use crate::config::PluginSource;

@@ -33,6 +33,8 @@ const MAX_CACHED_ANSWERS: usize = 100_000;
 /// configuration. Errors are not cached.
 pub struct Policy {
     name: String,
+    /// The first 12 hex digits of the component's SHA-256.
+    digest: String,
     engine: Engine,
     state: Mutex<State>,
     calls: AtomicU64,
@@ -97,17 +99,28 @@ impl Policy {
         source: &PluginSource,
         config: &[(String, String)],
     ) -> Result<Policy, PluginError> {
+        let bytes = super::inspect::read(source)?;
+        Policy::from_bytes(engine, &source.plugin_name(), &bytes, config)
+    }
+
+    /// Loads the policy component `bytes`, named `name` in logs and errors (a hot swap's
+    /// upload). As [`Policy::load`], without the file errors.
+    ///
+    /// # Errors
+    ///
+    /// As [`Policy::load`].
+    pub fn from_bytes(
+        engine: &Engine,
+        name: &str,
+        bytes: &[u8],
+        config: &[(String, String)],
+    ) -> Result<Policy, PluginError> {
         let started = Instant::now();
-        let name = source.plugin_name();
-        let component = engine.compile(&name, &super::inspect::read(source)?)?;
+        let name = name.to_owned();
+        let digest = super::chain::short_digest(bytes);
+        let component = engine.compile(&name, bytes)?;
         check_exports(engine, &name, &component)?;
-        let instance_pre = engine
-            .linker()
-            .instantiate_pre(&component)
-            .map_err(|error| PluginError::Link {
-                plugin: name.clone(),
-                source: error.into_boxed_dyn_error(),
-            })?;
+        let instance_pre = engine.link(&name, &component)?;
         let pre =
             bindings::PolicyPre::new(instance_pre).map_err(|error| PluginError::WrongWorld {
                 plugin: name.clone(),
@@ -116,6 +129,7 @@ impl Policy {
             })?;
         let policy = Policy {
             name,
+            digest,
             engine: engine.clone(),
             state: Mutex::new(State {
                 pre,
@@ -147,6 +161,11 @@ impl Policy {
     /// The plugin's name: `builtin:default-policy`, or the file name (`my_policy.wasm`).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The version: the first 12 hex digits of the component's SHA-256.
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     /// How many times Ferry entered wasm for this plugin (`init` included); cached answers do

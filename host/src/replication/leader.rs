@@ -381,6 +381,19 @@ impl Leader {
             .filter(|name| flow.groups.matches(name) && !flow.groups_exclude.matches(name))
             .collect();
         groups.sort();
+        if let Some(filter) = &self.context.name_filters.groups {
+            let names: Vec<&str> = groups.iter().map(String::as_str).collect();
+            let answers = match filter.current().allows_all(&names) {
+                Ok(answers) => answers,
+                Err(error) => {
+                    tracing::error!(error = %crate::error_chain(&error),
+                        "The group filter plugin failed; no group is checkpointed this round.");
+                    vec![false; names.len()]
+                }
+            };
+            let mut answers = answers.into_iter();
+            groups.retain(|_| answers.next().unwrap_or(false));
+        }
         Ok(groups)
     }
 
@@ -498,7 +511,12 @@ impl Leader {
             .group_offsets_synced
             .with_label_values(&[&self.flow]);
         for group in self.checkpoints.groups() {
-            if !flow.groups.matches(&group) || flow.groups_exclude.matches(&group) {
+            let filtered = match &self.context.name_filters.groups {
+                // Cached since the checkpoint round asked; an error skips the group this round.
+                Some(filter) => !filter.current().allows(&group).unwrap_or(false),
+                None => false,
+            };
+            if !flow.groups.matches(&group) || flow.groups_exclude.matches(&group) || filtered {
                 continue;
             }
             match self.sync_group(&group) {

@@ -8,6 +8,7 @@
 pub(crate) mod assignment;
 pub(crate) mod leader;
 pub(crate) mod lease;
+pub(crate) mod swap;
 pub(crate) mod topics;
 pub(crate) mod tracker;
 pub(crate) mod worker;
@@ -22,7 +23,8 @@ use crate::config::{Config, Flow};
 use crate::kafka::{Admin, AdminError};
 use crate::metrics::Metrics;
 use crate::offsets::{self, PositionReader, PositionsError};
-use crate::plugins::{ChainSpec, Policy};
+use crate::plugins::{ChainSpec, NameFilter, NameFilterKind, Policy, StageKind};
+use swap::{FlowPlugins, NameStageSpec, PolicySlot, Slot, StageSpec};
 use topics::Catalog;
 
 /// Everything the threads of one flow share.
@@ -59,6 +61,76 @@ pub(crate) struct FlowContext {
     pub(crate) checkpoints_topic: String,
     /// The flow's record filters and transforms; `None` when it has none.
     pub(crate) chain: Option<ChainSpec>,
+    /// MM2's topic, group and config-property filters as plugins, when configured.
+    pub(crate) name_filters: NameFilters,
+    /// Wakes the topic manager for a refresh now (after a policy or topic filter swap).
+    pub(crate) refresh_now: tokio::sync::Notify,
+}
+
+/// A flow's name filter plugins (`topic_filter`, `group_filter`, `config_property_filter`),
+/// each in a slot so that it can be hot-swapped.
+#[derive(Default)]
+pub(crate) struct NameFilters {
+    /// Narrows `topics` / `topics_exclude`.
+    pub(crate) topics: Option<Arc<Slot<NameFilter>>>,
+    /// Narrows `groups` / `groups_exclude`.
+    pub(crate) groups: Option<Arc<Slot<NameFilter>>>,
+    /// Narrows `config_properties_exclude`.
+    pub(crate) config_properties: Option<Arc<Slot<NameFilter>>>,
+}
+
+impl NameFilters {
+    /// Loads the flow's name filters into `engine`.
+    ///
+    /// # Errors
+    /// The first that fails to load.
+    pub(crate) fn load(
+        engine: &crate::plugins::Engine,
+        flow: &Flow,
+    ) -> Result<NameFilters, crate::plugins::PluginError> {
+        let load = |plugin: &Option<crate::config::PluginRef>, kind| {
+            plugin
+                .as_ref()
+                .map(|plugin| {
+                    NameFilter::load(engine, kind, &plugin.uses, &flow.plugin_init(plugin))
+                        .map(|filter| Arc::new(Slot::new(filter)))
+                })
+                .transpose()
+        };
+        Ok(NameFilters {
+            topics: load(&flow.topic_filter, NameFilterKind::Topic)?,
+            groups: load(&flow.group_filter, NameFilterKind::Group)?,
+            config_properties: load(&flow.config_property_filter, NameFilterKind::ConfigProperty)?,
+        })
+    }
+
+    /// Each configured filter with its configuration entry, for hot swap.
+    fn with_refs<'a>(
+        &'a self,
+        flow: &'a Flow,
+    ) -> impl Iterator<Item = (&'a crate::config::PluginRef, &'a Arc<Slot<NameFilter>>)> {
+        [
+            (&flow.topic_filter, &self.topics),
+            (&flow.group_filter, &self.groups),
+            (&flow.config_property_filter, &self.config_properties),
+        ]
+        .into_iter()
+        .filter_map(|(plugin, slot)| Some((plugin.as_ref()?, slot.as_ref()?)))
+    }
+}
+
+/// Loads every plugin of `flow` but its policy (filters, transforms, name filters) and drops
+/// them: what `ferry validate` and the start of `ferry run` check before contacting clusters.
+///
+/// # Errors
+/// The first plugin that fails to load.
+pub(crate) fn check_plugins(
+    engine: &crate::plugins::Engine,
+    flow: &Flow,
+) -> Result<(), crate::plugins::PluginError> {
+    load_chain(engine, flow)?;
+    NameFilters::load(engine, flow)?;
+    Ok(())
 }
 
 /// The offset-syncs topic and the cluster holding it.
@@ -108,7 +180,7 @@ pub(crate) enum FlowError {
         #[source]
         source: crate::plugins::PluginError,
     },
-    /// A filter or transform could not be loaded.
+    /// A filter, transform or name filter could not be loaded.
     #[error("flow {flow}: a filter or transform could not be loaded")]
     Chain {
         /// The flow.
@@ -132,9 +204,15 @@ pub(crate) struct RunningFlow {
     id: String,
     manager: JoinHandle<()>,
     membership: lease::Membership,
+    plugins: Arc<FlowPlugins>,
 }
 
 impl RunningFlow {
+    /// The flow's swappable plugins, for the admin endpoint and the file watcher.
+    pub(crate) fn plugins(&self) -> Arc<FlowPlugins> {
+        Arc::clone(&self.plugins)
+    }
+
     /// Stops the flow: every task drains and stores its positions, then the process leaves the
     /// lease group so that other processes take the tasks over at once.
     pub(crate) async fn stop(self) {
@@ -243,10 +321,18 @@ pub(crate) async fn start(
         &target_admin,
     )
     .await;
-    let chain = load_chain(&policy, flow).map_err(|source| FlowError::Chain {
+    let engine = policy.engine().clone();
+    let chain = load_chain(&engine, flow).map_err(|source| FlowError::Chain {
         flow: id.clone(),
         source,
     })?;
+    let name_filters =
+        tokio::task::block_in_place(|| NameFilters::load(&engine, flow)).map_err(|source| {
+            FlowError::Chain {
+                flow: id.clone(),
+                source,
+            }
+        })?;
     if chain.is_some() && flow.on_error == crate::config::ErrorPolicy::DeadLetter {
         target_admin
             .create_topic(&flow.dead_letter_topic, 1, flow.replication_factor, &[])
@@ -274,11 +360,36 @@ pub(crate) async fn start(
         task_count,
         start_latest,
         offset_syncs,
-        heartbeats_topic: names.heartbeats,
+        heartbeats_topic: names.heartbeats.clone(),
         source_heartbeats,
-        checkpoints_topic: names.checkpoints,
+        checkpoints_topic: names.checkpoints.clone(),
         chain,
+        name_filters,
+        refresh_now: tokio::sync::Notify::new(),
     });
+    let stages = swappable_stages(flow, context.chain.as_ref());
+    let name_stages: Vec<NameStageSpec> = context
+        .name_filters
+        .with_refs(flow)
+        .map(|(plugin, slot)| NameStageSpec {
+            source: plugin.uses.clone(),
+            config: flow.plugin_init(plugin),
+            slot: Arc::clone(slot),
+        })
+        .collect();
+    let policy = Arc::new(PolicySlot::new(policy));
+    let plugins = Arc::new(FlowPlugins::new(
+        Arc::clone(&context),
+        engine,
+        Arc::clone(&source_admin),
+        Arc::clone(&policy),
+        flow.policy.uses.clone(),
+        flow.plugin_init(&flow.policy),
+        names,
+        stages,
+        name_stages,
+    ));
+    plugins.publish_versions();
     let manager = tokio::spawn(topics::run_manager(
         Arc::clone(&context),
         policy,
@@ -296,13 +407,14 @@ pub(crate) async fn start(
         id,
         manager,
         membership,
+        plugins,
     })
 }
 
-/// Loads the flow's filters and transforms into the policy's engine; `None` without any. Each
-/// plugin's `init` gets its `with` table, then `source.cluster.alias` and `target.cluster.alias`.
+/// Loads the flow's filters and transforms into `engine`; `None` without any. Each plugin's
+/// `init` gets [`Flow::plugin_init`].
 fn load_chain(
-    policy: &Policy,
+    engine: &crate::plugins::Engine,
     flow: &Flow,
 ) -> Result<Option<ChainSpec>, crate::plugins::PluginError> {
     if flow.filters.is_empty() && flow.transforms.is_empty() {
@@ -310,26 +422,44 @@ fn load_chain(
     }
     let plugins = |list: &[crate::config::PluginRef]| -> Vec<_> {
         list.iter()
-            .map(|plugin| {
-                let mut init = plugin.with.clone();
-                init.push(("source.cluster.alias".to_owned(), flow.source.to_string()));
-                init.push(("target.cluster.alias".to_owned(), flow.target.to_string()));
-                (plugin.uses.clone(), init)
-            })
+            .map(|plugin| (plugin.uses.clone(), flow.plugin_init(plugin)))
             .collect()
     };
     let spec = tokio::task::block_in_place(|| {
-        ChainSpec::load(
-            policy.engine(),
-            &plugins(&flow.filters),
-            &plugins(&flow.transforms),
-        )
+        ChainSpec::load(engine, &plugins(&flow.filters), &plugins(&flow.transforms))
     })?;
     Ok(Some(spec))
 }
 
+/// The chain's stages as hot swap sees them: kind, file, `init` configuration and slot, in
+/// chain order (filters first, as [`ChainSpec::load`] orders them).
+fn swappable_stages(flow: &Flow, chain: Option<&ChainSpec>) -> Vec<StageSpec> {
+    let Some(chain) = chain else {
+        return Vec::new();
+    };
+    let stages = flow
+        .filters
+        .iter()
+        .map(|plugin| (StageKind::Filter, plugin))
+        .chain(
+            flow.transforms
+                .iter()
+                .map(|plugin| (StageKind::Transform, plugin)),
+        );
+    stages
+        .zip(chain.slots())
+        .map(|((kind, plugin), slot)| StageSpec {
+            kind,
+            source: plugin.uses.clone(),
+            config: flow.plugin_init(plugin),
+            slot: Arc::clone(slot),
+        })
+        .collect()
+}
+
 /// The names of MM2's internal topics of a flow, from its policy (MM2 asks its
 /// `ReplicationPolicy` too, KIP-690).
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct InternalNames {
     heartbeats: String,
     checkpoints: String,

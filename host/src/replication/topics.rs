@@ -14,6 +14,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use super::FlowContext;
+use super::swap::PolicySlot;
 use crate::kafka::Admin;
 use crate::plugins::{PluginError, Policy};
 
@@ -60,7 +61,12 @@ impl Selector<'_> {
         {
             return Ok(false);
         }
-        let selected = flow.topics.matches(topic) && !flow.topics_exclude.matches(topic);
+        let selected = flow.topics.matches(topic)
+            && !flow.topics_exclude.matches(topic)
+            && match &self.context.name_filters.topics {
+                Some(filter) => filter.current().allows(topic)?,
+                None => true,
+            };
         let heartbeat = flow.heartbeats_replication && self.policy.is_heartbeats_topic(topic)?;
         if !(selected || heartbeat) || self.policy.is_internal_topic(topic)? {
             return Ok(false);
@@ -92,7 +98,7 @@ impl Selector<'_> {
 }
 
 /// Computes the wanted (source → remote name, partitions) map from source metadata.
-fn select(
+pub(super) fn select(
     context: &FlowContext,
     policy: &Policy,
     source_topics: &HashMap<String, i32>,
@@ -103,6 +109,21 @@ fn select(
     let mut remote_owner: HashMap<String, String> = HashMap::new();
     let mut names: Vec<&String> = source_topics.keys().collect();
     names.sort();
+    if let Some(filter) = &context.name_filters.topics {
+        // One guest call for every topic not asked before; `should_replicate` then reads the
+        // cache.
+        let candidates: Vec<&str> = names
+            .iter()
+            .map(|name| name.as_str())
+            .filter(|name| {
+                context.flow.topics.matches(name) && !context.flow.topics_exclude.matches(name)
+            })
+            .collect();
+        if let Err(error) = filter.current().allows_all(&candidates) {
+            tracing::error!(error = %crate::error_chain(&error),
+                "The topic filter plugin failed; new topics wait until it answers.");
+        }
+    }
     for topic in names {
         let partitions = source_topics.get(topic).copied().unwrap_or(0);
         let decision = selector.should_replicate(topic).and_then(|replicate| {
@@ -211,13 +232,13 @@ pub(crate) async fn refresh(
 /// aborted. Runs until aborted.
 pub(crate) async fn run_manager(
     context: Arc<FlowContext>,
-    policy: Arc<Policy>,
+    policy: Arc<PolicySlot>,
     source: Arc<Admin>,
     target: Arc<Admin>,
     catalog: watch::Sender<Arc<Catalog>>,
 ) {
     let flow = context.flow.id.to_string();
-    let plugin = policy.name().to_owned();
+    let mut current = policy.current();
     let mut interval = tokio::time::interval(context.flow.refresh_topics_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (mut calls_seen, mut errors_seen) = (0, 0);
@@ -225,8 +246,17 @@ pub(crate) async fn run_manager(
     let mut syncs = tokio::task::JoinSet::new();
     let mut syncs_started = false;
     loop {
-        interval.tick().await;
-        match refresh(&context, &policy, &source, &target).await {
+        tokio::select! {
+            _ = interval.tick() => {}
+            () = context.refresh_now.notified() => {}
+        }
+        let latest = policy.current();
+        if !Arc::ptr_eq(&latest, &current) {
+            // A swapped policy: its counters start at zero.
+            (calls_seen, errors_seen) = (0, 0);
+            current = latest;
+        }
+        match refresh(&context, &current, &source, &target).await {
             Ok(fresh) => {
                 context
                     .metrics
@@ -245,8 +275,8 @@ pub(crate) async fn run_manager(
             Err(error) => tracing::error!(error = %crate::error_chain(&error),
                 "Refreshing topics failed; keeping the current topics."),
         }
-        let (calls, errors) = (policy.calls(), policy.errors());
-        let labels = [flow.as_str(), plugin.as_str()];
+        let (calls, errors) = (current.calls(), current.errors());
+        let labels = [flow.as_str(), current.name()];
         context
             .metrics
             .plugin_calls

@@ -384,6 +384,8 @@ struct Worker {
     syncs: Option<SyncWriter>,
     /// The flow's filters and transforms with this task's instances; `None` without any.
     chain: Option<RecordChain>,
+    /// The chain's generation when last looked at; a change means a plugin was swapped.
+    chain_generation: u64,
     /// The packed input of the chain, reused between batches.
     packed: PackedBatch,
     /// Ids of dead-letter records in flight.
@@ -488,6 +490,7 @@ impl Worker {
             positions_stored: metrics.positions_stored.with_label_values(&[&flow]),
             syncs,
             chain: context.chain.as_ref().map(ChainSpec::start),
+            chain_generation: 0,
             packed: PackedBatch::default(),
             next_dead_letter: 0,
             partitions_halted: metrics.partitions_halted.with_label_values(&[&flow]),
@@ -513,6 +516,12 @@ impl Worker {
         while !stop.load(Ordering::Acquire) {
             if self.catalog.has_changed().unwrap_or(false) {
                 self.update_assignment()?;
+            }
+            if let Some(generation) = self.chain.as_ref().map(RecordChain::generation)
+                && generation != self.chain_generation
+            {
+                self.chain_generation = generation;
+                self.resume_halted();
             }
             let mut consumed = 0;
             while consumed < BATCH && self.in_flight < max_in_flight {
@@ -874,9 +883,46 @@ impl Worker {
                     offset,
                     fatal,
                     "A plugin failed on a record; its partition stops there (on_error = halt). \
-                     Fix or replace the plugin and restart; the record is retried."
+                     Swap in a fixed plugin (or restart): the partition resumes at this record."
                 );
                 self.halt(message)
+            }
+        }
+    }
+
+    /// After a plugin swap, retries the partitions the old version halted: each is sought back
+    /// to the record it stopped at and resumed. Nothing after that record was produced or
+    /// tracked, so nothing is lost or copied twice.
+    fn resume_halted(&mut self) {
+        for topic in &mut self.topics {
+            for (partition, state) in &mut topic.partitions {
+                if !state.halted {
+                    continue;
+                }
+                let Some(offset) = state.next_offset else {
+                    continue;
+                };
+                if let Err(error) = self.consumer.seek(
+                    &topic.source,
+                    *partition,
+                    Offset::Offset(offset),
+                    Duration::from_secs(10),
+                ) {
+                    tracing::warn!(%error, topic = %topic.source, partition,
+                        "Seeking a halted partition back failed; it stays halted until a restart.");
+                    continue;
+                }
+                let mut list = TopicPartitionList::new();
+                list.add_partition(&topic.source, *partition);
+                if let Err(error) = self.consumer.resume(&list) {
+                    tracing::warn!(%error, topic = %topic.source, partition,
+                        "Resuming a halted partition failed; it stays halted until a restart.");
+                    continue;
+                }
+                state.halted = false;
+                self.partitions_halted.dec();
+                tracing::info!(topic = %topic.source, partition, offset,
+                    "A plugin was swapped: the halted partition resumes at the record it stopped at.");
             }
         }
     }
@@ -1276,8 +1322,22 @@ impl Worker {
     }
 
     fn slot_for(&mut self, source: &Arc<str>, remote: &Arc<str>) -> u32 {
-        if let Some(slot) = self.slots.get(source) {
-            return *slot;
+        if let Some(&slot) = self.slots.get(source) {
+            // A policy swapped with `force` renamed the remote topic: later records go to the
+            // new name; deliveries still in flight to the old one keep their mapping.
+            if let Some(topic) = self.topics.get_mut(slot as usize)
+                && topic.remote != *remote
+            {
+                tracing::warn!(topic = %source, from = %topic.remote, to = %remote,
+                    "Remote topic renamed by a forced policy swap; copying on under the new name.");
+                topic.remote = Arc::clone(remote);
+                for state in topic.partitions.values_mut() {
+                    // The next record starts a new offset-sync run in the new topic.
+                    state.sync = SyncRule::new(self.context.flow.offset_lag_max);
+                }
+                self.route_deliveries(remote, slot);
+            }
+            return slot;
         }
         let slot = self.topics.len() as u32;
         let metrics = &self.context.metrics;
@@ -1296,6 +1356,12 @@ impl Worker {
                 .with_label_values(&[self.flow.as_str(), source.as_ref()]),
         });
         self.slots.insert(Arc::clone(source), slot);
+        self.route_deliveries(remote, slot);
+        slot
+    }
+
+    /// Delivery reports for `remote` belong to topic `slot`.
+    fn route_deliveries(&self, remote: &Arc<str>, slot: u32) {
         self.producer
             .context()
             .buffer
@@ -1303,7 +1369,6 @@ impl Worker {
             .unwrap_or_else(PoisonError::into_inner)
             .slots
             .insert(Arc::clone(remote), slot);
-        slot
     }
 
     fn update_lag(&self) {

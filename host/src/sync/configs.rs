@@ -68,11 +68,32 @@ fn is_default(entry: &ConfigEntry) -> bool {
     }
 }
 
+/// Which property names the flow's config-property filter plugin lets through, for one
+/// topic's entries. When the plugin fails, none: nothing is changed this round rather than
+/// something the filter would have kept back.
+fn allowed_names(filter: &crate::plugins::NameFilter, entries: &[ConfigEntry]) -> Vec<String> {
+    let names: Vec<&str> = entries.iter().map(|entry| entry.name.as_str()).collect();
+    match filter.allows_all(&names) {
+        Ok(answers) => names
+            .into_iter()
+            .zip(answers)
+            .filter(|(_, allowed)| *allowed)
+            .map(|(name, _)| name.to_owned())
+            .collect(),
+        Err(error) => {
+            tracing::error!(error = %crate::error_chain(&error),
+                "The config-property filter plugin failed; no property is synced this round.");
+            Vec::new()
+        }
+    }
+}
+
 /// The operations MM2 sends for a source topic's configuration `source` (see the module docs).
 pub(crate) fn wanted_ops(
     source: &[ConfigEntry],
     exclude: &TopicPatterns,
     use_source_defaults: bool,
+    allow: &dyn Fn(&str) -> bool,
 ) -> Vec<ConfigOp> {
     source
         .iter()
@@ -81,6 +102,7 @@ pub(crate) fn wanted_ops(
                 && !entry.is_sensitive
                 && entry.source != ConfigSource::StaticBroker
                 && !exclude.matches(&entry.name)
+                && allow(&entry.name)
         })
         .filter_map(|entry| {
             if is_default(entry) && !use_source_defaults {
@@ -163,10 +185,19 @@ pub(crate) async fn sync_configs(context: &SyncContext) -> Result<ConfigSyncOutc
                     "Topic configuration unreadable; skipping it in this config sync.");
                 continue;
             };
+            let allowed = context
+                .property_filter
+                .as_ref()
+                .map(|filter| allowed_names(&filter.current(), source_entries));
             let wanted = wanted_ops(
                 source_entries,
                 &context.flow_config.config_properties_exclude,
                 context.flow_config.use_source_defaults,
+                &|name| {
+                    allowed
+                        .as_ref()
+                        .is_none_or(|names| names.iter().any(|n| n == name))
+                },
             );
             let ops = changed_ops(wanted, target_entries);
             if !ops.is_empty() {
@@ -278,12 +309,18 @@ mod tests {
             ),
         ];
         assert_eq!(
-            wanted_ops(&source, &mm2_exclude(), false),
+            wanted_ops(&source, &mm2_exclude(), false, &|_| true),
             [
                 set("retention.ms", "3600000"),
                 delete("cleanup.policy"),
                 set("compression.type", "zstd"),
             ]
+        );
+        // A config-property filter plugin narrows the same selection.
+        assert_eq!(
+            wanted_ops(&source, &mm2_exclude(), false, &|name| name
+                != "retention.ms"),
+            [delete("cleanup.policy"), set("compression.type", "zstd")]
         );
     }
 
@@ -291,7 +328,7 @@ mod tests {
     fn source_defaults_are_set_with_use_source_defaults() {
         let source = [entry("cleanup.policy", "delete", ConfigSource::Default)];
         assert_eq!(
-            wanted_ops(&source, &mm2_exclude(), true),
+            wanted_ops(&source, &mm2_exclude(), true, &|_| true),
             [set("cleanup.policy", "delete")]
         );
     }
@@ -319,8 +356,8 @@ mod tests {
             read_only,
             sensitive,
         ];
-        assert_eq!(wanted_ops(&source, &mm2_exclude(), false), []);
-        assert_eq!(wanted_ops(&source, &mm2_exclude(), true), []);
+        assert_eq!(wanted_ops(&source, &mm2_exclude(), false, &|_| true), []);
+        assert_eq!(wanted_ops(&source, &mm2_exclude(), true, &|_| true), []);
     }
 
     #[test]
@@ -328,7 +365,7 @@ mod tests {
         let exclude = TopicPatterns::parse_mm2("retention").unwrap();
         let source = [entry("retention.ms", "1", ConfigSource::DynamicTopic)];
         assert_eq!(
-            wanted_ops(&source, &exclude, false),
+            wanted_ops(&source, &exclude, false, &|_| true),
             [set("retention.ms", "1")]
         );
     }
@@ -338,7 +375,7 @@ mod tests {
         let mut old = entry("cleanup.policy", "delete", ConfigSource::Unknown);
         old.is_default = true;
         assert_eq!(
-            wanted_ops(&[old], &mm2_exclude(), false),
+            wanted_ops(&[old], &mm2_exclude(), false, &|_| true),
             [delete("cleanup.policy")]
         );
     }

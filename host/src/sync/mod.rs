@@ -39,6 +39,9 @@ pub(crate) struct SyncContext {
     pub(crate) flow: FlowId,
     /// The flow's configuration.
     pub(crate) flow_config: Flow,
+    /// The flow's config-property filter plugin, if any.
+    pub(crate) property_filter:
+        Option<Arc<crate::replication::swap::Slot<crate::plugins::NameFilter>>>,
     /// The source cluster.
     pub(crate) source: Arc<Admin>,
     /// The target cluster.
@@ -104,6 +107,7 @@ pub(crate) fn spawn(
     let context = Arc::new(SyncContext {
         flow: flow.flow.id.clone(),
         flow_config: flow.flow.clone(),
+        property_filter: flow.name_filters.config_properties.clone(),
         source: Arc::clone(source),
         target: Arc::clone(target),
         catalog: flow.catalog.clone(),
