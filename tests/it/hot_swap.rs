@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -22,6 +22,8 @@ const PARTITIONS: i32 = 4;
 /// records/s so that every swap happens with records in flight.
 struct Writer {
     stop: Arc<AtomicBool>,
+    /// Records handed to the producer so far.
+    sent: Arc<AtomicU64>,
     thread: JoinHandle<Vec<TestRecord>>,
 }
 
@@ -30,6 +32,8 @@ impl Writer {
         let stop = Arc::new(AtomicBool::new(false));
         let topic = topic.to_owned();
         let flag = Arc::clone(&stop);
+        let sent = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&sent);
         let thread = std::thread::spawn(move || {
             let producer: BaseProducer = support::client(&support::clusters().a)
                 .set("enable.idempotence", "true")
@@ -92,13 +96,19 @@ impl Writer {
                         timestamp,
                     });
                     index += 1;
+                    counter.store(index, Ordering::Relaxed);
                 }
                 producer.poll(Duration::from_millis(10));
             }
             producer.flush(Duration::from_secs(60)).unwrap();
             written
         });
-        Writer { stop, thread }
+        Writer { stop, sent, thread }
+    }
+
+    /// Records handed to the producer so far.
+    fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
     }
 
     /// Stops writing and returns every record written (all acknowledged).
@@ -179,6 +189,21 @@ fn filter_swapped_20_times_under_load_loses_and_duplicates_nothing() {
         ferry.admin_ready()
     });
     let writer = Writer::start(&marker);
+    let remote = format!("{alias}.{marker}");
+    // Every partition is flowing with the first version before the first swap (a task that
+    // starts late would otherwise see its first records with the second).
+    support::wait_until(Duration::from_secs(60), "every partition flows", || {
+        ferry.assert_running();
+        support::topics(&support::clusters().b).contains_key(&remote) && {
+            let mut partitions: Vec<i32> = support::read_all(&support::clusters().b, &remote)
+                .iter()
+                .map(|record| record.partition)
+                .collect();
+            partitions.sort_unstable();
+            partitions.dedup();
+            partitions.len() == PARTITIONS as usize
+        }
+    });
     let mut last = 0.0;
     for swap in 0..20 {
         // Let records flow with the current version before the next swap.
@@ -206,10 +231,13 @@ fn filter_swapped_20_times_under_load_loses_and_duplicates_nothing() {
         last = accounted(&ferry);
         ferry.assert_running();
     }
+    // Records written after the last swap was applied can only be in batches that start after
+    // it, so each partition's last records show the last version.
+    let mark = writer.sent();
     support::wait_until(
         Duration::from_secs(60),
-        "records flow after the last swap",
-        || accounted(&ferry) >= last + 200.0,
+        "records written after the last swap",
+        || writer.sent() >= mark + 400,
     );
     let written = writer.finish();
     let total = written.len() as f64;
@@ -218,7 +246,6 @@ fn filter_swapped_20_times_under_load_loses_and_duplicates_nothing() {
         "every written record is accounted for",
         || accounted(&ferry) >= total,
     );
-    let remote = format!("{alias}.{marker}");
     let replicated = ferry.metric_sum("ferry_records_replicated_total");
     let dropped = ferry.metric_sum("ferry_records_dropped_total");
     assert_eq!(

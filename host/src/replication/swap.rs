@@ -474,20 +474,12 @@ impl FlowPlugins {
             })?;
         let started = Instant::now();
         let bytes = bytes_of(&stage.name, &stage.source, upload)?;
-        let rejected = |stage_name: &'static str| {
-            let name = stage.name.clone();
-            move |source| SwapError::Rejected {
-                name,
-                stage: stage_name,
-                source: Box::new(source),
-            }
-        };
         let version =
             PluginVersion::from_bytes(&self.engine, stage.kind, &stage.name, &bytes, &stage.config)
-                .map_err(rejected("loading"))?;
+                .map_err(rejected(&stage.name, "loading"))?;
         let canary: CanaryReport = version
             .canary(&self.engine)
-            .map_err(rejected("the canary batch"))?;
+            .map_err(rejected(&stage.name, "the canary batch"))?;
         let to = version.digest().to_owned();
         let old = stage.slot.replace(version);
         stage
@@ -522,18 +514,12 @@ impl FlowPlugins {
             })?;
         let started = Instant::now();
         let bytes = bytes_of(name, &spec.source, upload)?;
-        let rejected = |stage: &'static str| {
-            let name = name.clone();
-            move |source| SwapError::Rejected {
-                name,
-                stage,
-                source: Box::new(source),
-            }
-        };
         let kind = spec.slot.current().kind();
         let version = NameFilter::from_bytes(&self.engine, kind, name, &bytes, &spec.config)
-            .map_err(rejected("loading"))?;
-        let allowed = version.canary().map_err(rejected("the canary names"))?;
+            .map_err(rejected(name, "loading"))?;
+        let allowed = version
+            .canary()
+            .map_err(rejected(name, "the canary names"))?;
         let to = version.digest().to_owned();
         let old = spec.slot.replace(version);
         self.context.refresh_now.notify_one();
@@ -656,20 +642,12 @@ impl FlowPlugins {
     ) -> Result<PolicySwap, SwapError> {
         let name = self.policy_source.plugin_name();
         let bytes = bytes_of(&name, &self.policy_source, upload)?;
-        let rejected = |stage: &'static str| {
-            let name = name.clone();
-            move |source| SwapError::Rejected {
-                name,
-                stage,
-                source: Box::new(source),
-            }
-        };
         let new = Policy::from_bytes(&self.engine, &name, &bytes, &self.policy_config)
-            .map_err(rejected("loading"))?;
+            .map_err(rejected(&name, "loading"))?;
         let old = self.policy.current();
         let diff = self
             .diff(&old, &new, source_topics)
-            .map_err(rejected("naming"))?;
+            .map_err(rejected(&name, "naming"))?;
         let mut swap = PolicySwap {
             flow: self.flow.clone(),
             plugin: name,
@@ -829,6 +807,16 @@ impl FlowPlugins {
     }
 }
 
+/// The error of a new version of `name` that failed at `step`.
+fn rejected(name: &str, step: &'static str) -> impl FnOnce(PluginError) -> SwapError {
+    let name = name.to_owned();
+    move |source| SwapError::Rejected {
+        name,
+        stage: step,
+        source: Box::new(source),
+    }
+}
+
 /// The new component's bytes: the upload, or the plugin's file read again.
 fn bytes_of(
     name: &str,
@@ -839,11 +827,7 @@ fn bytes_of(
         (Some(bytes), _) => Ok(bytes),
         (None, PluginSource::File(_)) => crate::plugins::read_source(source)
             .map(std::borrow::Cow::into_owned)
-            .map_err(|source| SwapError::Rejected {
-                name: name.to_owned(),
-                stage: "reading the file",
-                source: Box::new(source),
-            }),
+            .map_err(rejected(name, "reading the file")),
         (None, PluginSource::Builtin(_)) => Err(SwapError::Builtin {
             name: name.to_owned(),
         }),
