@@ -15,7 +15,7 @@
 //! (anyone who can run a process on the host can already replace the plugin files).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -275,15 +275,16 @@ fn percent_decode(segment: &str) -> String {
 /// A watched file's size and modification time.
 type Stamp = Option<(u64, SystemTime)>;
 
-fn stamp(path: &PathBuf) -> Stamp {
+fn stamp(path: &Path) -> Stamp {
     let metadata = std::fs::metadata(path).ok()?;
     Some((metadata.len(), metadata.modified().ok()?))
 }
 
-/// Polls the files the flows' plugins came from, and swaps a plugin whose file changed (and
-/// then stayed the same for one more look). Runs until the runtime stops. A failed swap is
-/// logged and counted; the file is tried again when it changes again.
-pub(crate) fn watch(flows: Vec<Arc<FlowPlugins>>) {
+/// Every 500 ms: forgets the replaced versions no task holds any more (the `draining` metric),
+/// and, with `watch_files`, polls the files the flows' plugins came from and swaps a plugin
+/// whose file changed (and then stayed the same for one more look). Runs until the runtime
+/// stops. A failed swap is logged and counted; the file is tried again when it changes again.
+pub(crate) fn watch(flows: Vec<Arc<FlowPlugins>>, watch_files: bool) {
     struct File {
         flow: Arc<FlowPlugins>,
         watched: Watched,
@@ -292,25 +293,23 @@ pub(crate) fn watch(flows: Vec<Arc<FlowPlugins>>) {
     }
     let mut files: Vec<File> = flows
         .iter()
+        .filter(|_| watch_files)
         .flat_map(|flow| {
-            flow.watched().into_iter().map(|watched| {
-                let path = match &watched {
-                    Watched::Policy(path) | Watched::Stage(_, path) => path.clone(),
-                };
-                File {
-                    flow: Arc::clone(flow),
-                    watched,
-                    seen: stamp(&path),
-                    pending: None,
-                }
+            flow.watched().into_iter().map(|watched| File {
+                flow: Arc::clone(flow),
+                seen: stamp(watched.path()),
+                watched,
+                pending: None,
             })
         })
         .collect();
-    tracing::info!(
-        files = files.len(),
-        interval_ms = WATCH_INTERVAL.as_millis() as u64,
-        "Watching plugin files for hot swap."
-    );
+    if watch_files {
+        tracing::info!(
+            files = files.len(),
+            interval_ms = WATCH_INTERVAL.as_millis() as u64,
+            "Watching plugin files for hot swap."
+        );
+    }
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(WATCH_INTERVAL);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -320,9 +319,7 @@ pub(crate) fn watch(flows: Vec<Arc<FlowPlugins>>) {
                 flow.prune_draining();
             }
             for file in &mut files {
-                let path = match &file.watched {
-                    Watched::Policy(path) | Watched::Stage(_, path) => path.clone(),
-                };
+                let path = file.watched.path().to_path_buf();
                 let now = stamp(&path);
                 if now == file.seen {
                     file.pending = None;

@@ -471,9 +471,7 @@ async fn run(
             }
         }
     }
-    if !admin.no_watch_plugins {
-        crate::admin::watch(plugins);
-    }
+    crate::admin::watch(plugins, !admin.no_watch_plugins);
     wait_for_signal().await;
     tracing::info!("Shutting down: draining tasks and storing positions.");
     for flow in running {

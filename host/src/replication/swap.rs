@@ -288,6 +288,15 @@ pub(crate) enum Watched {
     Stage(usize, std::path::PathBuf),
 }
 
+impl Watched {
+    /// The file.
+    pub(crate) fn path(&self) -> &std::path::Path {
+        match self {
+            Watched::Policy(path) | Watched::Stage(_, path) => path,
+        }
+    }
+}
+
 impl FlowPlugins {
     #[allow(
         clippy::too_many_arguments,

@@ -21,7 +21,7 @@
 //! unchanged topic costs two describe requests and no alter request. Changes go through
 //! IncrementalAlterConfigs (`ffi`), never the legacy AlterConfigs that replaces the whole set.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rdkafka::admin::{ConfigEntry, ConfigSource};
 
@@ -71,7 +71,7 @@ fn is_default(entry: &ConfigEntry) -> bool {
 /// Which property names the flow's config-property filter plugin lets through, for one
 /// topic's entries. When the plugin fails, none: nothing is changed this round rather than
 /// something the filter would have kept back.
-fn allowed_names(filter: &crate::plugins::NameFilter, entries: &[ConfigEntry]) -> Vec<String> {
+fn allowed_names(filter: &crate::plugins::NameFilter, entries: &[ConfigEntry]) -> HashSet<String> {
     let names: Vec<&str> = entries.iter().map(|entry| entry.name.as_str()).collect();
     match filter.allows_all(&names) {
         Ok(answers) => names
@@ -83,7 +83,7 @@ fn allowed_names(filter: &crate::plugins::NameFilter, entries: &[ConfigEntry]) -
         Err(error) => {
             tracing::error!(error = %crate::error_chain(&error),
                 "The config-property filter plugin failed; no property is synced this round.");
-            Vec::new()
+            HashSet::new()
         }
     }
 }
@@ -193,11 +193,7 @@ pub(crate) async fn sync_configs(context: &SyncContext) -> Result<ConfigSyncOutc
                 source_entries,
                 &context.flow_config.config_properties_exclude,
                 context.flow_config.use_source_defaults,
-                &|name| {
-                    allowed
-                        .as_ref()
-                        .is_none_or(|names| names.iter().any(|n| n == name))
-                },
+                &|name| allowed.as_ref().is_none_or(|names| names.contains(name)),
             );
             let ops = changed_ops(wanted, target_entries);
             if !ops.is_empty() {
