@@ -230,3 +230,47 @@ fn topic_acls_are_copied_as_mm2_does_and_never_deleted() {
     );
     ferry.terminate();
 }
+
+/// MM2's `ConfigPropertyFilter` as a plugin (`config_property_filter`): a property it refuses
+/// is not copied, while the others are, in the same sync. The plugin refuses
+/// `max.message.bytes`; had it been ignored, the one IncrementalAlterConfigs of the topic would
+/// have set both properties, and the remote topic would never hold `retention.ms` alone.
+#[test]
+fn config_property_filter_plugin_keeps_back_what_it_refuses() {
+    let clusters = sasl_clusters();
+    let (admin_a, admin_b) = (sasl_admin(&clusters.a), sasl_admin(&clusters.b));
+    let topic = unique("syncpropfilter");
+    let remote = format!("clusterA.{topic}");
+    create_topic_with(
+        &admin_a,
+        &topic,
+        &[
+            ("retention.ms", "3600000"),
+            ("max.message.bytes", "2000000"),
+        ],
+    );
+    let dir = TempDir::new("sync-property-filter");
+    let config = ConfigBuilder::sasl()
+        .flow(
+            "clusterA",
+            "clusterB",
+            &unique("ferry-sync-property-filter"),
+            &format!(
+                "topics = [\"{topic}\"]\nsync_topic_configs = true\nsync_topic_configs_interval = \"1s\"\n\
+                 config_property_filter = {{ uses = {:?}, with = {{ deny = \"max.message.bytes\" }} }}\n",
+                crate::support::plugin("deny_property_filter")
+                    .display()
+                    .to_string()
+            ),
+        )
+        .write(&dir);
+    let mut ferry = Ferry::start(&config, &dir, "ferry");
+    wait_for_value(
+        TIMEOUT,
+        "the remote topic has the allowed property only",
+        &overrides(&[("retention.ms", "3600000")]),
+        || topic_overrides(&admin_b, &remote),
+    );
+    ferry.assert_running();
+    ferry.terminate();
+}
