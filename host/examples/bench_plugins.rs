@@ -25,10 +25,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ferry::config::PluginSource;
 use ferry::plugins::{
-    ChainSpec, Disposition, Engine, EngineOptions, PackedBatch, PluginVersion, RecordInput,
-    StageKind,
+    ChainSpec, Disposition, Engine, EngineOptions, PackedBatch, PluginSource, PluginVersion,
+    RecordInput, StageKind,
 };
 
 /// Rounds per per-record measurement; the table shows their median and minimum.

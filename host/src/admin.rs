@@ -24,8 +24,8 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde::Serialize;
 
+use crate::flow::swap::{FlowPlugins, PolicyRequest, SwapError, Watched};
 use crate::http::{Reply, reply};
-use crate::replication::swap::{FlowPlugins, PolicyRequest, SwapError, Watched};
 
 /// The largest component an upload may carry (a Python component is ~18 MiB).
 const MAX_UPLOAD: usize = 128 << 20;
@@ -214,7 +214,7 @@ fn swap_error(failure: &SwapError) -> Reply {
     struct Answer<'a> {
         error: String,
         #[serde(skip_serializing_if = "Option::is_none")]
-        diff: Option<&'a crate::replication::swap::PolicyDiff>,
+        diff: Option<&'a crate::flow::swap::PolicyDiff>,
     }
     json(
         status,

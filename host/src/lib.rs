@@ -4,34 +4,33 @@
 //! everything users customise (remote topic naming, filters and transforms) is a
 //! WebAssembly component loaded through [`plugins`].
 //!
-//! Module map:
-//! * [`config`]: the TOML file, its validation and librdkafka client settings.
+//! Module map (the folders are the architecture; `ARCHITECTURE.md` has the whole picture):
+//! * `replication`: a record's path: the task worker loop (consume, filter/transform,
+//!   produce, acknowledge), stored positions and offset syncs, the catalog it follows.
+//! * `flow`: a flow's control plane: start/stop, the topic manager, task leases, the leader
+//!   duties (heartbeats, checkpoints, group offset sync), config/ACL sync, hot swap.
+//! * [`mm2`]: MirrorMaker 2's formats and rules (internal records, positions, translation).
+//! * `kafka`: every rdkafka client role's settings and the admin calls (a leaf; its `ffi`
+//!   holds the librdkafka calls rdkafka does not wrap).
+//! * [`config`]: the TOML file, MM2's properties file, validation, client settings.
 //! * [`plugins`]: the wasmtime host; the only module that uses wasmtime.
-//! * `kafka`: rdkafka client roles and administrative calls.
-//! * `offsets`: stored source positions, in MM2's format.
-//! * `replication`: the data path (topic selection, task leases, task workers).
-//! * `sync`: MM2's topic config sync and topic ACL sync; the only module with `unsafe` code
-//!   (`sync::ffi`, librdkafka admin calls rdkafka does not wrap).
-//! * [`metrics`]: Prometheus metrics and the `/metrics` endpoint.
-//! * [`admin`]: the admin endpoint and the plugin file watcher (hot swap); `http`: the HTTP
-//!   server loop both endpoints share.
-//! * [`mm2_records`]: MM2's heartbeat, checkpoint and offset-sync record formats.
-//! * [`cli`]: what `ferry run` and `ferry validate` do.
-//! * [`plugin_cli`]: `ferry plugin check`, for plugin authors.
+//! * `events`: every observable happening, logged and counted in one place; [`metrics`]:
+//!   the Prometheus metric families and the `/metrics` endpoint.
+//! * [`admin`]: the admin endpoint and the plugin file watcher; `http`: the HTTP server loop
+//!   both endpoints share.
+//! * [`cli`]: the `ferry` commands.
 
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub(crate) mod events;
+pub(crate) mod flow;
 pub(crate) mod http;
 pub(crate) mod kafka;
 pub mod metrics;
-pub mod mm2_records;
-pub(crate) mod offsets;
-pub mod plugin_cli;
+pub mod mm2;
 pub mod plugins;
 pub(crate) mod replication;
-pub(crate) mod sync;
-pub(crate) mod translation;
 
 /// Formats an error with its chain of causes, `outer: inner: root`, on one line.
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {

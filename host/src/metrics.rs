@@ -45,6 +45,9 @@ pub struct Metrics {
     pub plugin_errors: IntCounterVec,
     /// Task restarts after an error, per flow.
     pub task_restarts: IntCounterVec,
+    /// Restarts of the leader duties (heartbeats, checkpoints, group offset sync) after an
+    /// error, per flow.
+    pub leader_restarts: IntCounterVec,
     /// Remote topics whose configuration the config sync changed, per flow.
     pub topic_configs_synced: IntCounterVec,
     /// ACLs the ACL sync created on the target, per flow.
@@ -184,6 +187,11 @@ impl Metrics {
                 task_restarts: counter(
                     "ferry_task_restarts_total",
                     "Task restarts after an error.",
+                    &["flow"],
+                )?,
+                leader_restarts: counter(
+                    "ferry_leader_restarts_total",
+                    "Restarts of the leader duties (heartbeats, checkpoints, group offset sync) after an error.",
                     &["flow"],
                 )?,
                 topic_configs_synced: counter(

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use ferry::mm2_records::{Checkpoint, Heartbeat, OffsetSync};
+use ferry::mm2::records::{Checkpoint, Heartbeat, OffsetSync};
 
 use crate::support::{self, ActiveMember, ConfigBuilder, Ferry, TempDir};
 
@@ -218,4 +218,222 @@ fn groups_are_translated_exactly_and_internal_records_are_mm2s() {
     );
     drop(member);
     ferry.terminate();
+}
+
+/// The target offsets of source records `record(p, offset)` in `mirrored`: for each partition,
+/// the index of that record in its remote partition.
+fn target_offsets(
+    mirrored: &[support::TestRecord],
+    partitions: i32,
+    offset: u64,
+) -> Vec<Option<i64>> {
+    (0..partitions)
+        .map(|partition| {
+            let wanted = support::record(partition, offset);
+            mirrored
+                .iter()
+                .filter(|record| record.partition == partition)
+                .position(|record| *record == wanted)
+                .map(|index| index as i64)
+        })
+        .collect()
+}
+
+/// Issue 13, first start: groups committed on the source *before* Ferry's first start, on a
+/// target where none of the flow's internal topics exist yet, are checkpointed and synced to
+/// the target exactly (0 re-read, 0 skipped) without a restart — even when positions are
+/// stored rarely (`commit_interval = "1h"`: MM2 files default to 60 s), because checkpoints
+/// follow the offset syncs, not the position store. One group is in the middle of the topic,
+/// one at its end (its exact translation needs the partitions' last records synced).
+#[test]
+fn issue_13_groups_committed_before_the_first_start_are_synced() {
+    let clusters = support::clusters();
+    let source = support::unique("fsA");
+    let target = support::unique("fsB");
+    let topic = support::unique("fs.orders");
+    let remote = format!("{source}.{topic}");
+    let (partitions, per_partition) = (3, 20_000_u64);
+    support::create_topic(&clusters.a, &topic, partitions);
+    support::produce(&clusters.a, &topic, partitions, 0..per_partition);
+    let commit_all = |group: &str, offset: u64| {
+        let offsets: Vec<(i32, i64)> = (0..partitions)
+            .map(|partition| (partition, offset as i64))
+            .collect();
+        support::commit_group(&clusters.a, group, &topic, &offsets);
+    };
+    let middle = support::unique("produser_consumer_1");
+    let caught_up = support::unique("produser_consumer_2");
+    commit_all(&middle, 15_000);
+    commit_all(&caught_up, per_partition);
+
+    let dir = TempDir::new("first-start");
+    let extra = format!(
+        "topics = \"{}\"\nheartbeats_replication = false\ncommit_interval = \"1h\"\n\
+         checkpoints_interval = \"1s\"\nsync_group_offsets = true\n\
+         sync_group_offsets_interval = \"1s\"",
+        topic.replace('.', "\\\\.")
+    );
+    let config = ConfigBuilder::new()
+        .cluster(&source, &clusters.a)
+        .cluster(&target, &clusters.b)
+        .flow(&source, &target, &support::unique("g"), &extra)
+        .write(&dir);
+    let mut ferry = Ferry::start(&config, &dir, "ferry");
+    let total = i64::from(partitions) * per_partition as i64;
+    support::wait_until(Duration::from_secs(180), "all records mirrored", || {
+        ferry.assert_running();
+        support::record_count(&clusters.b, &remote) >= total
+    });
+    let mirrored_at = std::time::Instant::now();
+    let mirrored = support::read_all(&clusters.b, &remote);
+    let comparison = support::compare(&mirrored, partitions, per_partition);
+    assert_eq!((comparison.lost, comparison.duplicates), (0, 0));
+    let expected_middle = target_offsets(&mirrored, partitions, 15_000);
+    assert!(expected_middle.iter().all(Option::is_some));
+    let expected_end: Vec<Option<i64>> = (0..partitions)
+        .map(|partition| {
+            Some(
+                mirrored
+                    .iter()
+                    .filter(|record| record.partition == partition)
+                    .count() as i64,
+            )
+        })
+        .collect();
+    support::wait_until(
+        Duration::from_secs(60),
+        "both groups synced to the target",
+        || {
+            ferry.assert_running();
+            support::committed(&clusters.b, &middle, &remote, partitions) == expected_middle
+                && support::committed(&clusters.b, &caught_up, &remote, partitions) == expected_end
+        },
+    );
+    println!(
+        "first start: groups synced {:.1} s after the last record was mirrored",
+        mirrored_at.elapsed().as_secs_f64()
+    );
+    ferry.terminate();
+}
+
+/// Issue 13, failover: the process holding the leader duties is killed while records flow;
+/// the survivor takes them over, and a group committed on the source right after is
+/// checkpointed and synced to the target exactly, without a restart. Positions are stored
+/// every 60 s (MM2's `offset.flush.interval.ms` default), so the survivor re-copies what the
+/// killed process had copied since its start, and the translation must land on that later
+/// copy.
+#[test]
+fn issue_13_a_survivor_taking_over_the_leader_duties_syncs_groups() {
+    let clusters = support::clusters();
+    let source = support::unique("foA");
+    let target = support::unique("foB");
+    let topic = support::unique("fo.orders");
+    let remote = format!("{source}.{topic}");
+    let (partitions, per_partition) = (4, 30_000_u64);
+    support::create_topic(&clusters.a, &topic, partitions);
+    support::produce(&clusters.a, &topic, partitions, 0..5_000);
+
+    let dir = TempDir::new("leader-failover");
+    let extra = format!(
+        "topics = \"{}\"\ntasks = 4\nheartbeats_replication = false\n\
+         commit_interval = \"60s\"\ncheckpoints_interval = \"1s\"\n\
+         sync_group_offsets = true\nsync_group_offsets_interval = \"1s\"",
+        topic.replace('.', "\\\\.")
+    );
+    let config = ConfigBuilder::new()
+        .cluster(&source, &clusters.a)
+        .cluster(&target, &clusters.b)
+        .flow(&source, &target, &support::unique("g"), &extra)
+        .write(&dir);
+    let mut first = Ferry::start(&config, &dir, "first");
+    support::wait_until(
+        Duration::from_secs(60),
+        "the first process holds every task",
+        || {
+            first.assert_running();
+            first.tasks_held() == 4
+        },
+    );
+    let mut second = Ferry::start(&config, &dir, "second");
+    support::wait_until(Duration::from_secs(60), "both processes hold tasks", || {
+        first.assert_running();
+        second.assert_running();
+        first.tasks_held() > 0 && second.tasks_held() > 0
+    });
+    // The first process kept task 0 (cooperative rebalancing moves only what must move), so
+    // it holds the leader duties; records keep flowing while it dies.
+    let producer = {
+        let (bootstrap, topic) = (clusters.a.clone(), topic.clone());
+        std::thread::spawn(move || {
+            for start in (5_000..per_partition).step_by(1_000) {
+                support::produce(&bootstrap, &topic, partitions, start..start + 1_000);
+            }
+        })
+    };
+    support::wait_until(Duration::from_secs(120), "replication is under way", || {
+        support::record_count(&clusters.b, &remote) >= 25_000
+    });
+    first.kill();
+    let killed_at = std::time::Instant::now();
+    support::wait_until(
+        Duration::from_secs(120),
+        "the survivor took every task",
+        || {
+            second.assert_running();
+            second.tasks_held() == 4
+        },
+    );
+    println!(
+        "failover: survivor holds every task {:.1} s after the kill",
+        killed_at.elapsed().as_secs_f64()
+    );
+    let group = support::unique("produser_consumer_1");
+    let committed_at = 20_000_u64;
+    let offsets: Vec<(i32, i64)> = (0..partitions)
+        .map(|partition| (partition, committed_at as i64))
+        .collect();
+    support::commit_group(&clusters.a, &group, &topic, &offsets);
+    let group_committed = std::time::Instant::now();
+    producer.join().unwrap();
+    let total = i64::from(partitions) * per_partition as i64;
+    support::wait_until(Duration::from_secs(180), "every record mirrored", || {
+        second.assert_running();
+        support::record_count(&clusters.b, &remote) >= total
+    });
+    let mirrored = support::read_all(&clusters.b, &remote);
+    let comparison = support::compare(&mirrored, partitions, per_partition);
+    assert_eq!(comparison.lost, 0, "records lost");
+    println!(
+        "failover: {} duplicates (at-least-once)",
+        comparison.duplicates
+    );
+    // With duplicates, the translation lands on the later copy of the record (the one a
+    // consumer on the target reads after a failover): the last occurrence.
+    let expected: Vec<Option<i64>> = (0..partitions)
+        .map(|partition| {
+            let wanted = support::record(partition, committed_at);
+            let in_partition: Vec<&support::TestRecord> = mirrored
+                .iter()
+                .filter(|record| record.partition == partition)
+                .collect();
+            in_partition
+                .iter()
+                .rposition(|record| **record == wanted)
+                .map(|index| index as i64)
+        })
+        .collect();
+    assert!(expected.iter().all(Option::is_some));
+    support::wait_until(
+        Duration::from_secs(60),
+        "the group synced to the target",
+        || {
+            second.assert_running();
+            support::committed(&clusters.b, &group, &remote, partitions) == expected
+        },
+    );
+    println!(
+        "failover: group synced {:.1} s after its commit",
+        group_committed.elapsed().as_secs_f64()
+    );
+    second.terminate();
 }

@@ -494,18 +494,9 @@ pub struct PluginRef {
     pub with: Vec<(String, String)>,
 }
 
-/// Where a plugin comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PluginSource {
-    /// A plugin compiled into Ferry, by name without the `builtin:` prefix
-    /// (`default-policy`, `identity-policy`).
-    Builtin(String),
-    /// A WebAssembly component file, which existed when the configuration was read.
-    File(PathBuf),
-}
-
-/// The built-in plugins, by the name written after `builtin:`.
-pub const BUILTIN_POLICIES: [&str; 2] = ["default-policy", "identity-policy"];
+/// Where a plugin comes from: owned by the plugin host, which parses `uses`; a `File` the
+/// configuration gives existed when it was read.
+pub use crate::plugins::PluginSource;
 
 /// A secret: its `Debug` and `Display` print `***`.
 #[derive(Clone, Default, PartialEq, Eq)]

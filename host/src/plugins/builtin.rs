@@ -1,5 +1,6 @@
 //! The builtin plugins, embedded at compile time: `host/build.rs` builds them from `plugins/`
-//! and copies them into `OUT_DIR`.
+//! and copies them into `OUT_DIR`. This is the one table of builtins; the `builtin:` prefix and
+//! the parsing of `uses` are `source.rs`.
 
 /// `builtin:default-policy`: MirrorMaker 2's `DefaultReplicationPolicy`.
 const DEFAULT_POLICY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/default_policy.wasm"));
@@ -8,7 +9,7 @@ const DEFAULT_POLICY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/default_
 const IDENTITY_POLICY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/identity_policy.wasm"));
 
 /// Every builtin, by the name that follows `builtin:`.
-pub(crate) const BUILTINS: [(&str, &[u8]); 2] = [
+const BUILTINS: [(&str, &[u8]); 2] = [
     ("default-policy", DEFAULT_POLICY),
     ("identity-policy", IDENTITY_POLICY),
 ];
@@ -21,11 +22,7 @@ pub(crate) fn lookup(name: &str) -> Option<&'static [u8]> {
         .map(|(_, bytes)| *bytes)
 }
 
-/// The builtins' names, for error messages: `builtin:default-policy, builtin:identity-policy`.
-pub(crate) fn known() -> String {
-    BUILTINS
-        .iter()
-        .map(|(name, _)| format!("builtin:{name}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// The builtins' names (without the prefix), in table order.
+pub(crate) fn names() -> impl Iterator<Item = &'static str> {
+    BUILTINS.iter().map(|(name, _)| *name)
 }

@@ -4,7 +4,7 @@
 //! hash, so that a plugin used by several flows compiles once per process; and on disk, as
 //! precompiled `.cwasm` files, so that a restart compiles nothing (see [`Engine::compile`]).
 //!
-//! It knows nothing about what a plugin does; `policy.rs` owns calling one.
+//! It knows nothing about what a plugin does; `policy/`, `names.rs` and `chain/` own calling one.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -26,7 +26,7 @@ use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Stor
 use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
-use super::error::{BoxError, PluginError};
+use super::error::{BlockingDenied, BoxError, PluginError};
 
 /// Limits and timing of the plugin sandbox. [`EngineOptions::default`] is what
 /// [`Engine::new`] uses.
@@ -586,11 +586,6 @@ impl HostMonotonicClock for FrozenClock {
         0
     }
 }
-
-/// The trap a guest gets when it tries to block (sleep, or wait on a stream).
-#[derive(Debug, thiserror::Error)]
-#[error("plugins may not block (sleep or wait); Ferry plugins get no clocks or I/O")]
-pub(crate) struct BlockingDenied;
 
 /// Replaces the WASI functions that block the calling thread (`poll`, `pollable.block`) with
 /// traps. A blocked guest sits in host code, where the epoch deadline cannot stop it; a guest

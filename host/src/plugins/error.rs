@@ -1,9 +1,16 @@
 //! [`PluginError`]: everything that can go wrong loading or calling a plugin. Each variant names
 //! the plugin (or the file) and, for calls, the function and its input; causes are kept in
 //! `#[source]` and left out of the message.
+//!
+//! It also owns [`guest_error`], the one mapping of a failed guest call (a trap, the epoch
+//! deadline, a denied blocking call, another guest fault) to a [`PluginError`], shared by
+//! policies, name filters and chains, and [`BlockingDenied`], the trap the engine's linker
+//! raises when a guest tries to block.
 
 use std::path::PathBuf;
 use std::time::Duration;
+
+use wasmtime::Trap;
 
 /// A boxed cause, as `wasmtime::Error` converts into one.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -187,4 +194,113 @@ pub enum PluginError {
         /// What the guest answered.
         answer: String,
     },
+}
+
+/// A failed guest call as a [`PluginError`]: [`PluginError::Timeout`] when the epoch deadline
+/// (`deadline`, the engine's call deadline) interrupted it, else [`PluginError::Trap`] with the
+/// trap, [`BlockingDenied`], or the root cause of another guest fault. Callers log the whole
+/// `error` (wasm backtrace included) if they want it; the returned error keeps what reads best.
+pub(crate) fn guest_error(
+    deadline: Duration,
+    plugin: &str,
+    function: &'static str,
+    input: String,
+    error: wasmtime::Error,
+) -> PluginError {
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => PluginError::Timeout {
+            plugin: plugin.to_owned(),
+            function,
+            input,
+            deadline,
+        },
+        Some(trap) => PluginError::Trap {
+            plugin: plugin.to_owned(),
+            function,
+            input,
+            source: Box::new(*trap),
+        },
+        None => {
+            let source: BoxError = if error.is::<BlockingDenied>() {
+                Box::new(BlockingDenied)
+            } else {
+                Box::new(GuestFault(error.root_cause().to_string()))
+            };
+            PluginError::Trap {
+                plugin: plugin.to_owned(),
+                function,
+                input,
+                source,
+            }
+        }
+    }
+}
+
+/// The trap a guest gets when it tries to block (sleep, or wait on a stream).
+#[derive(Debug, thiserror::Error)]
+#[error("plugins may not block (sleep or wait); Ferry plugins get no clocks or I/O")]
+pub(crate) struct BlockingDenied;
+
+/// Why a guest call failed, when it was not a plain trap: the root cause's message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct GuestFault(String);
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+    use std::time::Duration;
+
+    use wasmtime::Trap;
+
+    use super::{BlockingDenied, PluginError, guest_error};
+
+    fn map(error: wasmtime::Error) -> PluginError {
+        guest_error(
+            Duration::from_millis(250),
+            "p.wasm",
+            "transform",
+            "3 record(s)".to_owned(),
+            error,
+        )
+    }
+
+    #[test]
+    fn failed_guest_calls_map_to_timeouts_and_traps() {
+        let timeout = map(wasmtime::Error::new(Trap::Interrupt));
+        assert!(
+            matches!(&timeout, PluginError::Timeout { deadline, .. } if *deadline == Duration::from_millis(250)),
+            "{timeout:?}"
+        );
+        assert_eq!(
+            timeout.to_string(),
+            "plugin `p.wasm` ran longer than 250ms in `transform(3 record(s))`"
+        );
+
+        let trap = map(wasmtime::Error::new(Trap::UnreachableCodeReached));
+        assert!(matches!(trap, PluginError::Trap { .. }), "{trap:?}");
+        assert_eq!(
+            trap.to_string(),
+            "plugin `p.wasm` trapped in `transform(3 record(s))`"
+        );
+        assert_eq!(
+            trap.source().map(ToString::to_string),
+            Some(Trap::UnreachableCodeReached.to_string())
+        );
+
+        let blocked = map(wasmtime::Error::new(BlockingDenied));
+        assert_eq!(
+            blocked.source().map(ToString::to_string),
+            Some(BlockingDenied.to_string())
+        );
+
+        // Another fault keeps its root cause, not the context added on the way up.
+        let fault =
+            map(wasmtime::Error::msg("guest ran out of fuel").context("while calling transform"));
+        assert!(matches!(fault, PluginError::Trap { .. }), "{fault:?}");
+        assert_eq!(
+            fault.source().map(ToString::to_string).as_deref(),
+            Some("guest ran out of fuel")
+        );
+    }
 }

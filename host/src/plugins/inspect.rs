@@ -2,14 +2,13 @@
 //! by reflecting on its exports), what else it exports and imports, whether Ferry can link it,
 //! and how it was compiled (from the precompiled cache or not). `ferry plugin check` prints it.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
+use super::PluginSource;
 use super::bindings::POLICY_INTERFACE;
 use super::engine::Engine;
 use super::error::PluginError;
-use super::{PluginSource, builtin};
 
 /// A Ferry plugin world, recognised by the interface the component exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +99,7 @@ pub struct Inspection {
 /// [`PluginError::Compile`], [`PluginError::Link`].
 pub fn inspect(engine: &Engine, source: &PluginSource) -> Result<Inspection, PluginError> {
     let plugin = source.plugin_name();
-    let bytes = read(source)?;
+    let bytes = super::source::read(source)?;
     let (component, compiled) = engine.compile_timed(&plugin, &bytes)?;
     let component_type = component.component_type();
     let exports: Vec<String> = component_type
@@ -125,33 +124,6 @@ pub fn inspect(engine: &Engine, source: &PluginSource) -> Result<Inspection, Plu
         origin: compiled.origin.to_string(),
         compile_time: compiled.elapsed,
     })
-}
-
-/// The component bytes of `source`.
-pub(crate) fn read(source: &PluginSource) -> Result<Cow<'static, [u8]>, PluginError> {
-    match source {
-        PluginSource::Builtin(name) => {
-            builtin::lookup(name)
-                .map(Cow::Borrowed)
-                .ok_or_else(|| PluginError::UnknownBuiltin {
-                    name: name.clone(),
-                    known: builtin::known(),
-                })
-        }
-        PluginSource::File(path) => std::fs::read(path).map(Cow::Owned).map_err(|error| {
-            if error.kind() == std::io::ErrorKind::NotFound {
-                PluginError::NotFound {
-                    path: path.clone(),
-                    source: error,
-                }
-            } else {
-                PluginError::Read {
-                    path: path.clone(),
-                    source: error,
-                }
-            }
-        }),
-    }
 }
 
 #[cfg(test)]

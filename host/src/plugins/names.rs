@@ -20,7 +20,7 @@ use wasmtime::component::{InstancePre, TypedFunc};
 
 use super::PluginSource;
 use super::engine::{Engine, HostState};
-use super::error::PluginError;
+use super::error::{BoxError, PluginError, guest_error};
 
 /// Answers kept per filter before the cache starts over.
 const MAX_CACHED: usize = 100_000;
@@ -107,7 +107,7 @@ impl NameFilter {
         source: &PluginSource,
         config: &[(String, String)],
     ) -> Result<NameFilter, PluginError> {
-        let bytes = super::inspect::read(source)?;
+        let bytes = super::source::read(source)?;
         NameFilter::from_bytes(engine, kind, &source.plugin_name(), &bytes, config)
     }
 
@@ -124,9 +124,9 @@ impl NameFilter {
         config: &[(String, String)],
     ) -> Result<NameFilter, PluginError> {
         let name = name.to_owned();
-        let digest = super::chain::short_digest(bytes);
+        let digest = super::short_digest(bytes);
         let component = engine.compile(&name, bytes)?;
-        let wrong_kind = |source: Option<super::error::BoxError>| PluginError::WrongKind {
+        let wrong_kind = |source: Option<BoxError>| PluginError::WrongKind {
             plugin: name.clone(),
             kind: kind.noun(),
             missing: kind.interface(),
@@ -260,8 +260,8 @@ impl NameFilter {
                 }
             }
             Err(error) => {
-                let error = super::chain::guest_error(
-                    &self.engine,
+                let error = guest_error(
+                    self.engine.options().call_deadline,
                     &self.name,
                     function,
                     format!("{} name(s)", names.len()),
@@ -315,8 +315,8 @@ impl NameFilter {
                 plugin: self.name.clone(),
                 message,
             }),
-            Err(error) => Err(super::chain::guest_error(
-                &self.engine,
+            Err(error) => Err(guest_error(
+                self.engine.options().call_deadline,
                 &self.name,
                 "init",
                 String::new(),

@@ -1,15 +1,23 @@
-//! The data path of one flow: topic selection, task leases and task workers.
+//! A record's path: from the source consumer through the flow's filters and transforms to the
+//! target producer, and the stored positions and offset syncs that acknowledgements produce.
 //!
-//! `start` prepares a flow (its bookkeeping topics on the target, the first catalog), then runs
-//! two things until `RunningFlow::stop`: the topic manager (`topics`), an async task that keeps
-//! the catalog of mirrored topics current, and the lease member (`lease`), a thread that owns
-//! this process's tasks and runs one worker thread (`worker`) per task.
+//! * `context`: [`TaskContext`], what the tasks of one flow share (read-only after start).
+//! * `catalog`: the mirrored topics the topic manager publishes and tasks follow.
+//! * `assignment`: which task owns which source partition (a pure function).
+//! * `worker`: one task's copy loop, on its own thread (`worker/`: the loop, rdkafka
+//!   callbacks, the partition table, the record dispositions, offset syncs, positions).
+//! * `tracker`: contiguous acknowledgements per partition, which decide stored positions.
+//! * `positions`: reads the stored positions topic to its end.
+//! * `supervisor`: runs a long-lived duty on its own thread, restarting it with back-off,
+//!   until stopped (task workers and the flow leader).
+//!
+//! Nothing here decides *which* tasks this process runs or which topics are mirrored: that is
+//! the flow's control plane (`crate::flow`), which starts and stops task workers.
 
 pub(crate) mod assignment;
-pub(crate) mod leader;
-pub(crate) mod lease;
-pub(crate) mod swap;
-pub(crate) mod topics;
+pub(crate) mod catalog;
+pub(crate) mod positions;
+pub(crate) mod supervisor;
 pub(crate) mod tracker;
 pub(crate) mod worker;
 
@@ -17,18 +25,15 @@ use std::sync::{Arc, Mutex};
 
 use rdkafka::ClientConfig;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
-use crate::config::{Config, Flow};
-use crate::kafka::{Admin, AdminError};
+use crate::config::Flow;
 use crate::metrics::Metrics;
-use crate::offsets::{self, PositionReader, PositionsError};
-use crate::plugins::{ChainSpec, NameFilter, NameFilterKind, Policy, StageKind};
-use swap::{FlowPlugins, NameStageSpec, PolicySlot, Slot, StageSpec};
-use topics::Catalog;
+use crate::plugins::ChainSpec;
+use catalog::Catalog;
+use positions::PositionReader;
 
-/// Everything the threads of one flow share.
-pub(crate) struct FlowContext {
+/// What the task workers of one flow share; built once by `flow::start`.
+pub(crate) struct TaskContext {
     /// The flow's configuration.
     pub(crate) flow: Flow,
     /// Client settings of the source cluster.
@@ -37,8 +42,6 @@ pub(crate) struct FlowContext {
     pub(crate) target: ClientConfig,
     /// Where positions are stored on the target.
     pub(crate) positions_topic: String,
-    /// The task-lease topic on the target.
-    pub(crate) lease_topic: String,
     /// Reads stored positions; shared by the tasks of this process.
     pub(crate) positions: Mutex<PositionReader>,
     /// The current catalog of mirrored topics.
@@ -52,85 +55,8 @@ pub(crate) struct FlowContext {
     pub(crate) start_latest: bool,
     /// Where tasks write MM2 offset syncs; `None` when the flow emits none.
     pub(crate) offset_syncs: Option<OffsetSyncsLocation>,
-    /// The heartbeats topic (on the target, and on the source for reverse heartbeats).
-    pub(crate) heartbeats_topic: String,
-    /// Whether the leader also writes `(target, source)` heartbeats into the source cluster
-    /// (MM2's reverse herder), because no flow of this configuration runs the other way.
-    pub(crate) source_heartbeats: bool,
-    /// The checkpoints topic on the target.
-    pub(crate) checkpoints_topic: String,
     /// The flow's record filters and transforms; `None` when it has none.
     pub(crate) chain: Option<ChainSpec>,
-    /// MM2's topic, group and config-property filters as plugins, when configured.
-    pub(crate) name_filters: NameFilters,
-    /// Wakes the topic manager for a refresh now (after a policy or topic filter swap).
-    pub(crate) refresh_now: tokio::sync::Notify,
-}
-
-/// A flow's name filter plugins (`topic_filter`, `group_filter`, `config_property_filter`),
-/// each in a slot so that it can be hot-swapped.
-#[derive(Default)]
-pub(crate) struct NameFilters {
-    /// Narrows `topics` / `topics_exclude`.
-    pub(crate) topics: Option<Arc<Slot<NameFilter>>>,
-    /// Narrows `groups` / `groups_exclude`.
-    pub(crate) groups: Option<Arc<Slot<NameFilter>>>,
-    /// Narrows `config_properties_exclude`.
-    pub(crate) config_properties: Option<Arc<Slot<NameFilter>>>,
-}
-
-impl NameFilters {
-    /// Loads the flow's name filters into `engine`.
-    ///
-    /// # Errors
-    /// The first that fails to load.
-    pub(crate) fn load(
-        engine: &crate::plugins::Engine,
-        flow: &Flow,
-    ) -> Result<NameFilters, crate::plugins::PluginError> {
-        let load = |plugin: &Option<crate::config::PluginRef>, kind| {
-            plugin
-                .as_ref()
-                .map(|plugin| {
-                    NameFilter::load(engine, kind, &plugin.uses, &flow.plugin_init(plugin))
-                        .map(|filter| Arc::new(Slot::new(filter)))
-                })
-                .transpose()
-        };
-        Ok(NameFilters {
-            topics: load(&flow.topic_filter, NameFilterKind::Topic)?,
-            groups: load(&flow.group_filter, NameFilterKind::Group)?,
-            config_properties: load(&flow.config_property_filter, NameFilterKind::ConfigProperty)?,
-        })
-    }
-
-    /// Each configured filter with its configuration entry, for hot swap.
-    fn with_refs<'a>(
-        &'a self,
-        flow: &'a Flow,
-    ) -> impl Iterator<Item = (&'a crate::config::PluginRef, &'a Arc<Slot<NameFilter>>)> {
-        [
-            (&flow.topic_filter, &self.topics),
-            (&flow.group_filter, &self.groups),
-            (&flow.config_property_filter, &self.config_properties),
-        ]
-        .into_iter()
-        .filter_map(|(plugin, slot)| Some((plugin.as_ref()?, slot.as_ref()?)))
-    }
-}
-
-/// Loads every plugin of `flow` but its policy (filters, transforms, name filters) and drops
-/// them: what `ferry validate` and the start of `ferry run` check before contacting clusters.
-///
-/// # Errors
-/// The first plugin that fails to load.
-pub(crate) fn check_plugins(
-    engine: &crate::plugins::Engine,
-    flow: &Flow,
-) -> Result<(), crate::plugins::PluginError> {
-    load_chain(engine, flow)?;
-    NameFilters::load(engine, flow)?;
-    Ok(())
 }
 
 /// The offset-syncs topic and the cluster holding it.
@@ -139,402 +65,4 @@ pub(crate) struct OffsetSyncsLocation {
     pub(crate) topic: String,
     /// Client settings of the cluster it is on.
     pub(crate) cluster: ClientConfig,
-}
-
-/// Errors starting a flow.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum FlowError {
-    /// An administrative call failed.
-    #[error("flow {flow}")]
-    Admin {
-        /// The flow.
-        flow: String,
-        /// The cause.
-        #[source]
-        source: Box<AdminError>,
-    },
-    /// The positions reader could not be created.
-    #[error("flow {flow}")]
-    Positions {
-        /// The flow.
-        flow: String,
-        /// The cause.
-        #[source]
-        source: PositionsError,
-    },
-    /// Joining the lease group failed.
-    #[error("flow {flow}")]
-    Lease {
-        /// The flow.
-        flow: String,
-        /// The cause.
-        #[source]
-        source: lease::LeaseError,
-    },
-    /// The policy plugin could not name the internal topics.
-    #[error("flow {flow}: the policy plugin could not name the internal topics")]
-    Policy {
-        /// The flow.
-        flow: String,
-        /// The cause.
-        #[source]
-        source: crate::plugins::PluginError,
-    },
-    /// A filter, transform or name filter could not be loaded.
-    #[error("flow {flow}: a filter or transform could not be loaded")]
-    Chain {
-        /// The flow.
-        flow: String,
-        /// The cause, naming the plugin.
-        #[source]
-        source: crate::plugins::PluginError,
-    },
-    /// A cluster named by the flow is missing (validation prevents this).
-    #[error("flow {flow} names unknown cluster `{cluster}`")]
-    UnknownCluster {
-        /// The flow.
-        flow: String,
-        /// The cluster.
-        cluster: String,
-    },
-}
-
-/// A running flow.
-pub(crate) struct RunningFlow {
-    id: String,
-    manager: JoinHandle<()>,
-    membership: lease::Membership,
-    plugins: Arc<FlowPlugins>,
-}
-
-impl RunningFlow {
-    /// The flow's swappable plugins, for the admin endpoint and the file watcher.
-    pub(crate) fn plugins(&self) -> Arc<FlowPlugins> {
-        Arc::clone(&self.plugins)
-    }
-
-    /// Stops the flow: every task drains and stores its positions, then the process leaves the
-    /// lease group so that other processes take the tasks over at once.
-    pub(crate) async fn stop(self) {
-        self.manager.abort();
-        let membership = self.membership;
-        if tokio::task::spawn_blocking(move || membership.leave())
-            .await
-            .is_err()
-        {
-            tracing::error!(flow = %self.id, "Stopping the flow failed.");
-        }
-        tracing::info!(flow = %self.id, "Flow stopped.");
-    }
-}
-
-/// Starts `flow`: creates its bookkeeping topics, publishes the first catalog, starts the topic
-/// manager and joins the task-lease group.
-///
-/// # Errors
-/// When the target cannot be prepared or the group cannot be joined.
-pub(crate) async fn start(
-    config: &Config,
-    flow: &Flow,
-    policy: Arc<Policy>,
-    metrics: Arc<Metrics>,
-) -> Result<RunningFlow, FlowError> {
-    let id = flow.id.to_string();
-    let cluster = |name: &crate::config::ClusterName| {
-        config
-            .clusters
-            .get(name)
-            .map(|cluster| cluster.client_config())
-            .ok_or_else(|| FlowError::UnknownCluster {
-                flow: id.clone(),
-                cluster: name.to_string(),
-            })
-    };
-    let source = cluster(&flow.source)?;
-    let target = cluster(&flow.target)?;
-    let admin_error = |source: AdminError| FlowError::Admin {
-        flow: id.clone(),
-        source: Box::new(source),
-    };
-    let source_admin = Arc::new(Admin::new(flow.source.as_str(), &source).map_err(admin_error)?);
-    let target_admin = Arc::new(Admin::new(flow.target.as_str(), &target).map_err(admin_error)?);
-
-    let positions_topic = flow.positions_topic.clone();
-    let lease_topic = lease::lease_topic(flow.source.as_str());
-    let compact = [("cleanup.policy", "compact")];
-    target_admin
-        .create_topic(
-            &positions_topic,
-            offsets::POSITIONS_TOPIC_PARTITIONS,
-            flow.replication_factor,
-            &compact,
-        )
-        .await
-        .map_err(admin_error)?;
-    let tasks = i32::try_from(flow.tasks).unwrap_or(i32::MAX);
-    target_admin
-        .create_topic(&lease_topic, tasks, flow.replication_factor, &compact)
-        .await
-        .map_err(admin_error)?;
-    let target_topics = target_admin
-        .topic_partitions_async()
-        .await
-        .map_err(admin_error)?;
-    let task_count = target_topics
-        .get(&lease_topic)
-        .copied()
-        .unwrap_or(tasks)
-        .max(1) as u32;
-    if task_count != flow.tasks {
-        tracing::warn!(flow = %id, configured = flow.tasks, effective = task_count, topic = %lease_topic,
-            "The lease topic fixes the number of tasks; delete it with all processes stopped to change it.");
-    }
-    let reader =
-        PositionReader::new(&target, &positions_topic, flow.source.as_str()).map_err(|source| {
-            FlowError::Positions {
-                flow: id.clone(),
-                source,
-            }
-        })?;
-    let start_latest = source
-        .get("auto.offset.reset")
-        .is_some_and(|value| value == "latest");
-    let names = {
-        let policy = Arc::clone(&policy);
-        let flow = flow.clone();
-        tokio::task::block_in_place(move || InternalNames::ask(&policy, &flow))
-    }
-    .map_err(|source| FlowError::Policy {
-        flow: id.clone(),
-        source,
-    })?;
-    let reverse_flow_runs = config
-        .flows
-        .iter()
-        .any(|other| other.enabled && other.source == flow.target && other.target == flow.source);
-    let source_heartbeats = !reverse_flow_runs;
-    create_internal_topics(
-        flow,
-        &names,
-        source_heartbeats,
-        &source_admin,
-        &target_admin,
-    )
-    .await;
-    let engine = policy.engine().clone();
-    let chain = load_chain(&engine, flow).map_err(|source| FlowError::Chain {
-        flow: id.clone(),
-        source,
-    })?;
-    let name_filters =
-        tokio::task::block_in_place(|| NameFilters::load(&engine, flow)).map_err(|source| {
-            FlowError::Chain {
-                flow: id.clone(),
-                source,
-            }
-        })?;
-    if chain.is_some() && flow.on_error == crate::config::ErrorPolicy::DeadLetter {
-        target_admin
-            .create_topic(&flow.dead_letter_topic, 1, flow.replication_factor, &[])
-            .await
-            .map_err(admin_error)?;
-    }
-    let offset_syncs = flow.emit_offset_syncs.then(|| OffsetSyncsLocation {
-        topic: names.offset_syncs.clone(),
-        cluster: if flow.offset_syncs_on_target {
-            target.clone()
-        } else {
-            source.clone()
-        },
-    });
-    let (catalog_sender, catalog_receiver) = watch::channel(Arc::new(Catalog::default()));
-    let context = Arc::new(FlowContext {
-        flow: flow.clone(),
-        source,
-        target,
-        positions_topic,
-        lease_topic,
-        positions: Mutex::new(reader),
-        catalog: catalog_receiver,
-        metrics,
-        task_count,
-        start_latest,
-        offset_syncs,
-        heartbeats_topic: names.heartbeats.clone(),
-        source_heartbeats,
-        checkpoints_topic: names.checkpoints.clone(),
-        chain,
-        name_filters,
-        refresh_now: tokio::sync::Notify::new(),
-    });
-    let stages = swappable_stages(flow, context.chain.as_ref());
-    let name_stages: Vec<NameStageSpec> = context
-        .name_filters
-        .with_refs(flow)
-        .map(|(plugin, slot)| NameStageSpec {
-            source: plugin.uses.clone(),
-            config: flow.plugin_init(plugin),
-            slot: Arc::clone(slot),
-        })
-        .collect();
-    let policy = Arc::new(PolicySlot::new(policy));
-    let plugins = Arc::new(FlowPlugins::new(
-        Arc::clone(&context),
-        engine,
-        Arc::clone(&source_admin),
-        Arc::clone(&policy),
-        flow.policy.uses.clone(),
-        flow.plugin_init(&flow.policy),
-        names,
-        stages,
-        name_stages,
-    ));
-    plugins.publish_versions();
-    let manager = tokio::spawn(topics::run_manager(
-        Arc::clone(&context),
-        policy,
-        source_admin,
-        target_admin,
-        catalog_sender,
-    ));
-    let membership =
-        lease::Membership::join(Arc::clone(&context)).map_err(|source| FlowError::Lease {
-            flow: id.clone(),
-            source,
-        })?;
-    tracing::info!(flow = %id, tasks = task_count, group = %flow.group_id, "Flow started.");
-    Ok(RunningFlow {
-        id,
-        manager,
-        membership,
-        plugins,
-    })
-}
-
-/// Loads the flow's filters and transforms into `engine`; `None` without any. Each plugin's
-/// `init` gets [`Flow::plugin_init`].
-fn load_chain(
-    engine: &crate::plugins::Engine,
-    flow: &Flow,
-) -> Result<Option<ChainSpec>, crate::plugins::PluginError> {
-    if flow.filters.is_empty() && flow.transforms.is_empty() {
-        return Ok(None);
-    }
-    let plugins = |list: &[crate::config::PluginRef]| -> Vec<_> {
-        list.iter()
-            .map(|plugin| (plugin.uses.clone(), flow.plugin_init(plugin)))
-            .collect()
-    };
-    let spec = tokio::task::block_in_place(|| {
-        ChainSpec::load(engine, &plugins(&flow.filters), &plugins(&flow.transforms))
-    })?;
-    Ok(Some(spec))
-}
-
-/// The chain's stages as hot swap sees them: kind, file, `init` configuration and slot, in
-/// chain order (filters first, as [`ChainSpec::load`] orders them).
-fn swappable_stages(flow: &Flow, chain: Option<&ChainSpec>) -> Vec<StageSpec> {
-    let Some(chain) = chain else {
-        return Vec::new();
-    };
-    let stages = flow
-        .filters
-        .iter()
-        .map(|plugin| (StageKind::Filter, plugin))
-        .chain(
-            flow.transforms
-                .iter()
-                .map(|plugin| (StageKind::Transform, plugin)),
-        );
-    stages
-        .zip(chain.slots())
-        .map(|((kind, plugin), slot)| StageSpec {
-            kind,
-            source: plugin.uses.clone(),
-            config: flow.plugin_init(plugin),
-            slot: Arc::clone(slot),
-        })
-        .collect()
-}
-
-/// The names of MM2's internal topics of a flow, from its policy (MM2 asks its
-/// `ReplicationPolicy` too, KIP-690).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct InternalNames {
-    heartbeats: String,
-    checkpoints: String,
-    offset_syncs: String,
-}
-
-impl InternalNames {
-    fn ask(policy: &Policy, flow: &Flow) -> Result<InternalNames, crate::plugins::PluginError> {
-        // On the source, the topic is named after the target, and the other way round
-        // (`MirrorSourceConfig#offsetSyncsTopic`).
-        let other = if flow.offset_syncs_on_target {
-            flow.source.as_str()
-        } else {
-            flow.target.as_str()
-        };
-        Ok(InternalNames {
-            heartbeats: policy.heartbeats_topic()?,
-            checkpoints: policy.checkpoints_topic(flow.source.as_str())?,
-            offset_syncs: policy.offset_syncs_topic(other)?,
-        })
-    }
-}
-
-/// Creates the heartbeats, checkpoints and offset-syncs topics that the flow writes: one
-/// partition, compacted. As MM2 (KAFKA-15465), a failure is logged and the flow goes on: the
-/// topic may exist already or be created by someone with the rights to.
-async fn create_internal_topics(
-    flow: &Flow,
-    names: &InternalNames,
-    source_heartbeats: bool,
-    source: &Admin,
-    target: &Admin,
-) {
-    let compact = [("cleanup.policy", "compact")];
-    let mut wanted: Vec<(&Admin, &str, i16)> = Vec::new();
-    if flow.emit_heartbeats.is_some() {
-        wanted.push((
-            target,
-            &names.heartbeats,
-            flow.heartbeats_replication_factor,
-        ));
-        if source_heartbeats {
-            wanted.push((
-                source,
-                &names.heartbeats,
-                flow.heartbeats_replication_factor,
-            ));
-        }
-    }
-    if flow.emit_checkpoints.is_some() {
-        wanted.push((
-            target,
-            &names.checkpoints,
-            flow.checkpoints_replication_factor,
-        ));
-    }
-    if flow.emit_offset_syncs {
-        let cluster = if flow.offset_syncs_on_target {
-            target
-        } else {
-            source
-        };
-        wanted.push((
-            cluster,
-            &names.offset_syncs,
-            flow.offset_syncs_replication_factor,
-        ));
-    }
-    for (admin, topic, replication_factor) in wanted {
-        if let Err(error) = admin
-            .create_topic(topic, 1, replication_factor, &compact)
-            .await
-        {
-            tracing::warn!(flow = %flow.id, topic, error = %crate::error_chain(&error),
-                "Creating an internal topic failed; assuming it exists or will be created.");
-        }
-    }
 }

@@ -1,0 +1,481 @@
+//! The command line: `ferry run`, `ferry validate` and `ferry plugin check`.
+//!
+//! Exit codes: 0 success; 1 a runtime failure (a cluster unreachable, a flow that cannot
+//! start); 2 the configuration or a plugin is invalid. Start-up problems are printed to stderr
+//! as `error: ...` lines, one per problem, so they read well without a log pipeline.
+//!
+//! `plugin.rs` is `ferry plugin check`; `failure.rs` the exit codes both use.
+
+mod failure;
+pub mod plugin;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, Config, Flow};
+use crate::flow;
+use crate::kafka::Admin;
+use crate::metrics::Metrics;
+use crate::plugins::{Engine, EngineOptions, Policy};
+use failure::Failure;
+use plugin::CheckRequest;
+
+/// Ferry: Kafka replication with WebAssembly plugins, a MirrorMaker 2 replacement.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about)]
+pub struct Arguments {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Mirrors topics as the configuration says, until SIGINT or SIGTERM.
+    Run {
+        /// The configuration file (TOML).
+        #[arg(long, short, required_unless_present = "mm2", conflicts_with = "mm2")]
+        config: Option<PathBuf>,
+        /// A MirrorMaker 2 properties file (`connect-mirror-maker.properties`), used as is.
+        #[arg(long)]
+        mm2: Option<PathBuf>,
+        /// Address of the Prometheus endpoint (`/metrics`). Port 7070 is where MM2 users'
+        /// scrapers already look; use 127.0.0.1:7070 to keep it local.
+        #[arg(long, env = "FERRY_METRICS_BIND", default_value = "0.0.0.0:7070")]
+        metrics_bind: SocketAddr,
+        #[command(flatten)]
+        admin: AdminArguments,
+        #[command(flatten)]
+        cache: CacheArguments,
+    },
+    /// Checks a configuration: syntax, values, plugins, and that the clusters answer.
+    Validate {
+        /// The configuration file (TOML).
+        #[arg(long, short, required_unless_present = "mm2", conflicts_with = "mm2")]
+        config: Option<PathBuf>,
+        /// A MirrorMaker 2 properties file (`connect-mirror-maker.properties`), used as is.
+        #[arg(long)]
+        mm2: Option<PathBuf>,
+        /// Do not contact the clusters.
+        #[arg(long)]
+        offline: bool,
+        #[command(flatten)]
+        cache: CacheArguments,
+    },
+    /// Plugin authoring tools.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Names the world a component implements, loads it in Ferry's sandbox, calls `init` and
+    /// prints its answers on sample inputs. Exit code 2 for a plugin Ferry would refuse.
+    Check {
+        /// The component (`.wasm`), or `builtin:<name>`.
+        plugin: String,
+        /// A `with` setting passed to `init`, as in the flow's `policy.with`; repeatable.
+        #[arg(long = "with", value_name = "KEY=VALUE", value_parser = plugin::parse_key_value)]
+        with: Vec<(String, String)>,
+        /// The flow's source cluster alias (`source.cluster.alias`).
+        #[arg(long, default_value = "A")]
+        source_alias: String,
+        /// The flow's target cluster alias (`target.cluster.alias`).
+        #[arg(long, default_value = "B")]
+        target_alias: String,
+        /// A topic to show instead of the samples (policies); repeatable.
+        #[arg(long = "topic")]
+        topics: Vec<String>,
+        /// A record to run instead of the samples (filters and transforms), as JSON:
+        /// '{"key": "k", "value": "v", "headers": {"env": "test"}}'; repeatable.
+        #[arg(long = "record", value_name = "JSON", value_parser = plugin::parse_record)]
+        records: Vec<plugin::SampleRecord>,
+        #[command(flatten)]
+        cache: CacheArguments,
+    },
+}
+
+/// The admin endpoint and the plugin file watcher (hot swap).
+#[derive(Debug, Args)]
+struct AdminArguments {
+    /// Address of the admin endpoint (`GET /status`, plugin and policy swaps), or `off`.
+    /// Without FERRY_ADMIN_TOKEN it must be a loopback address.
+    #[arg(long, env = "FERRY_ADMIN_BIND", default_value = "127.0.0.1:7071", value_parser = parse_admin_bind)]
+    admin_bind: AdminBind,
+    /// The admin endpoint's bearer token; requests must send `Authorization: Bearer <token>`.
+    #[arg(long, env = "FERRY_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Do not watch plugin files: swap only through the admin endpoint.
+    #[arg(long)]
+    no_watch_plugins: bool,
+}
+
+/// `--admin-bind`: an address, or `off`.
+#[derive(Debug, Clone, Copy)]
+struct AdminBind(Option<SocketAddr>);
+
+fn parse_admin_bind(text: &str) -> Result<AdminBind, String> {
+    if text == "off" {
+        return Ok(AdminBind(None));
+    }
+    text.parse()
+        .map(|address| AdminBind(Some(address)))
+        .map_err(|error| format!("expected an address like 127.0.0.1:7071, or `off`: {error}"))
+}
+
+/// Where compiled plugins are kept between runs.
+#[derive(Debug, Args)]
+struct CacheArguments {
+    /// Folder of the precompiled-plugin cache [default: $XDG_CACHE_HOME/ferry/plugins, else
+    /// ~/.cache/ferry/plugins].
+    #[arg(long, env = "FERRY_PLUGIN_CACHE", value_name = "DIR")]
+    plugin_cache: Option<PathBuf>,
+    /// Compile plugins in memory at every start; read and write no cache.
+    #[arg(long, conflicts_with = "plugin_cache")]
+    no_plugin_cache: bool,
+}
+
+impl CacheArguments {
+    /// The engine options these arguments select.
+    fn engine_options(&self) -> EngineOptions {
+        let cache_dir = if self.no_plugin_cache {
+            None
+        } else {
+            self.plugin_cache
+                .clone()
+                .or_else(crate::plugins::default_cache_dir)
+        };
+        EngineOptions {
+            cache_dir,
+            ..EngineOptions::default()
+        }
+    }
+}
+
+/// Runs the command and returns the process exit code.
+pub fn main(arguments: Arguments) -> ExitCode {
+    // The plugin tools print a report; their logs are only for what goes wrong.
+    let default_level = match arguments.command {
+        Command::Plugin { .. } => "warn",
+        Command::Run { .. } | Command::Validate { .. } => "info",
+    };
+    init_tracing(default_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: starting the async runtime failed: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = match arguments.command {
+        Command::Run {
+            config,
+            mm2,
+            metrics_bind,
+            admin,
+            cache,
+        } => runtime.block_on(run(
+            Source::from(config, mm2),
+            metrics_bind,
+            admin,
+            cache.engine_options(),
+        )),
+        Command::Validate {
+            config,
+            mm2,
+            offline,
+            cache,
+        } => runtime.block_on(validate(
+            Source::from(config, mm2),
+            offline,
+            cache.engine_options(),
+        )),
+        Command::Plugin {
+            command:
+                PluginCommand::Check {
+                    plugin,
+                    with,
+                    source_alias,
+                    target_alias,
+                    topics,
+                    records,
+                    cache,
+                },
+        } => new_engine(cache.engine_options()).and_then(|engine| {
+            let mut report = String::new();
+            let result = plugin::check(
+                &engine,
+                &CheckRequest {
+                    plugin,
+                    with,
+                    source_alias,
+                    target_alias,
+                    topics,
+                    records,
+                },
+                &mut report,
+            );
+            print_report(&report);
+            result
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            for line in failure.lines {
+                eprintln!("error: {line}");
+            }
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn init_tracing(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    use std::io::IsTerminal as _;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Where the configuration comes from.
+enum Source {
+    Toml(PathBuf),
+    Mm2(PathBuf),
+}
+
+impl Source {
+    fn from(config: Option<PathBuf>, mm2: Option<PathBuf>) -> Source {
+        match (config, mm2) {
+            (_, Some(path)) => Source::Mm2(path),
+            (Some(path), None) => Source::Toml(path),
+            // clap requires one of the two.
+            (None, None) => Source::Toml(PathBuf::from("ferry.toml")),
+        }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        match self {
+            Source::Toml(path) | Source::Mm2(path) => path,
+        }
+    }
+}
+
+/// Loads the configuration. Keys of an MM2 file that Ferry does not use are reported once, with
+/// the reason, never dropped silently.
+fn load_config(
+    source: &Source,
+    report_unused: impl Fn(&config::mm2::UnusedKey),
+) -> Result<Config, Failure> {
+    let to_failure = |errors: config::ConfigErrors| {
+        Failure::config(errors.to_string().lines().map(str::to_owned).collect())
+    };
+    match source {
+        Source::Toml(path) => config::load(path).map_err(to_failure),
+        Source::Mm2(path) => {
+            let (config, unused) = config::mm2::load_mm2(path).map_err(to_failure)?;
+            for key in &unused {
+                report_unused(key);
+            }
+            Ok(config)
+        }
+    }
+}
+
+#[allow(
+    clippy::print_stdout,
+    reason = "the report is the command's output, for a terminal or a pipe"
+)]
+fn print_report(report: &str) {
+    print!("{report}");
+}
+
+fn new_engine(options: EngineOptions) -> Result<Engine, Failure> {
+    Engine::with_options(options).map_err(|error| {
+        Failure::runtime(format!(
+            "starting the plugin engine failed: {}",
+            crate::error_chain(&error)
+        ))
+    })
+}
+
+/// Loads the policy plugin of every enabled flow, and checks its other plugins (filters,
+/// transforms, name filters) load and accept their configuration.
+fn load_policies(
+    config: &Config,
+    options: EngineOptions,
+) -> Result<Vec<(Flow, Arc<Policy>)>, Failure> {
+    let engine = new_engine(options)?;
+    let mut loaded = Vec::new();
+    let mut problems = Vec::new();
+    for flow in config.flows.iter().filter(|flow| flow.enabled) {
+        let policy = Policy::load(&engine, &flow.policy.uses, &flow.plugin_init(&flow.policy))
+            .and_then(|policy| {
+                flow::check_plugins(&engine, flow)?;
+                Ok(policy)
+            });
+        match policy {
+            Ok(policy) => loaded.push((flow.clone(), Arc::new(policy))),
+            Err(error) => {
+                problems.push(format!("flow {}: {}", flow.id, crate::error_chain(&error)))
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(Failure::config(problems))
+    }
+}
+
+/// Checks that every cluster an enabled flow uses answers a metadata request.
+async fn check_clusters(config: &Config) -> Result<(), Failure> {
+    let mut names: Vec<&config::ClusterName> = config
+        .flows
+        .iter()
+        .filter(|flow| flow.enabled)
+        .flat_map(|flow| [&flow.source, &flow.target])
+        .collect();
+    names.sort();
+    names.dedup();
+    let mut problems = Vec::new();
+    for name in names {
+        let Some(cluster) = config.clusters.get(name) else {
+            continue;
+        };
+        let client = cluster.client_config();
+        let alias = name.to_string();
+        let bootstrap = cluster.bootstrap_servers.clone();
+        let answer = tokio::task::spawn_blocking(move || {
+            Admin::new(&alias, &client).and_then(|admin| admin.topic_partitions().map(|_| ()))
+        })
+        .await;
+        match answer {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => problems.push(format!(
+                "cluster `{name}` ({bootstrap}) is unreachable: {}",
+                crate::error_chain(&error)
+            )),
+            Err(error) => problems.push(format!("checking cluster `{name}` failed: {error}")),
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure {
+            code: 1,
+            lines: problems,
+        })
+    }
+}
+
+async fn validate(source: Source, offline: bool, options: EngineOptions) -> Result<(), Failure> {
+    let config = load_config(&source, |unused| {
+        eprintln!("note: not used by Ferry: {unused}")
+    })?;
+    let path = source.path();
+    let policies = load_policies(&config, options)?;
+    if !offline {
+        check_clusters(&config).await?;
+    }
+    eprintln!(
+        "{}: valid ({} clusters, {} flows, {} enabled{})",
+        path.display(),
+        config.clusters.len(),
+        config.flows.len(),
+        policies.len(),
+        if offline {
+            "; clusters not contacted"
+        } else {
+            "; clusters answered"
+        }
+    );
+    Ok(())
+}
+
+async fn run(
+    source: Source,
+    metrics_bind: SocketAddr,
+    admin: AdminArguments,
+    options: EngineOptions,
+) -> Result<(), Failure> {
+    let config = load_config(&source, |unused| {
+        tracing::info!(key = %unused.key, line = unused.line, reason = unused.reason, "Key not used by Ferry.");
+    })?;
+    if let AdminBind(Some(address)) = admin.admin_bind {
+        crate::admin::check_bind(address, admin.admin_token.as_deref())
+            .map_err(|error| Failure::config(vec![error.to_string()]))?;
+    }
+    let policies = load_policies(&config, options)?;
+    check_clusters(&config).await?;
+    let metrics =
+        Arc::new(Metrics::new().map_err(|error| Failure::runtime(crate::error_chain(&error)))?);
+    let bound = Arc::clone(&metrics)
+        .serve(metrics_bind)
+        .await
+        .map_err(|error| Failure::runtime(crate::error_chain(&error)))?;
+    tracing::info!(address = %bound, "Metrics endpoint listening.");
+    let mut running = Vec::new();
+    for (flow, policy) in policies {
+        match flow::start(&config, &flow, policy, Arc::clone(&metrics)).await {
+            Ok(flow) => running.push(flow),
+            Err(error) => {
+                for flow in running {
+                    flow.stop().await;
+                }
+                return Err(Failure::runtime(crate::error_chain(&error)));
+            }
+        }
+    }
+    if running.is_empty() {
+        tracing::warn!("No flow is enabled; nothing to do.");
+    }
+    let plugins: Vec<_> = running.iter().map(flow::RunningFlow::plugins).collect();
+    if let AdminBind(Some(address)) = admin.admin_bind {
+        match crate::admin::serve(address, admin.admin_token, plugins.clone()).await {
+            Ok(bound) => tracing::info!(address = %bound, "Admin endpoint listening."),
+            Err(error) => {
+                for flow in running {
+                    flow.stop().await;
+                }
+                return Err(Failure::runtime(crate::error_chain(&error)));
+            }
+        }
+    }
+    crate::admin::watch(plugins, !admin.no_watch_plugins);
+    wait_for_signal().await;
+    tracing::info!("Shutting down: draining tasks and storing positions.");
+    for flow in running {
+        flow.stop().await;
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "Cannot listen for SIGTERM.");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}

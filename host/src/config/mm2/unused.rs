@@ -1,0 +1,200 @@
+//! Why Ferry does not use a key of the MM2 file.
+//!
+//! This module owns the list of keys left over after resolution and the reason given for each:
+//! MM2 settings Ferry has no counterpart for, settings of clusters or flows that are not used,
+//! and keys MM2 itself ignores. No key is dropped without a reason.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::UnusedKey;
+use super::properties::Property;
+use super::resolve::{Scope, classify};
+
+/// Every key not read during resolution, by line, with the reason.
+pub(super) fn unused_keys(
+    props: &BTreeMap<String, Property>,
+    used: &HashSet<String>,
+    clusters_used: &HashSet<String>,
+    flows_enabled: &HashSet<(String, String)>,
+) -> Vec<UnusedKey> {
+    let aliases: Vec<String> = props
+        .get("clusters")
+        .map(|property| {
+            property
+                .value
+                .split(',')
+                .map(|alias| alias.trim().to_owned())
+                .filter(|alias| !alias.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut unused: Vec<UnusedKey> = props
+        .iter()
+        .filter(|(key, _)| !used.contains(key.as_str()))
+        .map(|(key, property)| {
+            let reason = match classify(key, &aliases).0 {
+                Scope::Top => top_level_reason(key),
+                Scope::Cluster(alias, rest) => {
+                    if clusters_used.contains(alias) {
+                        cluster_reason(rest)
+                    } else {
+                        "no enabled flow uses this cluster"
+                    }
+                }
+                Scope::Flow(source, target, rest) => {
+                    if flows_enabled.contains(&(source.to_owned(), target.to_owned())) {
+                        flow_reason(rest)
+                    } else {
+                        "the flow is not enabled; ferry runs only enabled flows"
+                    }
+                }
+                Scope::BadFlow => "the flow names a cluster that is not in `clusters`",
+            };
+            UnusedKey {
+                key: key.clone(),
+                line: property.line,
+                reason,
+            }
+        })
+        .collect();
+    unused.sort_by(|left, right| (left.line, &left.key).cmp(&(right.line, &right.key)));
+    unused
+}
+
+/// Why a connector or worker key is not used, for the keys MM2 knows under any prefix.
+fn known_reason(name: &str) -> Option<&'static str> {
+    let prefixed = |prefixes: &[&str]| prefixes.iter().any(|prefix| name.starts_with(prefix));
+    let reason = match name {
+        "groups.blacklist" => "`groups.exclude` is set, which wins over its old alias",
+        "config.properties.blacklist" => {
+            "`config.properties.exclude` is set, which wins over its old alias"
+        }
+        "group.filter.class" => {
+            "custom group filters are not supported; use `groups` and `groups.exclude`"
+        }
+        "config.property.filter.class" => {
+            "custom config property filters are not supported; use `config.properties.exclude`"
+        }
+        "refresh.groups.enabled" | "refresh.groups.interval.seconds" => {
+            "ferry lists the source groups at every checkpoint"
+        }
+        "use.incremental.alter.configs" => {
+            "ferry always uses incremental alter configs, so target-only settings survive"
+        }
+        "offset-syncs.topic.partitions" => "the offset-syncs topic has one partition, as in mm2",
+        "topics.blacklist" => "`topics.exclude` is set, which wins over its old alias",
+        "topic.filter.class" => {
+            "custom topic filters are not supported; use `topics` and `topics.exclude`"
+        }
+        "forwarding.admin.class" => "custom admin clients are not supported",
+        "refresh.topics.enabled" => "ferry always looks for new topics and partitions",
+        "consumer.poll.timeout.ms" | "admin.timeout.ms" => "ferry uses its own timeouts",
+        "metric.reporters" | "auto.include.jmx.reporter" | "add.source.alias.to.metrics" => {
+            "ferry exports its own metrics"
+        }
+        "name" | "connector.class" | "source.cluster.alias" | "target.cluster.alias" => {
+            "ferry has no connectors and takes the aliases from the flow name `A->B`"
+        }
+        "group.id" => "a Connect worker group; ferry's flow group is `ferry.<source>-<target>`",
+        "client.id" => "ferry names its own clients",
+        "enabled" => "no flow is enabled by it (`A->B.enabled` or heartbeats decide)",
+        "exactly.once.support" | "exactly.once.source.support" => {
+            "exactly-once delivery is not supported yet"
+        }
+        "offset.flush.interval.ms" => {
+            "mm2 reads it only as `<target>.offset.flush.interval.ms`, which sets a flow's commit interval"
+        }
+        "dedicated.mode.enable.internal.rest"
+        | "listeners"
+        | "access.control.allow.origin"
+        | "access.control.allow.methods"
+        | "response.http.headers.config"
+        | "ssl.client.auth" => "mm2's internal rest server; ferry has none",
+        _ if prefixed(&["offset.storage."]) => {
+            "ferry creates the positions topic (`offset.storage.topic`) with the flow's replication.factor and 25 partitions"
+        }
+        _ if prefixed(&["config.storage.", "status.storage."]) => {
+            "a Connect internal topic; ferry has no Connect worker"
+        }
+        _ if prefixed(&["key.converter", "value.converter", "header.converter"]) => {
+            "ferry copies record bytes unchanged, as mm2's ByteArrayConverter does"
+        }
+        _ if prefixed(&["transforms", "predicates"]) => {
+            "single message transforms are not supported"
+        }
+        _ if prefixed(&["transaction.boundary", "exactly.once."]) => {
+            "exactly-once delivery is not supported yet"
+        }
+        _ if prefixed(&["topic.creation."]) => "ferry creates target topics from the source topics",
+        _ if prefixed(&["errors.", "tasks.max.enforce", "config.action.reload"]) => {
+            "a Connect connector setting; ferry has no Connect worker"
+        }
+        _ if prefixed(&["rest.", "admin.listeners"]) => {
+            "mm2's internal rest server; ferry has none"
+        }
+        _ if prefixed(&["config.providers"]) => {
+            "config providers are not supported; `${provider:path:key}` values are taken literally"
+        }
+        _ if prefixed(&["sasl.", "ssl."]) => {
+            "only PLAIN/SCRAM credentials from sasl.jaas.config are mapped; tls files, keystores and other sasl settings are not yet"
+        }
+        _ if prefixed(&[
+            "task.",
+            "worker.",
+            "session.timeout.ms",
+            "heartbeat.interval.ms",
+            "rebalance.timeout.ms",
+            "scheduled.rebalance.max.delay.ms",
+            "connect.protocol",
+            "offset.flush.timeout.ms",
+            "inter.worker.",
+        ]) =>
+        {
+            "a Connect worker setting; ferry has no Connect worker"
+        }
+        _ => return None,
+    };
+    Some(reason)
+}
+
+fn top_level_reason(key: &str) -> &'static str {
+    if ["consumer.", "producer.", "admin."]
+        .iter()
+        .any(|prefix| key.starts_with(prefix))
+    {
+        return "mm2 ignores top-level consumer.*, producer.* and admin.* keys too; use `<alias>.consumer.*`";
+    }
+    if matches!(
+        key,
+        "security.protocol" | "sasl.mechanism" | "sasl.jaas.config"
+    ) {
+        return "every cluster of an enabled flow sets its own value, or does not need it";
+    }
+    if key == "bootstrap.servers" {
+        return "every cluster of an enabled flow sets its own value";
+    }
+    known_reason(key).unwrap_or("not an mm2 top-level setting; mm2 ignores it too")
+}
+
+fn cluster_reason(rest: &str) -> &'static str {
+    if ["consumer.", "producer.", "admin."]
+        .iter()
+        .any(|prefix| rest.starts_with(prefix))
+    {
+        return "client overrides are not mapped to librdkafka yet";
+    }
+    if rest == "sasl.mechanism" || rest == "sasl.jaas.config" {
+        return "the cluster's security.protocol is not SASL";
+    }
+    known_reason(rest).unwrap_or("ferry does not use this cluster setting")
+}
+
+fn flow_reason(rest: &str) -> &'static str {
+    if ["consumer.", "producer.", "admin."]
+        .iter()
+        .any(|prefix| rest.starts_with(prefix))
+    {
+        return "client overrides are not mapped to librdkafka yet";
+    }
+    known_reason(rest).unwrap_or("ferry does not use this flow setting")
+}

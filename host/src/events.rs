@@ -1,0 +1,229 @@
+//! Every observable happening of a flow, in one place: each method writes the log line **and**
+//! updates the metric, so that neither can be forgotten or drift from the other.
+//!
+//! Log levels follow one rule: ERROR means data is held back or an operator must act, WARN
+//! means Ferry recovered by itself, INFO is lifecycle. Counters that only count (records and
+//! bytes replicated, latency) are not events: the data path resolves their labelled handles
+//! once per partition and adds to them per batch (`crate::metrics`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus::IntGauge;
+
+use crate::config::{ErrorPolicy, FlowId};
+use crate::metrics::Metrics;
+
+/// The event emitter of one flow.
+#[derive(Clone)]
+pub(crate) struct Events {
+    metrics: Arc<Metrics>,
+    flow: String,
+}
+
+/// Where a record is: source topic, partition and offset.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct At<'a> {
+    /// The source topic.
+    pub(crate) topic: &'a str,
+    /// The source partition.
+    pub(crate) partition: i32,
+    /// The source offset.
+    pub(crate) offset: i64,
+}
+
+/// Which of MM2's topic syncs failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SettingsKind {
+    /// Topic config sync.
+    Configs,
+    /// Topic ACL sync.
+    Acls,
+}
+
+impl SettingsKind {
+    fn label(self) -> &'static str {
+        match self {
+            SettingsKind::Configs => "configs",
+            SettingsKind::Acls => "acls",
+        }
+    }
+}
+
+impl Events {
+    /// The emitter of flow `flow`.
+    pub(crate) fn new(metrics: &Arc<Metrics>, flow: &FlowId) -> Events {
+        Events {
+            metrics: Arc::clone(metrics),
+            flow: flow.to_string(),
+        }
+    }
+
+    /// The flow's id, as metric label.
+    pub(crate) fn flow(&self) -> &str {
+        &self.flow
+    }
+
+    /// A task worker failed; it resumes from its stored positions after `retry_in`.
+    pub(crate) fn task_failed(
+        &self,
+        error: &(dyn std::error::Error + 'static),
+        retry_in: Duration,
+    ) {
+        self.metrics
+            .task_restarts
+            .with_label_values(&[&self.flow])
+            .inc();
+        tracing::error!(error = %crate::error_chain(error), ?retry_in,
+            "Task failed; it resumes from its stored positions.");
+    }
+
+    /// The leader duties failed; they start again after `retry_in`.
+    pub(crate) fn leader_failed(
+        &self,
+        error: &(dyn std::error::Error + 'static),
+        retry_in: Duration,
+    ) {
+        self.metrics
+            .leader_restarts
+            .with_label_values(&[&self.flow])
+            .inc();
+        tracing::error!(error = %crate::error_chain(error), ?retry_in,
+            "Heartbeats, checkpoints or group offset sync failed; restarting them.");
+    }
+
+    /// The gauge of halted partitions, for [`Events::partition_halted`] and
+    /// [`Events::partition_resumed`] on the data path (resolved once per task).
+    pub(crate) fn halted_gauge(&self) -> IntGauge {
+        self.metrics
+            .partitions_halted
+            .with_label_values(&[&self.flow])
+    }
+
+    /// A filter or transform failed on the record `at`; the flow's error policy `policy` is
+    /// applied to it (`fatal`: the stage's circuit breaker is open, so it halts whatever the
+    /// policy).
+    pub(crate) fn plugin_record_failed(
+        &self,
+        plugin: &str,
+        error: &str,
+        policy: ErrorPolicy,
+        fatal: bool,
+        at: At<'_>,
+    ) {
+        self.metrics
+            .plugin_record_errors
+            .with_label_values(&[self.flow.as_str(), plugin, policy.as_str()])
+            .inc();
+        let At {
+            topic,
+            partition,
+            offset,
+        } = at;
+        match policy {
+            ErrorPolicy::Skip => tracing::warn!(
+                plugin,
+                error,
+                topic,
+                partition,
+                offset,
+                "A plugin failed on a record; it is skipped (on_error = skip)."
+            ),
+            ErrorPolicy::DeadLetter => tracing::warn!(
+                plugin,
+                error,
+                topic,
+                partition,
+                offset,
+                "A plugin failed on a record; it goes to the dead-letter topic."
+            ),
+            ErrorPolicy::Halt => tracing::error!(
+                plugin,
+                error,
+                topic,
+                partition,
+                offset,
+                fatal,
+                "A plugin failed on a record; its partition stops there (on_error = halt). \
+                 Swap in a fixed plugin (or restart): the partition resumes at this record."
+            ),
+        }
+    }
+
+    /// A partition stopped at a record a plugin failed on; the log line is
+    /// [`Events::plugin_record_failed`]'s.
+    pub(crate) fn partition_halted(gauge: &IntGauge) {
+        gauge.inc();
+    }
+
+    /// A partition halted by a plugin resumes at the record `at`, after a swap.
+    pub(crate) fn partition_resumed(gauge: &IntGauge, at: At<'_>) {
+        gauge.dec();
+        tracing::info!(
+            topic = at.topic,
+            partition = at.partition,
+            offset = at.offset,
+            "A plugin was swapped: the halted partition resumes at the record it stopped at."
+        );
+    }
+
+    /// A plugin answered `calls` more calls, `errors` of them failed (trap, timeout, invalid
+    /// answer), since the last report.
+    pub(crate) fn plugin_calls(&self, plugin: &str, calls: u64, errors: u64) {
+        if calls > 0 {
+            self.metrics
+                .plugin_calls
+                .with_label_values(&[self.flow.as_str(), plugin])
+                .inc_by(calls);
+        }
+        if errors > 0 {
+            self.metrics
+                .plugin_errors
+                .with_label_values(&[self.flow.as_str(), plugin])
+                .inc_by(errors);
+        }
+    }
+
+    /// `count` partitions of `group` were committed to the idle target group.
+    pub(crate) fn group_offsets_synced(&self, group: &str, count: u64) {
+        self.metrics
+            .group_offsets_synced
+            .with_label_values(&[&self.flow])
+            .inc_by(count);
+        tracing::info!(
+            group,
+            partitions = count,
+            "Group offsets synced to the target."
+        );
+    }
+
+    /// A run of topic config or ACL sync failed; it is retried at the next interval.
+    pub(crate) fn settings_sync_failed(
+        &self,
+        kind: SettingsKind,
+        error: &(dyn std::error::Error + 'static),
+    ) {
+        self.settings_refused(kind, 1);
+        match kind {
+            SettingsKind::Configs => {
+                tracing::warn!(flow = %self.flow, error = %crate::error_chain(error),
+                "Topic config sync failed; retrying at the next interval.")
+            }
+            SettingsKind::Acls => {
+                tracing::warn!(flow = %self.flow, error = %crate::error_chain(error),
+                "Topic ACL sync failed; retrying at the next interval.")
+            }
+        }
+    }
+
+    /// The target refused `count` single topics or ACLs of a sync run (each logged where it
+    /// was refused, with its name).
+    pub(crate) fn settings_refused(&self, kind: SettingsKind, count: u64) {
+        if count > 0 {
+            self.metrics
+                .sync_errors
+                .with_label_values(&[self.flow.as_str(), kind.label()])
+                .inc_by(count);
+        }
+    }
+}

@@ -1,0 +1,580 @@
+//! The flow duties of the process that owns task 0: heartbeats, checkpoints and group offset
+//! sync (MM2's heartbeat and checkpoint connectors).
+//!
+//! Exactly one process runs them, because exactly one owns task 0 (`lease`); they move with
+//! that task. One thread runs the duties on their own intervals:
+//!
+//! * **Heartbeats** (reference §3.2): a record keyed `(source, target)` with the current time,
+//!   to partition 0 of the target's heartbeats topic, every heartbeat interval. Like MM2's
+//!   reverse herder, it also writes `(target, source)` into the *source* cluster's heartbeats
+//!   topic when no flow of this process runs the other way, so that the flow mirrors it as
+//!   `<source>.heartbeats`, which MM2's `RemoteClusterUtils` uses to find upstream clusters.
+//! * **Checkpoints** (§3.3, §4.3): reads the positions topic, then the offset-syncs topic, into
+//!   one run-length [`OffsetIndex`] per partition; lists the source groups that `groups` selects
+//!   and their committed offsets on mirrored partitions; translates each exactly; writes a
+//!   checkpoint when it is newer than the last one ([`CheckpointState`]).
+//! * **Group offset sync** (§5): commits the latest checkpointed offsets to the same group on
+//!   the target, only while that group has no members there, and only partitions where the
+//!   target's committed offset is lower. The target's state and offsets are read right before
+//!   each commit (never from an earlier snapshot, which is MM2's KAFKA-19794 race), and the
+//!   broker refuses commits from a non-member into a group with members.
+//!
+//! Reading positions before syncs matters: a task stores a position only after the syncs
+//! written before it were acknowledged, so every run boundary below a position read here is in
+//! the syncs read after it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use super::FlowContext;
+use crate::events::Events;
+use crate::mm2::records::{Checkpoint, Heartbeat, OffsetSync};
+use crate::mm2::translation::{CheckpointState, OffsetIndex};
+use crate::replication::positions::{PositionReader, PositionsError};
+use crate::replication::supervisor::{Backoff, Supervised};
+
+/// How long one read of an internal topic, or one group request, may take.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Runs kept per partition in the offset index (16 bytes each).
+const MAX_RUNS: usize = 1 << 16;
+
+/// Errors that restart the leader's duties (after a back-off).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LeaderError {
+    /// A Kafka client could not be created or a request failed.
+    #[error("{what} failed")]
+    Kafka {
+        what: String,
+        #[source]
+        source: Box<KafkaError>,
+    },
+    /// Reading positions failed.
+    #[error("reading positions failed")]
+    Positions(#[source] PositionsError),
+    /// An internal topic could not be read to its end in time.
+    #[error("reading `{topic}` did not reach its end within {timeout:?}")]
+    Timeout { topic: String, timeout: Duration },
+}
+
+fn kafka(what: impl Into<String>) -> impl FnOnce(KafkaError) -> LeaderError {
+    let what = what.into();
+    move |source| LeaderError::Kafka {
+        what,
+        source: Box::new(source),
+    }
+}
+
+/// How the leader duties restart after an error.
+const BACKOFF: Backoff = Backoff {
+    first: Duration::from_secs(1),
+    max: Duration::from_secs(30),
+    healthy_after: Duration::from_secs(60),
+};
+
+/// Starts the leader duties of `context`'s flow on their own supervised thread.
+///
+/// # Errors
+/// When the thread cannot be started.
+pub(crate) fn spawn(context: Arc<FlowContext>) -> std::io::Result<Supervised> {
+    let events = Events::new(&context.tasks.metrics, &context.tasks.flow.id);
+    let span = tracing::info_span!("leader", flow = %context.tasks.flow.id);
+    Supervised::spawn(
+        "ferry-leader".to_owned(),
+        span,
+        BACKOFF,
+        move |stop: &AtomicBool| Leader::start(&context).and_then(|mut leader| leader.run(stop)),
+        move |error: &LeaderError, retry_in| events.leader_failed(error, retry_in),
+    )
+}
+
+/// Reads partition 0 of a single-partition internal topic, continuing where it stopped.
+struct PartitionReader {
+    consumer: BaseConsumer,
+    topic: String,
+    next: i64,
+}
+
+impl PartitionReader {
+    fn new(cluster: &ClientConfig, topic: &str) -> Result<PartitionReader, LeaderError> {
+        let consumer: BaseConsumer = crate::kafka::plain_consumer(cluster)
+            .create()
+            .map_err(kafka(format!("creating a reader of `{topic}`")))?;
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(topic, 0, Offset::Beginning)
+            .map_err(kafka(format!("assigning `{topic}`")))?;
+        consumer
+            .assign(&list)
+            .map_err(kafka(format!("assigning `{topic}`")))?;
+        Ok(PartitionReader {
+            consumer,
+            topic: topic.to_owned(),
+            next: 0,
+        })
+    }
+
+    /// Hands every record up to the current end to `handle(key, value)`.
+    fn read_to_end(&mut self, mut handle: impl FnMut(&[u8], &[u8])) -> Result<(), LeaderError> {
+        let (low, high) = self
+            .consumer
+            .fetch_watermarks(&self.topic, 0, READ_TIMEOUT)
+            .map_err(kafka(format!("reading the end of `{}`", self.topic)))?;
+        self.next = self.next.max(low);
+        let deadline = Instant::now() + READ_TIMEOUT;
+        while self.next < high {
+            if Instant::now() >= deadline {
+                return Err(LeaderError::Timeout {
+                    topic: self.topic.clone(),
+                    timeout: READ_TIMEOUT,
+                });
+            }
+            match self.consumer.poll(Duration::from_millis(100)) {
+                None => {}
+                Some(Err(error)) => return Err(kafka(format!("reading `{}`", self.topic))(error)),
+                Some(Ok(message)) => {
+                    self.next = message.offset() + 1;
+                    if let (Some(key), Some(value)) = (message.key(), message.payload()) {
+                        handle(key, value);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Milliseconds since the epoch.
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
+struct Leader {
+    context: Arc<FlowContext>,
+    flow: String,
+    target_producer: BaseProducer,
+    /// Writes the reverse heartbeats into the source cluster, when this flow emits them.
+    source_producer: Option<BaseProducer>,
+    positions: PositionReader,
+    syncs: Option<PartitionReader>,
+    indexes: HashMap<(String, i32), OffsetIndex>,
+    checkpoints: CheckpointState,
+    /// Lists and describes groups on the source.
+    source_client: BaseConsumer,
+    /// Describes groups on the target.
+    target_client: BaseConsumer,
+}
+
+impl Leader {
+    fn start(context: &Arc<FlowContext>) -> Result<Leader, LeaderError> {
+        let flow = &context.tasks.flow;
+        let producer = |cluster: &ClientConfig, what: &str| -> Result<BaseProducer, LeaderError> {
+            crate::kafka::internal_producer(cluster)
+                .create()
+                .map_err(kafka(format!("creating a {what} producer")))
+        };
+        let client = |cluster: &ClientConfig, what: &str| -> Result<BaseConsumer, LeaderError> {
+            crate::kafka::plain_consumer(cluster)
+                .create()
+                .map_err(kafka(format!("creating a {what} client")))
+        };
+        let source_producer = match context.source_heartbeats && flow.emit_heartbeats.is_some() {
+            true => Some(producer(&context.tasks.source, "source heartbeat")?),
+            false => None,
+        };
+        let syncs = match (&context.tasks.offset_syncs, flow.emit_checkpoints) {
+            (Some(location), Some(_)) => {
+                Some(PartitionReader::new(&location.cluster, &location.topic)?)
+            }
+            _ => None,
+        };
+        let mut checkpoints = CheckpointState::default();
+        if syncs.is_some() {
+            // Earlier checkpoints keep new ones monotonic across leader changes (MM2 3.8's
+            // CheckpointStore, KAFKA-15905).
+            let mut reader =
+                PartitionReader::new(&context.tasks.target, &context.checkpoints_topic)?;
+            reader.read_to_end(|key, value| {
+                if let Ok(checkpoint) = Checkpoint::decode(key, value) {
+                    checkpoints.load(
+                        &checkpoint.consumer_group_id,
+                        &checkpoint.topic,
+                        checkpoint.partition,
+                        checkpoint.upstream_offset,
+                        checkpoint.downstream_offset,
+                    );
+                }
+            })?;
+        }
+        let positions = PositionReader::new(
+            &context.tasks.target,
+            &context.tasks.positions_topic,
+            flow.source.as_str(),
+        )
+        .map_err(LeaderError::Positions)?;
+        tracing::info!(
+            heartbeats = ?flow.emit_heartbeats,
+            checkpoints = ?flow.emit_checkpoints,
+            group_offsets = ?flow.sync_group_offsets,
+            "Flow leader duties started."
+        );
+        Ok(Leader {
+            flow: flow.id.to_string(),
+            target_producer: producer(&context.tasks.target, "target")?,
+            source_producer,
+            positions,
+            syncs,
+            indexes: HashMap::new(),
+            checkpoints,
+            source_client: client(&context.tasks.source, "source group")?,
+            target_client: client(&context.tasks.target, "target group")?,
+            context: Arc::clone(context),
+        })
+    }
+
+    fn run(&mut self, stop: &AtomicBool) -> Result<(), LeaderError> {
+        let flow = self.context.tasks.flow.clone();
+        let start = Instant::now();
+        let mut next_heartbeat = start;
+        let mut next_checkpoint = start;
+        let mut next_group_sync = start;
+        // Group offsets are synced from checkpoints: the first round follows the first
+        // checkpoints.
+        let mut checkpointed = false;
+        while !stop.load(Ordering::Acquire) {
+            let now = Instant::now();
+            if let Some(interval) = flow.emit_heartbeats
+                && now >= next_heartbeat
+            {
+                self.heartbeat();
+                next_heartbeat = now + interval;
+            }
+            if let Some(interval) = flow.emit_checkpoints
+                && self.syncs.is_some()
+                && now >= next_checkpoint
+            {
+                self.checkpoint()?;
+                checkpointed = true;
+                next_checkpoint = Instant::now() + interval;
+            }
+            if let Some(interval) = flow.sync_group_offsets
+                && checkpointed
+                && now >= next_group_sync
+            {
+                self.sync_group_offsets();
+                next_group_sync = Instant::now() + interval;
+            }
+            self.target_producer.poll(Duration::ZERO);
+            if let Some(producer) = &self.source_producer {
+                producer.poll(Duration::ZERO);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let flush = Duration::from_secs(5);
+        if let Err(error) = self.target_producer.flush(flush) {
+            tracing::warn!(%error, "Flushing checkpoints and heartbeats failed.");
+        }
+        Ok(())
+    }
+
+    fn heartbeat(&mut self) {
+        let source = self.context.tasks.flow.source.as_str();
+        let target = self.context.tasks.flow.target.as_str();
+        let timestamp = now_ms();
+        let topic = self.context.heartbeats_topic.as_str();
+        let metrics = &self.context.tasks.metrics.heartbeats_written;
+        let send = |producer: &BaseProducer, from: &str, to: &str| {
+            let heartbeat = Heartbeat {
+                source_cluster_alias: from.to_owned(),
+                target_cluster_alias: to.to_owned(),
+                timestamp,
+            };
+            let Ok(key) = heartbeat.key() else {
+                return;
+            };
+            let value = heartbeat.value();
+            let record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
+                .partition(0)
+                .key(&key[..])
+                .payload(&value[..])
+                .timestamp(timestamp);
+            match producer.send(record) {
+                Ok(()) => metrics.with_label_values(&[&self.flow, to]).inc(),
+                Err((error, _)) => {
+                    tracing::warn!(%error, cluster = to, "Writing a heartbeat failed.");
+                }
+            }
+        };
+        send(&self.target_producer, source, target);
+        if let Some(producer) = &self.source_producer {
+            send(producer, target, source);
+        }
+    }
+
+    /// Reads positions, then offset syncs, into the indexes.
+    fn refresh_indexes(&mut self) -> Result<HashMap<(String, i32), i64>, LeaderError> {
+        let positions = self
+            .positions
+            .read_to_end(READ_TIMEOUT)
+            .map_err(LeaderError::Positions)?
+            .clone();
+        if let Some(reader) = &mut self.syncs {
+            let indexes = &mut self.indexes;
+            reader.read_to_end(|key, value| match OffsetSync::decode(key, value) {
+                Ok(sync) => indexes
+                    .entry((sync.topic, sync.partition))
+                    .or_insert_with(|| OffsetIndex::new(MAX_RUNS))
+                    .add(sync.upstream_offset, sync.downstream_offset),
+                Err(error) => tracing::warn!(%error, "Ignoring a malformed offset sync."),
+            })?;
+        }
+        Ok(positions)
+    }
+
+    /// The source groups selected by `groups` / `groups_exclude`.
+    fn source_groups(&self) -> Result<Vec<String>, LeaderError> {
+        let list = self
+            .source_client
+            .fetch_group_list(None, READ_TIMEOUT)
+            .map_err(kafka("listing the source's consumer groups"))?;
+        let flow = &self.context.tasks.flow;
+        let mut groups: Vec<String> = list
+            .groups()
+            .iter()
+            .map(|group| group.name().to_owned())
+            .filter(|name| flow.groups.matches(name) && !flow.groups_exclude.matches(name))
+            .collect();
+        groups.sort();
+        if let Some(filter) = &self.context.name_filters.groups {
+            let names: Vec<&str> = groups.iter().map(String::as_str).collect();
+            let answers = match filter.current().allows_all(&names) {
+                Ok(answers) => answers,
+                Err(error) => {
+                    tracing::error!(error = %crate::error_chain(&error),
+                        "The group filter plugin failed; no group is checkpointed this round.");
+                    vec![false; names.len()]
+                }
+            };
+            let mut answers = answers.into_iter();
+            groups.retain(|_| answers.next().unwrap_or(false));
+        }
+        Ok(groups)
+    }
+
+    fn checkpoint(&mut self) -> Result<(), LeaderError> {
+        let positions = self.refresh_indexes()?;
+        let catalog = Arc::clone(&self.context.tasks.catalog.borrow());
+        let groups = self.source_groups()?;
+        let mut partitions = TopicPartitionList::new();
+        let mut remote_names: HashMap<&str, &str> = HashMap::new();
+        for topic in &catalog.topics {
+            remote_names.insert(&topic.source, &topic.remote);
+            for partition in 0..topic.partitions {
+                partitions.add_partition(&topic.source, partition);
+            }
+        }
+        if partitions.count() == 0 {
+            return Ok(());
+        }
+        let written = self
+            .context
+            .tasks
+            .metrics
+            .checkpoints_written
+            .with_label_values(&[&self.flow]);
+        let untranslatable = self
+            .context
+            .tasks
+            .metrics
+            .untranslatable_offsets
+            .with_label_values(&[&self.flow]);
+        for group in groups {
+            let committed =
+                match group_client(&self.context.tasks.source, &group).and_then(|client| {
+                    client
+                        .committed_offsets(partitions.clone(), READ_TIMEOUT)
+                        .map_err(kafka(format!("reading the offsets of group `{group}`")))
+                }) {
+                    Ok(committed) => committed,
+                    Err(error) => {
+                        tracing::warn!(error = %crate::error_chain(&error), group,
+                        "Reading a group's offsets failed; it is checkpointed next time.");
+                        continue;
+                    }
+                };
+            let listed_at = now_ms();
+            for element in committed.elements() {
+                let Offset::Offset(upstream) = element.offset() else {
+                    continue;
+                };
+                let (topic, partition) = (element.topic(), element.partition());
+                let Some(index) = self.indexes.get(&(topic.to_owned(), partition)) else {
+                    continue;
+                };
+                // How far the current copy is replicated: the stored position, or the latest
+                // offset sync when further (tasks write syncs far more often than positions,
+                // so checkpoints need not wait for a position store).
+                let stored = positions.get(&(topic.to_owned(), partition)).copied();
+                let Some(last) = stored.max(index.last_synced()) else {
+                    continue;
+                };
+                let Some(downstream) = index.translate(upstream, Some(last)) else {
+                    untranslatable.inc();
+                    tracing::debug!(
+                        group,
+                        topic,
+                        partition,
+                        upstream,
+                        "The group's offset is older than the known offset history."
+                    );
+                    continue;
+                };
+                let Some(remote) = remote_names.get(topic) else {
+                    continue;
+                };
+                if !self
+                    .checkpoints
+                    .offer(&group, remote, partition, upstream, downstream)
+                {
+                    continue;
+                }
+                let checkpoint = Checkpoint {
+                    consumer_group_id: group.clone(),
+                    topic: (*remote).to_owned(),
+                    partition,
+                    upstream_offset: upstream,
+                    downstream_offset: downstream,
+                    metadata: element.metadata().to_owned(),
+                };
+                let (Ok(key), Ok(value)) = (checkpoint.key(), checkpoint.value()) else {
+                    continue;
+                };
+                let record: BaseRecord<'_, [u8], [u8]> =
+                    BaseRecord::to(&self.context.checkpoints_topic)
+                        .partition(0)
+                        .key(&key[..])
+                        .payload(&value[..])
+                        .timestamp(listed_at);
+                match self.target_producer.send(record) {
+                    Ok(()) => {
+                        written.inc();
+                        tracing::debug!(%checkpoint, "Checkpoint written.");
+                    }
+                    Err((error, _)) => {
+                        tracing::warn!(%error, group, "Writing a checkpoint failed.");
+                    }
+                }
+            }
+        }
+        self.target_producer
+            .flush(READ_TIMEOUT)
+            .map_err(kafka("writing checkpoints"))?;
+        Ok(())
+    }
+
+    fn sync_group_offsets(&mut self) {
+        let flow = &self.context.tasks.flow;
+        let events = Events::new(&self.context.tasks.metrics, &flow.id);
+        for group in self.checkpoints.groups() {
+            let filtered = match &self.context.name_filters.groups {
+                // Cached since the checkpoint round asked; an error skips the group this round.
+                Some(filter) => !filter.current().allows(&group).unwrap_or(false),
+                None => false,
+            };
+            if !flow.groups.matches(&group) || flow.groups_exclude.matches(&group) || filtered {
+                continue;
+            }
+            match self.sync_group(&group) {
+                Ok(0) => {}
+                Ok(count) => events.group_offsets_synced(&group, count),
+                Err(error) => {
+                    tracing::warn!(error = %crate::error_chain(&error), group,
+                        "Syncing group offsets failed (the group may have become active on the target); retrying next time.");
+                }
+            }
+        }
+        self.context
+            .tasks
+            .metrics
+            .group_sync_rounds
+            .with_label_values(&[&self.flow])
+            .inc();
+    }
+
+    /// Commits the latest checkpoints of `group` to the target group if it has no members,
+    /// only where they are ahead of what the group has committed there. Returns the number of
+    /// partitions committed.
+    fn sync_group(&self, group: &str) -> Result<u64, LeaderError> {
+        let described = self
+            .target_client
+            .fetch_group_list(Some(group), READ_TIMEOUT)
+            .map_err(kafka(format!("describing target group `{group}`")))?;
+        if let Some(info) = described.groups().first()
+            && (!info.members().is_empty() || !matches!(info.state(), "Empty" | "Dead" | ""))
+        {
+            tracing::debug!(
+                group,
+                state = info.state(),
+                members = info.members().len(),
+                "The target group is active; its offsets are left alone."
+            );
+            return Ok(0);
+        }
+        let converted = self.checkpoints.group_offsets(group);
+        let mut wanted = TopicPartitionList::new();
+        for (topic, partition, _) in &converted {
+            wanted.add_partition(topic, *partition);
+        }
+        let client = group_client(&self.context.tasks.target, group)?;
+        let current = client
+            .committed_offsets(wanted, READ_TIMEOUT)
+            .map_err(kafka(format!(
+                "reading the offsets of target group `{group}`"
+            )))?;
+        let mut commit = TopicPartitionList::new();
+        for (topic, partition, downstream) in &converted {
+            let ahead = match current
+                .find_partition(topic, *partition)
+                .map(|element| element.offset())
+            {
+                Some(Offset::Offset(committed)) => *downstream > committed,
+                _ => true,
+            };
+            if ahead {
+                commit
+                    .add_partition_offset(topic, *partition, Offset::Offset(*downstream))
+                    .map_err(kafka("building a commit"))?;
+            }
+        }
+        let count = commit.count() as u64;
+        if count > 0 {
+            // A commit from a non-member: the broker refuses it if the group has members by
+            // now (UNKNOWN_MEMBER_ID), so an active group is never changed.
+            client
+                .commit(&commit, CommitMode::Sync)
+                .map_err(kafka(format!(
+                    "committing offsets of target group `{group}`"
+                )))?;
+        }
+        Ok(count)
+    }
+}
+
+/// A client that reads or commits the offsets of `group` without joining it.
+fn group_client(cluster: &ClientConfig, group: &str) -> Result<BaseConsumer, LeaderError> {
+    let mut config = crate::kafka::plain_consumer(cluster);
+    config.set("group.id", group);
+    config
+        .create()
+        .map_err(kafka(format!("creating a client for group `{group}`")))
+}

@@ -1,0 +1,237 @@
+//! Administrative calls on one cluster that rdkafka wraps: metadata, topic and partition
+//! creation, topic configs. The calls rdkafka 0.39 lacks are in `kafka::ffi`, on the same
+//! client's handle.
+
+use std::collections::HashMap;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{
+    AdminClient, AdminOptions, ConfigEntry, ConfigResource, NewPartitions, NewTopic,
+    OwnedResourceSpecifier, ResourceSpecifier, TopicReplication,
+};
+use rdkafka::client::{Client, DefaultClientContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+use super::REQUEST_TIMEOUT;
+
+/// Errors of administrative calls.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AdminCallError {
+    /// A client could not be created.
+    #[error("creating a client for {cluster} failed")]
+    Client {
+        cluster: String,
+        #[source]
+        source: KafkaError,
+    },
+    /// A metadata request failed.
+    #[error("reading metadata of {cluster} failed")]
+    Metadata {
+        cluster: String,
+        #[source]
+        source: KafkaError,
+    },
+    /// Creating a topic failed.
+    #[error("creating topic `{topic}` on {cluster} failed: {code}")]
+    CreateTopic {
+        cluster: String,
+        topic: String,
+        code: RDKafkaErrorCode,
+    },
+    /// Adding partitions failed.
+    #[error("adding partitions to `{topic}` on {cluster} failed: {code}")]
+    CreatePartitions {
+        cluster: String,
+        topic: String,
+        code: RDKafkaErrorCode,
+    },
+    /// The request itself failed.
+    #[error("admin request to {cluster} failed")]
+    Request {
+        cluster: String,
+        #[source]
+        source: KafkaError,
+    },
+}
+
+/// Administrative access to one cluster: metadata, topic and partition creation, topic configs.
+/// The calls rdkafka does not wrap (ACLs, incremental config changes) are in `kafka::ffi`, on
+/// this client's handle.
+pub(crate) struct Admin {
+    name: String,
+    client: AdminClient<DefaultClientContext>,
+}
+
+impl Admin {
+    /// Creates an admin client; `name` is the cluster alias used in messages.
+    pub(crate) fn new(name: &str, cluster: &ClientConfig) -> Result<Admin, AdminCallError> {
+        let client = cluster.create().map_err(|source| AdminCallError::Client {
+            cluster: name.to_owned(),
+            source,
+        })?;
+        Ok(Admin {
+            name: name.to_owned(),
+            client,
+        })
+    }
+
+    /// The cluster alias used in messages.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The underlying client, for `kafka::ffi`'s librdkafka calls on its handle.
+    pub(crate) fn client(&self) -> &Client<DefaultClientContext> {
+        self.client.inner()
+    }
+
+    /// The configuration entries of each of `topics`, by topic name.
+    ///
+    /// rdkafka 0.39 drops per-resource errors: a topic whose configuration could not be read
+    /// (deleted meanwhile, not authorised) comes back with no entries, whereas every existing
+    /// topic has dozens. Callers treat an empty list as "unknown".
+    pub(crate) async fn describe_topic_configs(
+        &self,
+        topics: &[&str],
+    ) -> Result<HashMap<String, Vec<ConfigEntry>>, AdminCallError> {
+        let specifiers: Vec<ResourceSpecifier<'_>> = topics
+            .iter()
+            .copied()
+            .map(ResourceSpecifier::Topic)
+            .collect();
+        let results = self
+            .client
+            .describe_configs(&specifiers, &admin_options())
+            .await
+            .map_err(|source| AdminCallError::Request {
+                cluster: self.name.clone(),
+                source,
+            })?;
+        Ok(results
+            .into_iter()
+            .filter_map(|result| match result.ok()? {
+                ConfigResource {
+                    specifier: OwnedResourceSpecifier::Topic(topic),
+                    entries,
+                } => Some((topic, entries)),
+                ConfigResource { .. } => None,
+            })
+            .collect())
+    }
+
+    /// Partition counts of every topic of the cluster. Blocking: call from a blocking context.
+    pub(crate) fn topic_partitions(&self) -> Result<HashMap<String, i32>, AdminCallError> {
+        let metadata = self
+            .client
+            .inner()
+            .fetch_metadata(None, REQUEST_TIMEOUT)
+            .map_err(|source| AdminCallError::Metadata {
+                cluster: self.name.clone(),
+                source,
+            })?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .filter(|topic| topic.error().is_none())
+            .map(|topic| (topic.name().to_owned(), topic.partitions().len() as i32))
+            .collect())
+    }
+
+    /// [`Admin::topic_partitions`] on the blocking pool, for async callers.
+    pub(crate) async fn topic_partitions_async(
+        self: &std::sync::Arc<Self>,
+    ) -> Result<HashMap<String, i32>, AdminCallError> {
+        let admin = std::sync::Arc::clone(self);
+        let cluster = self.name.clone();
+        tokio::task::spawn_blocking(move || admin.topic_partitions())
+            .await
+            .unwrap_or_else(|_| {
+                Err(AdminCallError::Request {
+                    cluster,
+                    source: KafkaError::Canceled,
+                })
+            })
+    }
+
+    /// Creates `topic`; an existing topic is not an error.
+    pub(crate) async fn create_topic(
+        &self,
+        topic: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: &[(&str, &str)],
+    ) -> Result<(), AdminCallError> {
+        let mut new_topic = NewTopic::new(
+            topic,
+            partitions,
+            TopicReplication::Fixed(i32::from(replication_factor)),
+        );
+        for (key, value) in configs {
+            new_topic = new_topic.set(key, value);
+        }
+        let results = self
+            .client
+            .create_topics([&new_topic], &admin_options())
+            .await;
+        self.check(
+            results,
+            RDKafkaErrorCode::TopicAlreadyExists,
+            |cluster, topic, code| AdminCallError::CreateTopic {
+                cluster,
+                topic,
+                code,
+            },
+        )
+    }
+
+    /// Grows `topic` to `partitions` partitions. Growing to the current count is not an error.
+    pub(crate) async fn grow_partitions(
+        &self,
+        topic: &str,
+        partitions: i32,
+    ) -> Result<(), AdminCallError> {
+        let count = usize::try_from(partitions).unwrap_or(0);
+        let request = NewPartitions::new(topic, count);
+        let results = self
+            .client
+            .create_partitions([&request], &admin_options())
+            .await;
+        self.check(
+            results,
+            RDKafkaErrorCode::InvalidPartitions,
+            |cluster, topic, code| AdminCallError::CreatePartitions {
+                cluster,
+                topic,
+                code,
+            },
+        )
+    }
+
+    /// Turns the per-topic results of an admin request into one result; `harmless` is the
+    /// error code that means "already done" (the call is idempotent).
+    fn check(
+        &self,
+        results: rdkafka::error::KafkaResult<Vec<rdkafka::admin::TopicResult>>,
+        harmless: RDKafkaErrorCode,
+        error: impl Fn(String, String, RDKafkaErrorCode) -> AdminCallError,
+    ) -> Result<(), AdminCallError> {
+        let results = results.map_err(|source| AdminCallError::Request {
+            cluster: self.name.clone(),
+            source,
+        })?;
+        for result in results {
+            if let Err((topic, code)) = result
+                && code != harmless
+            {
+                return Err(error(self.name.clone(), topic, code));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn admin_options() -> AdminOptions {
+    AdminOptions::new()
+        .operation_timeout(Some(REQUEST_TIMEOUT))
+        .request_timeout(Some(REQUEST_TIMEOUT))
+}

@@ -1,0 +1,694 @@
+//! The librdkafka admin calls rdkafka 0.39 does not wrap: describe topic ACLs, create ACLs and
+//! incremental AlterConfigs (KIP-339), issued on an existing [`Admin`]'s client handle.
+//!
+//! This is the only module of the host with `unsafe` code. Every call follows one pattern
+//! ([`request`]): a private result queue (`rd_kafka_queue_new`), admin options with a request
+//! timeout, the request, one `rd_kafka_queue_poll` for its result event, and owned Rust values
+//! copied out of the event before it is destroyed. Every librdkafka object is held by a guard
+//! that destroys it on drop, so no path leaks one. librdkafka copies the request arguments (ACL
+//! bindings, config resources, options) when the request is enqueued, so they may be destroyed
+//! as soon as the call returns. The public functions are safe, run on the blocking pool and
+//! return owned values.
+//!
+//! rdkafka's legacy `alter_configs` is deliberately not used: it replaces a topic's whole dynamic
+//! configuration, wiping target-only settings.
+//!
+//! A librdkafka 2.12 quirk to know: the DescribeAcls response's top-level error code (e.g.
+//! SECURITY_DISABLED from a broker without an authorizer, or an authorisation failure) is read
+//! but not reported; such a cluster answers with an empty list of ACLs.
+
+#![allow(
+    unsafe_code,
+    reason = "the FFI boundary to librdkafka's admin API; each block states why it is sound"
+)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+use std::ffi::{CStr, CString, c_char};
+use std::ptr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::ClientContext;
+use rdkafka::client::Client;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka_sys::bindings as sys;
+
+use super::resources::{ConfigOp, Operation, PatternType, Permission, TopicAcl};
+use super::{Admin, REQUEST_TIMEOUT};
+
+/// How long to wait for a result event beyond the request timeout (librdkafka always emits one,
+/// `_TIMED_OUT` at the latest, once the request timeout passed).
+const POLL_GRACE: Duration = Duration::from_secs(5);
+
+/// Size of the buffers librdkafka writes argument errors into.
+const ERRSTR_SIZE: usize = 512;
+
+/// Errors of the native admin calls. The caller adds the cluster.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NativeError {
+    /// librdkafka or the broker reported an error, for the request or for one item of it.
+    #[error("{code:?}: {message}")]
+    Failed {
+        /// The error code.
+        code: RDKafkaErrorCode,
+        /// librdkafka's or the broker's message.
+        message: String,
+    },
+    /// No result event arrived in time.
+    #[error("no answer within {0:?}")]
+    NoAnswer(Duration),
+    /// An argument librdkafka refused (e.g. a name with a NUL byte).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The blocking task did not complete (the runtime is shutting down).
+    #[error("the request was cancelled")]
+    Cancelled,
+}
+
+/// Every topic ACL of the cluster (`ResourceType.TOPIC`, any name, any pattern type).
+///
+/// # Errors
+/// When the request fails or times out. A cluster without an authorizer answers with no ACLs
+/// (see the module docs).
+pub(crate) async fn describe_topic_acls(admin: &Arc<Admin>) -> Result<Vec<TopicAcl>, NativeError> {
+    let admin = Arc::clone(admin);
+    blocking(move || describe_topic_acls_blocking(admin.client())).await
+}
+
+/// Creates `acls` (topic resources). Returns one result per ACL, in order: creating an ACL that
+/// exists is not an error.
+///
+/// # Errors
+/// When the request as a whole fails or times out.
+pub(crate) async fn create_acls(
+    admin: &Arc<Admin>,
+    acls: Vec<TopicAcl>,
+) -> Result<Vec<Result<(), NativeError>>, NativeError> {
+    let admin = Arc::clone(admin);
+    blocking(move || create_acls_blocking(admin.client(), &acls)).await
+}
+
+/// Applies `changes` (topic name, operations) with IncrementalAlterConfigs. Each topic's
+/// operations are applied atomically; topics succeed or fail independently. Returns one result
+/// per topic, in order.
+///
+/// # Errors
+/// When the request as a whole fails or times out.
+pub(crate) async fn alter_topic_configs(
+    admin: &Arc<Admin>,
+    changes: Vec<(String, Vec<ConfigOp>)>,
+) -> Result<Vec<Result<(), NativeError>>, NativeError> {
+    let admin = Arc::clone(admin);
+    blocking(move || alter_topic_configs_blocking(admin.client(), &changes)).await
+}
+
+async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, NativeError> + Send + 'static,
+) -> Result<T, NativeError> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .unwrap_or(Err(NativeError::Cancelled))
+}
+
+fn describe_topic_acls_blocking<C: ClientContext>(
+    client: &Client<C>,
+) -> Result<Vec<TopicAcl>, NativeError> {
+    let mut errstr = [0 as c_char; ERRSTR_SIZE];
+    // SAFETY: null name, principal and host mean "any" in a filter; `errstr` is a writable
+    // buffer of `ERRSTR_SIZE` bytes that librdkafka NUL-terminates.
+    let filter = unsafe {
+        sys::rd_kafka_AclBindingFilter_new(
+            sys::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_TOPIC,
+            ptr::null(),
+            sys::rd_kafka_ResourcePatternType_t::RD_KAFKA_RESOURCE_PATTERN_ANY,
+            ptr::null(),
+            ptr::null(),
+            sys::rd_kafka_AclOperation_t::RD_KAFKA_ACL_OPERATION_ANY,
+            sys::rd_kafka_AclPermissionType_t::RD_KAFKA_ACL_PERMISSION_TYPE_ANY,
+            errstr.as_mut_ptr(),
+            ERRSTR_SIZE,
+        )
+    };
+    let filter = AclBindings::owning(filter, &errstr)?;
+    let event = request(
+        client,
+        sys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBEACLS,
+        |handle, options, queue| {
+            // SAFETY: every pointer is live (guards held by the caller until the result event
+            // arrived); librdkafka copies the filter and options.
+            unsafe { sys::rd_kafka_DescribeAcls(handle, filter.first(), options, queue) }
+        },
+    )?;
+    // SAFETY: `event` is a live event; the accessor returns null for another event type.
+    let result = unsafe { sys::rd_kafka_event_DescribeAcls_result(event.0) };
+    if result.is_null() {
+        return Err(wrong_event("DescribeAcls"));
+    }
+    let mut count = 0;
+    // SAFETY: `result` is non-null and lives as long as `event`; `count` receives the length.
+    let bindings = unsafe { sys::rd_kafka_DescribeAcls_result_acls(result, &mut count) };
+    let bindings = if bindings.is_null() || count == 0 {
+        &[][..]
+    } else {
+        // SAFETY: librdkafka returns an array of `count` binding pointers owned by `event`,
+        // which outlives this slice.
+        unsafe { std::slice::from_raw_parts(bindings, count) }
+    };
+    let mut acls = Vec::with_capacity(bindings.len());
+    for &binding in bindings {
+        // SAFETY: `binding` is a live binding owned by `event`; the string getters return
+        // NUL-terminated strings owned by it (or null), copied by `owned_string` before `event`
+        // is destroyed.
+        let acl = unsafe {
+            TopicAcl {
+                topic: owned_string(sys::rd_kafka_AclBinding_name(binding)),
+                pattern: pattern_from_native(sys::rd_kafka_AclBinding_resource_pattern_type(
+                    binding,
+                )),
+                principal: owned_string(sys::rd_kafka_AclBinding_principal(binding)),
+                host: owned_string(sys::rd_kafka_AclBinding_host(binding)),
+                operation: operation_from_native(sys::rd_kafka_AclBinding_operation(binding)),
+                permission: permission_from_native(sys::rd_kafka_AclBinding_permission_type(
+                    binding,
+                )),
+            }
+        };
+        acls.push(acl);
+    }
+    Ok(acls)
+}
+
+fn create_acls_blocking<C: ClientContext>(
+    client: &Client<C>,
+    acls: &[TopicAcl],
+) -> Result<Vec<Result<(), NativeError>>, NativeError> {
+    if acls.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut bindings = AclBindings(Vec::with_capacity(acls.len()));
+    for acl in acls {
+        let name = c_string(&acl.topic)?;
+        let principal = c_string(&acl.principal)?;
+        let host = c_string(&acl.host)?;
+        let mut errstr = [0 as c_char; ERRSTR_SIZE];
+        // SAFETY: the strings are NUL-terminated and live across the call (librdkafka copies
+        // them); `errstr` is a writable buffer of `ERRSTR_SIZE` bytes.
+        let binding = unsafe {
+            sys::rd_kafka_AclBinding_new(
+                sys::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_TOPIC,
+                name.as_ptr(),
+                pattern_to_native(acl.pattern),
+                principal.as_ptr(),
+                host.as_ptr(),
+                operation_to_native(acl.operation),
+                permission_to_native(acl.permission),
+                errstr.as_mut_ptr(),
+                ERRSTR_SIZE,
+            )
+        };
+        if binding.is_null() {
+            return Err(NativeError::InvalidArgument(errstr_text(&errstr)));
+        }
+        bindings.0.push(binding);
+    }
+    let event = request(
+        client,
+        sys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_CREATEACLS,
+        |handle, options, queue| {
+            // SAFETY: `bindings` holds `len` live bindings until the result event arrived;
+            // librdkafka copies them and the options.
+            unsafe {
+                sys::rd_kafka_CreateAcls(
+                    handle,
+                    bindings.0.as_mut_ptr(),
+                    bindings.0.len(),
+                    options,
+                    queue,
+                )
+            }
+        },
+    )?;
+    // SAFETY: `event` is a live event; the accessor returns null for another event type.
+    let result = unsafe { sys::rd_kafka_event_CreateAcls_result(event.0) };
+    if result.is_null() {
+        return Err(wrong_event("CreateAcls"));
+    }
+    let mut count = 0;
+    // SAFETY: `result` is non-null and lives as long as `event`.
+    let results = unsafe { sys::rd_kafka_CreateAcls_result_acls(result, &mut count) };
+    let results = if results.is_null() {
+        &[][..]
+    } else {
+        // SAFETY: an array of `count` result pointers owned by `event`, which outlives it.
+        unsafe { std::slice::from_raw_parts(results, count) }
+    };
+    // The broker answers creations in request order.
+    let mut outcomes = Vec::with_capacity(acls.len());
+    for index in 0..acls.len() {
+        let Some(&acl_result) = results.get(index) else {
+            outcomes.push(Err(NativeError::Failed {
+                code: RDKafkaErrorCode::Fail,
+                message: "no result for this ACL in the response".to_owned(),
+            }));
+            continue;
+        };
+        // SAFETY: `acl_result` is a live result owned by `event`, and so is its error (or
+        // null), which is read before `event` is destroyed.
+        let outcome = unsafe { error_result(sys::rd_kafka_acl_result_error(acl_result)) };
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+fn alter_topic_configs_blocking<C: ClientContext>(
+    client: &Client<C>,
+    changes: &[(String, Vec<ConfigOp>)],
+) -> Result<Vec<Result<(), NativeError>>, NativeError> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut resources = ConfigResources(Vec::with_capacity(changes.len()));
+    for (topic, ops) in changes {
+        let topic = c_string(topic)?;
+        // SAFETY: `topic` is NUL-terminated and copied by librdkafka.
+        let resource = unsafe {
+            sys::rd_kafka_ConfigResource_new(
+                sys::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_TOPIC,
+                topic.as_ptr(),
+            )
+        };
+        if resource.is_null() {
+            return Err(NativeError::InvalidArgument(format!(
+                "topic {topic:?} is not a config resource name"
+            )));
+        }
+        resources.0.push(resource);
+        for op in ops {
+            let (name, op_type, value) = match op {
+                ConfigOp::Set { name, value } => (
+                    name,
+                    sys::rd_kafka_AlterConfigOpType_t::RD_KAFKA_ALTER_CONFIG_OP_TYPE_SET,
+                    Some(c_string(value)?),
+                ),
+                ConfigOp::Delete { name } => (
+                    name,
+                    sys::rd_kafka_AlterConfigOpType_t::RD_KAFKA_ALTER_CONFIG_OP_TYPE_DELETE,
+                    None,
+                ),
+            };
+            let name = c_string(name)?;
+            let value_ptr = value.as_ref().map_or(ptr::null(), |value| value.as_ptr());
+            // SAFETY: `resource` is live (owned by `resources`); name and value are
+            // NUL-terminated and copied; a null value is allowed with DELETE only, which is the
+            // only case passing it.
+            let error = unsafe {
+                sys::rd_kafka_ConfigResource_add_incremental_config(
+                    resource,
+                    name.as_ptr(),
+                    op_type,
+                    value_ptr,
+                )
+            };
+            if !error.is_null() {
+                // SAFETY: the caller owns a returned error: read it, then destroy it once.
+                let message = unsafe {
+                    let message = owned_string(sys::rd_kafka_error_string(error));
+                    sys::rd_kafka_error_destroy(error);
+                    message
+                };
+                return Err(NativeError::InvalidArgument(message));
+            }
+        }
+    }
+    let event = request(
+        client,
+        sys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_INCREMENTALALTERCONFIGS,
+        |handle, options, queue| {
+            // SAFETY: `resources` holds `len` live resources until the result event arrived;
+            // librdkafka copies them and the options.
+            unsafe {
+                sys::rd_kafka_IncrementalAlterConfigs(
+                    handle,
+                    resources.0.as_mut_ptr(),
+                    resources.0.len(),
+                    options,
+                    queue,
+                )
+            }
+        },
+    )?;
+    // SAFETY: `event` is a live event; the accessor returns null for another event type.
+    let result = unsafe { sys::rd_kafka_event_IncrementalAlterConfigs_result(event.0) };
+    if result.is_null() {
+        return Err(wrong_event("IncrementalAlterConfigs"));
+    }
+    let mut count = 0;
+    // SAFETY: `result` is non-null and lives as long as `event`.
+    let results =
+        unsafe { sys::rd_kafka_IncrementalAlterConfigs_result_resources(result, &mut count) };
+    let results = if results.is_null() {
+        &[][..]
+    } else {
+        // SAFETY: an array of `count` resource pointers owned by `event`, which outlives it.
+        unsafe { std::slice::from_raw_parts(results, count) }
+    };
+    let mut by_topic = std::collections::HashMap::with_capacity(results.len());
+    for &resource in results {
+        // SAFETY: a live resource owned by `event`; name and error string are NUL-terminated
+        // (or null) and owned by it, copied before `event` is destroyed.
+        let (topic, code, message) = unsafe {
+            (
+                owned_string(sys::rd_kafka_ConfigResource_name(resource)),
+                sys::rd_kafka_ConfigResource_error(resource),
+                owned_string(sys::rd_kafka_ConfigResource_error_string(resource)),
+            )
+        };
+        let outcome = if code == sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            Ok(())
+        } else {
+            Err(NativeError::Failed {
+                code: code.into(),
+                message,
+            })
+        };
+        by_topic.insert(topic, outcome);
+    }
+    Ok(changes
+        .iter()
+        .map(|(topic, _)| {
+            by_topic.remove(topic).unwrap_or_else(|| {
+                Err(NativeError::Failed {
+                    code: RDKafkaErrorCode::Fail,
+                    message: "no result for this topic in the response".to_owned(),
+                })
+            })
+        })
+        .collect())
+}
+
+/// Issues one admin request through `issue(handle, options, queue)` and waits for its result
+/// event. A request-level error in the event is returned as [`NativeError::Failed`].
+fn request<C: ClientContext>(
+    client: &Client<C>,
+    operation: sys::rd_kafka_admin_op_t,
+    issue: impl FnOnce(
+        *mut sys::rd_kafka_t,
+        *const sys::rd_kafka_AdminOptions_t,
+        *mut sys::rd_kafka_queue_t,
+    ),
+) -> Result<Event, NativeError> {
+    let handle = client.native_ptr();
+    // SAFETY: `handle` is the live client handle; `client` is borrowed for this whole call.
+    let queue = Queue(unsafe { sys::rd_kafka_queue_new(handle) });
+    // SAFETY: as above; `operation` is a valid admin operation.
+    let options = Options(unsafe { sys::rd_kafka_AdminOptions_new(handle, operation) });
+    if options.0.is_null() || queue.0.is_null() {
+        return Err(NativeError::InvalidArgument(
+            "librdkafka refused to create admin options or a queue".to_owned(),
+        ));
+    }
+    let timeout_ms = i32::try_from(REQUEST_TIMEOUT.as_millis()).unwrap_or(i32::MAX);
+    let mut errstr = [0 as c_char; ERRSTR_SIZE];
+    // SAFETY: `options` is live; `errstr` is a writable buffer of `ERRSTR_SIZE` bytes.
+    let code = unsafe {
+        sys::rd_kafka_AdminOptions_set_request_timeout(
+            options.0,
+            timeout_ms,
+            errstr.as_mut_ptr(),
+            ERRSTR_SIZE,
+        )
+    };
+    if code != sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+        return Err(NativeError::InvalidArgument(errstr_text(&errstr)));
+    }
+    issue(handle, options.0, queue.0);
+    let wait = REQUEST_TIMEOUT + POLL_GRACE;
+    let wait_ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: `queue` is live; the returned event (or null) is owned by the caller.
+    let event = Event(unsafe { sys::rd_kafka_queue_poll(queue.0, wait_ms) });
+    if event.0.is_null() {
+        return Err(NativeError::NoAnswer(wait));
+    }
+    // SAFETY: `event` is a live event.
+    let code = unsafe { sys::rd_kafka_event_error(event.0) };
+    if code != sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+        // SAFETY: as above; the string is owned by `event` and copied.
+        let message = unsafe { owned_string(sys::rd_kafka_event_error_string(event.0)) };
+        return Err(NativeError::Failed {
+            code: code.into(),
+            message,
+        });
+    }
+    Ok(event)
+}
+
+/// Destroys a result queue. librdkafka reference-counts queues, so a request still in flight
+/// when its queue handle is dropped (after [`NativeError::NoAnswer`]) stays safe.
+struct Queue(*mut sys::rd_kafka_queue_t);
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: created by `rd_kafka_queue_new` and destroyed only here.
+            unsafe { sys::rd_kafka_queue_destroy(self.0) }
+        }
+    }
+}
+
+/// Destroys admin options.
+struct Options(*mut sys::rd_kafka_AdminOptions_t);
+
+impl Drop for Options {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: created by `rd_kafka_AdminOptions_new` and destroyed only here.
+            unsafe { sys::rd_kafka_AdminOptions_destroy(self.0) }
+        }
+    }
+}
+
+/// Destroys a result event, and with it everything read from it.
+struct Event(*mut sys::rd_kafka_event_t);
+
+impl Drop for Event {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: returned by `rd_kafka_queue_poll`, owned here and destroyed only here.
+            unsafe { sys::rd_kafka_event_destroy(self.0) }
+        }
+    }
+}
+
+/// Destroys ACL bindings (and binding filters, the same type) this module created.
+struct AclBindings(Vec<*mut sys::rd_kafka_AclBinding_t>);
+
+impl AclBindings {
+    /// Takes ownership of one new binding, or returns librdkafka's message when it is null.
+    fn owning(
+        binding: *mut sys::rd_kafka_AclBinding_t,
+        errstr: &[c_char],
+    ) -> Result<AclBindings, NativeError> {
+        if binding.is_null() {
+            return Err(NativeError::InvalidArgument(errstr_text(errstr)));
+        }
+        Ok(AclBindings(vec![binding]))
+    }
+
+    /// The first binding (the filter of a describe request).
+    fn first(&self) -> *mut sys::rd_kafka_AclBinding_t {
+        self.0.first().copied().unwrap_or(ptr::null_mut())
+    }
+}
+
+impl Drop for AclBindings {
+    fn drop(&mut self) {
+        for &binding in &self.0 {
+            // SAFETY: created by `rd_kafka_AclBinding(Filter)_new`, non-null, destroyed once.
+            unsafe { sys::rd_kafka_AclBinding_destroy(binding) }
+        }
+    }
+}
+
+/// Destroys config resources this module created.
+struct ConfigResources(Vec<*mut sys::rd_kafka_ConfigResource_t>);
+
+impl Drop for ConfigResources {
+    fn drop(&mut self) {
+        for &resource in &self.0 {
+            // SAFETY: created by `rd_kafka_ConfigResource_new`, non-null, destroyed once.
+            unsafe { sys::rd_kafka_ConfigResource_destroy(resource) }
+        }
+    }
+}
+
+/// Copies a NUL-terminated string owned by librdkafka; null becomes "".
+///
+/// # Safety
+/// `text` is null or points to a NUL-terminated string that lives during the call.
+unsafe fn owned_string(text: *const c_char) -> String {
+    if text.is_null() {
+        return String::new();
+    }
+    // SAFETY: non-null and NUL-terminated by the caller's contract.
+    unsafe { CStr::from_ptr(text) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The text librdkafka wrote into an error buffer.
+fn errstr_text(errstr: &[c_char]) -> String {
+    let bytes: Vec<u8> = errstr
+        .iter()
+        .take_while(|&&byte| byte != 0)
+        .map(|&byte| byte as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// An error object owned by a result, as a result.
+///
+/// # Safety
+/// `error` is null or a live error object (not destroyed during the call).
+unsafe fn error_result(error: *const sys::rd_kafka_error_t) -> Result<(), NativeError> {
+    if error.is_null() {
+        return Ok(());
+    }
+    // SAFETY: non-null and live by the caller's contract; the string is copied.
+    let (code, message) = unsafe {
+        (
+            sys::rd_kafka_error_code(error),
+            owned_string(sys::rd_kafka_error_string(error)),
+        )
+    };
+    if code == sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+        return Ok(());
+    }
+    Err(NativeError::Failed {
+        code: code.into(),
+        message,
+    })
+}
+
+fn c_string(text: &str) -> Result<CString, NativeError> {
+    CString::new(text).map_err(|_| NativeError::InvalidArgument(format!("{text:?} contains NUL")))
+}
+
+fn wrong_event(request: &str) -> NativeError {
+    NativeError::Failed {
+        code: RDKafkaErrorCode::Fail,
+        message: format!("the {request} request was answered with another event type"),
+    }
+}
+
+fn pattern_from_native(pattern: sys::rd_kafka_ResourcePatternType_t) -> PatternType {
+    use sys::rd_kafka_ResourcePatternType_t as Native;
+    match pattern {
+        Native::RD_KAFKA_RESOURCE_PATTERN_LITERAL => PatternType::Literal,
+        Native::RD_KAFKA_RESOURCE_PATTERN_PREFIXED => PatternType::Prefixed,
+        Native::RD_KAFKA_RESOURCE_PATTERN_MATCH => PatternType::Match,
+        Native::RD_KAFKA_RESOURCE_PATTERN_ANY => PatternType::Any,
+        _ => PatternType::Unknown,
+    }
+}
+
+fn pattern_to_native(pattern: PatternType) -> sys::rd_kafka_ResourcePatternType_t {
+    use sys::rd_kafka_ResourcePatternType_t as Native;
+    match pattern {
+        PatternType::Literal => Native::RD_KAFKA_RESOURCE_PATTERN_LITERAL,
+        PatternType::Prefixed => Native::RD_KAFKA_RESOURCE_PATTERN_PREFIXED,
+        PatternType::Match => Native::RD_KAFKA_RESOURCE_PATTERN_MATCH,
+        PatternType::Any => Native::RD_KAFKA_RESOURCE_PATTERN_ANY,
+        PatternType::Unknown => Native::RD_KAFKA_RESOURCE_PATTERN_UNKNOWN,
+    }
+}
+
+/// librdkafka's operations and ours, one to one.
+const OPERATIONS: [(sys::rd_kafka_AclOperation_t, Operation); 13] = {
+    use sys::rd_kafka_AclOperation_t as Native;
+    [
+        (Native::RD_KAFKA_ACL_OPERATION_UNKNOWN, Operation::Unknown),
+        (Native::RD_KAFKA_ACL_OPERATION_ANY, Operation::Any),
+        (Native::RD_KAFKA_ACL_OPERATION_ALL, Operation::All),
+        (Native::RD_KAFKA_ACL_OPERATION_READ, Operation::Read),
+        (Native::RD_KAFKA_ACL_OPERATION_WRITE, Operation::Write),
+        (Native::RD_KAFKA_ACL_OPERATION_CREATE, Operation::Create),
+        (Native::RD_KAFKA_ACL_OPERATION_DELETE, Operation::Delete),
+        (Native::RD_KAFKA_ACL_OPERATION_ALTER, Operation::Alter),
+        (Native::RD_KAFKA_ACL_OPERATION_DESCRIBE, Operation::Describe),
+        (
+            Native::RD_KAFKA_ACL_OPERATION_CLUSTER_ACTION,
+            Operation::ClusterAction,
+        ),
+        (
+            Native::RD_KAFKA_ACL_OPERATION_DESCRIBE_CONFIGS,
+            Operation::DescribeConfigs,
+        ),
+        (
+            Native::RD_KAFKA_ACL_OPERATION_ALTER_CONFIGS,
+            Operation::AlterConfigs,
+        ),
+        (
+            Native::RD_KAFKA_ACL_OPERATION_IDEMPOTENT_WRITE,
+            Operation::IdempotentWrite,
+        ),
+    ]
+};
+
+fn operation_from_native(operation: sys::rd_kafka_AclOperation_t) -> Operation {
+    OPERATIONS
+        .iter()
+        .find(|(native, _)| *native == operation)
+        .map_or(Operation::Unknown, |(_, ours)| *ours)
+}
+
+fn operation_to_native(operation: Operation) -> sys::rd_kafka_AclOperation_t {
+    OPERATIONS
+        .iter()
+        .find(|(_, ours)| *ours == operation)
+        .map_or(
+            sys::rd_kafka_AclOperation_t::RD_KAFKA_ACL_OPERATION_UNKNOWN,
+            |(native, _)| *native,
+        )
+}
+
+fn permission_from_native(permission: sys::rd_kafka_AclPermissionType_t) -> Permission {
+    use sys::rd_kafka_AclPermissionType_t as Native;
+    match permission {
+        Native::RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW => Permission::Allow,
+        Native::RD_KAFKA_ACL_PERMISSION_TYPE_DENY => Permission::Deny,
+        Native::RD_KAFKA_ACL_PERMISSION_TYPE_ANY => Permission::Any,
+        _ => Permission::Unknown,
+    }
+}
+
+fn permission_to_native(permission: Permission) -> sys::rd_kafka_AclPermissionType_t {
+    use sys::rd_kafka_AclPermissionType_t as Native;
+    match permission {
+        Permission::Allow => Native::RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW,
+        Permission::Deny => Native::RD_KAFKA_ACL_PERMISSION_TYPE_DENY,
+        Permission::Any => Native::RD_KAFKA_ACL_PERMISSION_TYPE_ANY,
+        Permission::Unknown => Native::RD_KAFKA_ACL_PERMISSION_TYPE_UNKNOWN,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_round_trips() {
+        for (native, ours) in OPERATIONS {
+            assert_eq!(operation_from_native(native), ours);
+            assert_eq!(operation_to_native(ours), native);
+        }
+    }
+
+    #[test]
+    fn error_buffers_stop_at_the_first_nul() {
+        let mut buffer = [0 as c_char; 8];
+        for (slot, byte) in buffer.iter_mut().zip(b"bad\0x") {
+            *slot = *byte as c_char;
+        }
+        assert_eq!(errstr_text(&buffer), "bad");
+    }
+}

@@ -1,0 +1,120 @@
+//! All rdkafka client settings and administrative calls, in one place.
+//!
+//! Each Ferry role (source consumer, target producer, task-lease member, positions reader,
+//! admin) gets its settings here, on top of the cluster's own settings from the config file.
+//! Role defaults are applied only where the operator's `librdkafka` passthrough does not set the
+//! key, except for the keys the host owns for correctness (offset storage, idempotence, group
+//! membership), which are always the host's. Nothing outside this module and the data path
+//! worker builds rdkafka clients.
+
+mod admin;
+pub(crate) mod ffi;
+pub(crate) mod resources;
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+
+pub(crate) use admin::{Admin, AdminCallError};
+
+/// How long a metadata or admin request may take before it is reported as failed.
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Session timeout of the task-lease group: how long a dead Ferry process keeps its tasks
+/// before the survivors take them over. MM2 waits `scheduled.rebalance.max.delay.ms` = 5 min on
+/// top of its 10 s session timeout; Ferry reassigns at the session timeout.
+pub(crate) const LEASE_SESSION_TIMEOUT_MS: &str = "10000";
+
+/// Sets `key` only when the operator's passthrough options did not.
+fn set_default(config: &mut ClientConfig, key: &str, value: &str) {
+    if config.get(key).is_none() {
+        config.set(key, value);
+    }
+}
+
+/// A consumer that is assigned partitions explicitly and never commits to Kafka.
+///
+/// librdkafka's incremental assignment needs a `group.id` even when the consumer never joins the
+/// group; this one never subscribes, commits or fetches committed offsets (every assignment
+/// carries an explicit offset), so the group stays empty on the broker.
+pub(crate) fn plain_consumer(cluster: &ClientConfig) -> ClientConfig {
+    let mut config = cluster.clone();
+    config.set("group.id", assign_only_group());
+    config.set("enable.auto.commit", "false");
+    config.set("enable.auto.offset.store", "false");
+    config.set("enable.partition.eof", "false");
+    set_default(&mut config, "auto.offset.reset", "earliest");
+    config
+}
+
+/// A group id no other client uses, so that assign-only consumers never share group state.
+fn assign_only_group() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "ferry.assign-only.{}.{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The source consumer of one task.
+///
+/// Every assignment carries an explicit start offset (the stored position, or the beginning or
+/// end for partitions never replicated, following the cluster's `auto.offset.reset`, default
+/// `earliest` as in MM2), so librdkafka must never move a position by itself:
+/// `auto.offset.reset=error` turns an out-of-range fetch into an error; the task then restarts
+/// and re-checks the position against the partition's watermarks (`replication::worker`).
+/// `isolation.level=read_uncommitted` is the Java consumer's (and so MM2's) default; librdkafka's
+/// own default would silently drop aborted transactional records that MM2 copies.
+pub(crate) fn source_consumer(cluster: &ClientConfig) -> ClientConfig {
+    let mut config = plain_consumer(cluster);
+    config.set("auto.offset.reset", "error");
+    set_default(&mut config, "isolation.level", "read_uncommitted");
+    // librdkafka's default prefetch queue is 64 MiB per consumer; 16 MiB keeps a task's memory
+    // bounded while still holding several fetches of look-ahead.
+    set_default(&mut config, "queued.max.messages.kbytes", "16384");
+    set_default(&mut config, "fetch.wait.max.ms", "100");
+    config
+}
+
+/// The target producer of one task.
+///
+/// Idempotence keeps per-partition order across retries with several requests in flight (MM2
+/// forces `max.in.flight.requests.per.connection=1` and loses throughput for it) and removes
+/// duplicates caused by producer retries. `partitioner=murmur2_random` is Java's partitioner, so
+/// position records land in the partition MM2 would choose.
+pub(crate) fn target_producer(cluster: &ClientConfig) -> ClientConfig {
+    let mut config = cluster.clone();
+    config.set("enable.idempotence", "true");
+    config.set("acks", "all");
+    config.set("partitioner", "murmur2_random");
+    // librdkafka's default buffer is 1 GiB per producer; 64 MiB bounds memory per task.
+    set_default(&mut config, "queue.buffering.max.kbytes", "65536");
+    set_default(&mut config, "linger.ms", "5");
+    // Workers also refresh a remote topic's metadata when its partitions grow; this bounds the
+    // wait if that refresh fails (librdkafka's default is 5 minutes).
+    set_default(&mut config, "topic.metadata.refresh.interval.ms", "30000");
+    config
+}
+
+/// A producer of Ferry's and MM2's small bookkeeping records (offset syncs, heartbeats,
+/// checkpoints): idempotent and ordered, with a small buffer.
+pub(crate) fn internal_producer(cluster: &ClientConfig) -> ClientConfig {
+    let mut config = cluster.clone();
+    config.set("enable.idempotence", "true");
+    config.set("acks", "all");
+    set_default(&mut config, "queue.buffering.max.kbytes", "4096");
+    set_default(&mut config, "linger.ms", "5");
+    config
+}
+
+/// A member of the task-lease group `group_id` (see `replication::lease`).
+pub(crate) fn lease_consumer(cluster: &ClientConfig, group_id: &str) -> ClientConfig {
+    let mut config = plain_consumer(cluster);
+    config.set("group.id", group_id);
+    config.set("partition.assignment.strategy", "cooperative-sticky");
+    set_default(&mut config, "session.timeout.ms", LEASE_SESSION_TIMEOUT_MS);
+    set_default(&mut config, "heartbeat.interval.ms", "1000");
+    config
+}

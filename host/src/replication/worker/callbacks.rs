@@ -1,0 +1,259 @@
+//! The rdkafka callbacks of a task's clients. librdkafka calls them on the thread that polls
+//! the client, which is the task's own thread, so they only record what happened into buffers
+//! that the loop applies after each poll.
+//!
+//! * [`AckContext`] (target producer): delivery reports of mirrored records, of dead-letter
+//!   writes and of position writes, told apart by the delivery opaque ([`Opaque`]).
+//! * [`SourceContext`] (source consumer): the latest high watermark per partition, from
+//!   librdkafka's statistics, for the lag gauge.
+//! * [`OffsetSyncContext`] (offset-sync producer): delivery errors of offset syncs.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use rdkafka::ClientContext;
+use rdkafka::consumer::ConsumerContext;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{DeliveryResult, Headers, Message};
+use rdkafka::producer::ProducerContext;
+use rdkafka::statistics::Statistics;
+
+/// What a delivery report belongs to, encoded in the record's `usize` opaque.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Opaque {
+    /// A mirrored record: its source offset.
+    Record(i64),
+    /// A dead-letter write: its id (taken modulo 2^62) in [`AckBuffer::dead_letters`].
+    DeadLetter(usize),
+    /// A position write.
+    Position,
+}
+
+/// The opaque of position records.
+const POSITION: usize = usize::MAX;
+/// Bit marking dead-letter records; the rest is an id. Source offsets never set it.
+const DEAD_LETTER_BIT: usize = 1 << 63;
+/// Dead-letter ids wrap below this, so that no dead-letter opaque equals [`POSITION`].
+const DEAD_LETTER_IDS: usize = 1 << 62;
+
+impl Opaque {
+    /// The opaque value to produce with.
+    pub(super) fn encode(self) -> usize {
+        match self {
+            Opaque::Record(offset) => usize::try_from(offset).unwrap_or(0) & !DEAD_LETTER_BIT,
+            Opaque::DeadLetter(id) => DEAD_LETTER_BIT | (id % DEAD_LETTER_IDS),
+            Opaque::Position => POSITION,
+        }
+    }
+
+    /// Reads an opaque value back.
+    pub(super) fn decode(value: usize) -> Opaque {
+        if value == POSITION {
+            Opaque::Position
+        } else if value & DEAD_LETTER_BIT != 0 {
+            Opaque::DeadLetter(value & !DEAD_LETTER_BIT)
+        } else {
+            Opaque::Record(value as i64)
+        }
+    }
+}
+
+/// One acknowledgement (or refusal) from the target.
+pub(super) struct Ack {
+    /// The record's topic index in the task's partition table.
+    pub(super) index: u32,
+    /// The source (and remote) partition.
+    pub(super) partition: i32,
+    /// The source offset.
+    pub(super) offset: i64,
+    /// The record's offset on the target.
+    pub(super) downstream: i64,
+    /// The record's timestamp, for the latency histogram.
+    pub(super) timestamp: Option<i64>,
+    /// Key, value and header bytes.
+    pub(super) bytes: usize,
+    /// Why the target refused the record, if it did.
+    pub(super) error: Option<KafkaError>,
+    /// A dead-letter write standing for the source record (no offset sync, not counted as
+    /// replicated).
+    pub(super) dead_letter: bool,
+}
+
+/// What the delivery callback collected since the loop last looked.
+#[derive(Default)]
+pub(super) struct AckBuffer {
+    /// Remote topic name to topic index, for routing delivery reports.
+    pub(super) indexes: HashMap<std::sync::Arc<str>, u32>,
+    /// Reports of mirrored and dead-letter records.
+    pub(super) acks: Vec<Ack>,
+    /// Dead-letter records in flight: encoded opaque → (topic index, partition, source offset).
+    pub(super) dead_letters: HashMap<usize, (u32, i32, i64)>,
+    /// Position writes that failed; the positions are written again.
+    pub(super) position_errors: Vec<KafkaError>,
+}
+
+/// Target producer context: collects delivery reports for the task's thread.
+pub(super) struct AckContext {
+    /// The positions topic, to recognise position writes.
+    pub(super) positions_topic: String,
+    /// The collected reports.
+    pub(super) buffer: Mutex<AckBuffer>,
+}
+
+impl AckContext {
+    /// The buffer, whatever a panicking holder left (its contents stay consistent).
+    pub(super) fn buffer(&self) -> std::sync::MutexGuard<'_, AckBuffer> {
+        self.buffer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl ClientContext for AckContext {}
+
+impl ProducerContext for AckContext {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
+        let (message, error) = match result {
+            Ok(message) => (message, None),
+            Err((error, message)) => (message, Some(error.clone())),
+        };
+        let mut buffer = self.buffer();
+        match Opaque::decode(opaque) {
+            Opaque::Position if message.topic() == self.positions_topic => {
+                if let Some(error) = error {
+                    buffer.position_errors.push(error);
+                }
+            }
+            Opaque::Position => {}
+            Opaque::DeadLetter(_) => {
+                if let Some((index, partition, offset)) = buffer.dead_letters.remove(&opaque) {
+                    buffer.acks.push(Ack {
+                        index,
+                        partition,
+                        offset,
+                        downstream: -1,
+                        timestamp: None,
+                        bytes: 0,
+                        error,
+                        dead_letter: true,
+                    });
+                }
+            }
+            Opaque::Record(offset) => {
+                let index = buffer
+                    .indexes
+                    .get(message.topic())
+                    .copied()
+                    .unwrap_or(u32::MAX);
+                let bytes = message.key().map_or(0, <[u8]>::len)
+                    + message.payload().map_or(0, <[u8]>::len)
+                    + message.headers().map_or(0, |headers| {
+                        headers
+                            .iter()
+                            .map(|header| header.key.len() + header.value.map_or(0, <[u8]>::len))
+                            .sum()
+                    });
+                buffer.acks.push(Ack {
+                    index,
+                    partition: message.partition(),
+                    offset,
+                    downstream: message.offset(),
+                    timestamp: message.timestamp().to_millis(),
+                    bytes,
+                    error,
+                    dead_letter: false,
+                });
+            }
+        }
+    }
+}
+
+/// Source consumer context: keeps the latest high watermark per partition from librdkafka
+/// statistics, for the lag gauge.
+#[derive(Default)]
+pub(super) struct SourceContext {
+    /// (source topic, partition) → high watermark.
+    pub(super) high_watermarks: Mutex<HashMap<(String, i32), i64>>,
+}
+
+impl ClientContext for SourceContext {
+    fn stats(&self, statistics: Statistics) {
+        let mut marks = self
+            .high_watermarks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (topic_name, topic) in statistics.topics {
+            for (partition, stats) in topic.partitions {
+                tracing::trace!(topic = %topic_name, partition, fetch_state = %stats.fetch_state,
+                    next = stats.next_offset, query = stats.query_offset, app = stats.app_offset,
+                    hi = stats.hi_offset, fetchq = stats.fetchq_cnt, leader = stats.leader,
+                    "Source partition statistics.");
+                if partition >= 0 && stats.hi_offset >= 0 {
+                    marks.insert((topic_name.clone(), partition), stats.hi_offset);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for SourceContext {}
+
+/// Delivery errors of the offset-sync producer.
+#[derive(Default)]
+pub(super) struct OffsetSyncContext {
+    /// Errors not yet looked at.
+    pub(super) errors: Mutex<Vec<KafkaError>>,
+}
+
+impl OffsetSyncContext {
+    /// Records a failed sync write.
+    pub(super) fn failed(&self, error: KafkaError) {
+        self.errors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(error);
+    }
+
+    /// Takes one error, if any was recorded.
+    pub(super) fn take_error(&self) -> Option<KafkaError> {
+        self.errors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+    }
+}
+
+impl ClientContext for OffsetSyncContext {}
+
+impl ProducerContext for OffsetSyncContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _opaque: ()) {
+        if let Err((error, _)) = result {
+            self.failed(error.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Opaque;
+
+    #[test]
+    fn opaques_round_trip_and_never_collide() {
+        for opaque in [
+            Opaque::Record(0),
+            Opaque::Record(123_456_789_012),
+            Opaque::DeadLetter(0),
+            Opaque::DeadLetter(77),
+            Opaque::Position,
+        ] {
+            assert_eq!(Opaque::decode(opaque.encode()), opaque, "{opaque:?}");
+        }
+        assert_ne!(Opaque::Record(0).encode(), Opaque::DeadLetter(0).encode());
+        assert_ne!(
+            Opaque::DeadLetter(usize::MAX >> 1).encode(),
+            Opaque::Position.encode()
+        );
+    }
+}

@@ -1,0 +1,774 @@
+//! The task worker: copies the source partitions one task owns to the target.
+//!
+//! A task is Ferry's unit of ownership (see `flow::lease`). While this process owns a
+//! task, one OS thread runs its worker: one source consumer (partitions assigned explicitly, never
+//! a group member) and one idempotent target producer. The loop is synchronous on purpose: the
+//! consumer's prefetch queue, the producer's buffer and the delivery reports are all served on
+//! this thread, with no channel and no allocation per record beyond librdkafka's own copy.
+//!
+//! Invariants:
+//! * A record's source offset becomes a stored position only after the target acknowledged it
+//!   and every record produced before it on that partition (`CommitTracker`).
+//! * Records of one partition are produced in source order, to the same partition number, with
+//!   key, value, headers and timestamp unchanged; the idempotent producer keeps that order.
+//! * At most `max_in_flight` records are unacknowledged; past that the worker stops consuming
+//!   and waits for acknowledgements (back-pressure, bounded memory).
+//! * With filters or transforms (`plugins::RecordChain`), the records of one loop turn go
+//!   through the chain as one packed batch. Kept records are produced from the consumer's
+//!   buffers, replaced ones from the plugin's answer; a dropped or skipped record is tracked as
+//!   acknowledged at once, so positions move past it; a dead-lettered one is acknowledged when
+//!   its dead-letter write is. A record a plugin fails on under `on_error = "halt"` (or behind an
+//!   open circuit breaker) stops its partition there: the partition is paused, later records of
+//!   it are not produced, and its position stays before that record.
+//! * Stopping (revocation or shutdown) drains: in-flight records are acknowledged and positions
+//!   stored before the worker returns. An error stores what was acknowledged and restarts the
+//!   worker from the stored positions (`replication::supervisor`): records may be copied twice,
+//!   never lost.
+//!
+//! Files: this one holds the loop, assignment, acknowledgements and the drain;
+//! `callbacks.rs` the rdkafka callbacks, `partitions.rs` the partition table, `dispositions.rs`
+//! what happens to a record after the chain answered (and the error policy),
+//! `offset_syncs.rs` MM2's offset syncs, `store.rs` storing and resuming from positions.
+
+mod callbacks;
+mod dispositions;
+mod offset_syncs;
+mod partitions;
+mod store;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use prometheus::{Histogram, IntCounter, IntGauge};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::TaskContext;
+use super::assignment::task_of;
+use super::catalog::Catalog;
+use super::supervisor::{Backoff, Supervised};
+use super::tracker::TrackError;
+use crate::events::Events;
+use crate::mm2::translation::SyncRule;
+use crate::plugins::{ChainSpec, PackedBatch, RecordChain};
+use callbacks::{Ack, AckBuffer, AckContext, OffsetSyncContext, Opaque, SourceContext};
+use offset_syncs::OffsetSyncWriter;
+use partitions::{PartitionState, PartitionTable, TopicState};
+use store::checked_resume;
+
+/// How long a stopping worker waits for in-flight records to be acknowledged.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long reading the stored positions may take when a task starts.
+const POSITIONS_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often the latest delayed offset sync of each partition is written between position
+/// stores, so that checkpoints translate up to the last replicated record without waiting for
+/// the next store (`commit_interval`, 60 s in MM2 files by MM2's default).
+const DELAYED_SYNCS_INTERVAL: Duration = Duration::from_secs(1);
+/// Records consumed per loop turn before acknowledgements are processed again.
+const BATCH: usize = 1000;
+/// How a failed task restarts: 0.5 s doubling to 30 s, back to 0.5 s after a minute's run.
+const BACKOFF: Backoff = Backoff {
+    first: Duration::from_millis(500),
+    max: Duration::from_secs(30),
+    healthy_after: Duration::from_secs(60),
+};
+
+/// Errors that stop a worker; it then restarts from the stored positions.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TaskError {
+    /// Creating a client failed.
+    #[error("creating a Kafka client for task {task} failed")]
+    Client {
+        task: u32,
+        #[source]
+        source: Box<KafkaError>,
+    },
+    /// Reading stored positions failed.
+    #[error("reading stored positions for task {task} failed")]
+    Positions {
+        task: u32,
+        #[source]
+        source: crate::replication::positions::PositionsError,
+    },
+    /// Assigning source partitions failed.
+    #[error("assigning source partitions to task {task} failed")]
+    Assign {
+        task: u32,
+        #[source]
+        source: Box<KafkaError>,
+    },
+    /// Consuming failed.
+    #[error("consuming from the source failed in task {task}")]
+    Consume {
+        task: u32,
+        #[source]
+        source: Box<KafkaError>,
+    },
+    /// The target refused a record.
+    #[error("producing {source_topic}/{partition} offset {offset} to `{target_topic}` failed")]
+    Produce {
+        source_topic: String,
+        target_topic: String,
+        partition: i32,
+        offset: i64,
+        #[source]
+        source: Box<KafkaError>,
+    },
+    /// The target did not acknowledge a record.
+    #[error("the target did not acknowledge `{target_topic}`/{partition} (source offset {offset})")]
+    Delivery {
+        target_topic: String,
+        partition: i32,
+        offset: i64,
+        #[source]
+        source: Box<KafkaError>,
+    },
+    /// Offset bookkeeping was violated (a bug; the worker restarts safely).
+    #[error("offset tracking failed on {topic}/{partition}")]
+    Track {
+        topic: String,
+        partition: i32,
+        #[source]
+        source: TrackError,
+    },
+    /// Offset syncs were not acknowledged; positions are not stored past them, so the task
+    /// restarts from the stored positions (a restart emits fresh syncs).
+    #[error("writing offset syncs to `{topic}` failed")]
+    OffsetSyncs {
+        topic: String,
+        #[source]
+        source: Box<KafkaError>,
+    },
+    /// A record came from a partition the task does not track (a bug; restarts safely).
+    #[error("received a record of {topic}/{partition}, which task {task} does not own")]
+    Unowned {
+        task: u32,
+        topic: String,
+        partition: i32,
+    },
+}
+
+/// The running worker of one task. Stop it with [`TaskHandle::stop`]; dropping the handle
+/// detaches the thread, which keeps running.
+pub(crate) struct TaskHandle {
+    task: u32,
+    worker: Supervised,
+}
+
+impl TaskHandle {
+    /// Starts the worker of `task` on its own supervised thread: a failed worker stores what
+    /// was acknowledged and starts again from the stored positions, with back-off.
+    ///
+    /// # Errors
+    /// When the thread cannot be started.
+    pub(crate) fn spawn(context: Arc<TaskContext>, task: u32) -> std::io::Result<TaskHandle> {
+        let events = Events::new(&context.metrics, &context.flow.id);
+        let span = tracing::info_span!("task", flow = %context.flow.id, task);
+        let worker = Supervised::spawn(
+            format!("ferry-task-{task}"),
+            span,
+            BACKOFF,
+            move |stop: &AtomicBool| {
+                Worker::start(&context, task).and_then(|mut worker| {
+                    let outcome = worker.run(stop);
+                    worker.drain();
+                    outcome
+                })
+            },
+            move |error: &TaskError, retry_in| events.task_failed(error, retry_in),
+        )?;
+        Ok(TaskHandle { task, worker })
+    }
+
+    /// The task this worker runs.
+    pub(crate) fn task(&self) -> u32 {
+        self.task
+    }
+
+    /// Asks the worker to stop without waiting.
+    pub(crate) fn request_stop(&self) {
+        self.worker.request_stop();
+    }
+
+    /// Asks the worker to stop and waits until it drained: in-flight records acknowledged and
+    /// positions stored (bounded by the drain timeout).
+    pub(crate) fn stop(self) {
+        self.worker.stop();
+    }
+}
+
+struct Worker {
+    context: Arc<TaskContext>,
+    task: u32,
+    events: Events,
+    consumer: Arc<BaseConsumer<SourceContext>>,
+    producer: BaseProducer<AckContext>,
+    catalog: tokio::sync::watch::Receiver<Arc<Catalog>>,
+    /// Positions stored when the task started, by (source topic, partition).
+    start_positions: HashMap<(String, i32), i64>,
+    /// Every topic and partition the task tracks.
+    table: PartitionTable,
+    in_flight: usize,
+    /// Store every position again at the next store (a position write failed).
+    positions_dirty: bool,
+    scratch: Vec<Ack>,
+    latency: Histogram,
+    in_flight_gauge: IntGauge,
+    /// This task's share of `in_flight_gauge`.
+    in_flight_reported: i64,
+    delivery_errors: IntCounter,
+    positions_stored: IntCounter,
+    /// Writes MM2 offset syncs; `None` when the flow emits none.
+    syncs: Option<OffsetSyncWriter>,
+    /// The flow's filters and transforms with this task's instances; `None` without any.
+    chain: Option<RecordChain>,
+    /// The chain's generation when last looked at; a change means a plugin was swapped.
+    chain_generation: u64,
+    /// Calls and traps of each chain stage already reported.
+    chain_calls_seen: Vec<(u64, u64)>,
+    /// The packed input of the chain, reused between batches.
+    packed: PackedBatch,
+    /// Ids of dead-letter records in flight.
+    next_dead_letter: usize,
+    partitions_halted: IntGauge,
+}
+
+impl Worker {
+    fn start(context: &Arc<TaskContext>, task: u32) -> Result<Worker, TaskError> {
+        let client_error = |source| TaskError::Client {
+            task,
+            source: Box::new(source),
+        };
+        let consumer: BaseConsumer<SourceContext> = crate::kafka::source_consumer(&context.source)
+            .set("statistics.interval.ms", "2000")
+            .create_with_context(SourceContext::default())
+            .map_err(client_error)?;
+        let producer: BaseProducer<AckContext> = crate::kafka::target_producer(&context.target)
+            .create_with_context(AckContext {
+                positions_topic: context.positions_topic.clone(),
+                buffer: Mutex::new(AckBuffer::default()),
+            })
+            .map_err(client_error)?;
+        let start_positions = context
+            .positions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .read_to_end(POSITIONS_TIMEOUT)
+            .map_err(|source| TaskError::Positions { task, source })?
+            .clone();
+        let flow = context.flow.id.to_string();
+        let metrics = &context.metrics;
+        let syncs = match &context.offset_syncs {
+            None => None,
+            Some(location) => Some(OffsetSyncWriter::new(
+                location.topic.clone(),
+                crate::kafka::internal_producer(&location.cluster)
+                    .create_with_context(OffsetSyncContext::default())
+                    .map_err(client_error)?,
+                metrics.offset_syncs_written.with_label_values(&[&flow]),
+            )),
+        };
+        let events = Events::new(metrics, &context.flow.id);
+        let worker = Worker {
+            task,
+            catalog: context.catalog.clone(),
+            start_positions,
+            table: PartitionTable::default(),
+            in_flight: 0,
+            positions_dirty: false,
+            scratch: Vec::with_capacity(BATCH),
+            latency: metrics.replication_latency.with_label_values(&[&flow]),
+            in_flight_gauge: metrics.records_in_flight.with_label_values(&[&flow]),
+            in_flight_reported: 0,
+            delivery_errors: metrics.delivery_errors.with_label_values(&[&flow]),
+            positions_stored: metrics.positions_stored.with_label_values(&[&flow]),
+            syncs,
+            chain: context.chain.as_ref().map(ChainSpec::start),
+            chain_generation: 0,
+            chain_calls_seen: Vec::new(),
+            packed: PackedBatch::default(),
+            next_dead_letter: 0,
+            partitions_halted: events.halted_gauge(),
+            events,
+            consumer: Arc::new(consumer),
+            producer,
+            context: Arc::clone(context),
+        };
+        tracing::info!(task, "Task started.");
+        Ok(worker)
+    }
+
+    /// Copies records until `stop` is set or an error occurs.
+    fn run(&mut self, stop: &AtomicBool) -> Result<(), TaskError> {
+        self.catalog.mark_changed();
+        let mut last_store = Instant::now();
+        let mut last_delayed_syncs = Instant::now();
+        let mut last_lag = Instant::now();
+        let max_in_flight = self.context.flow.max_in_flight;
+        // A second handle, so that borrowed messages do not borrow `self`.
+        let consumer = Arc::clone(&self.consumer);
+        // The messages of one loop turn, when a chain runs over them as a batch.
+        let mut batch: Vec<BorrowedMessage<'_>> = Vec::with_capacity(BATCH);
+        while !stop.load(Ordering::Acquire) {
+            if self.catalog.has_changed().unwrap_or(false) {
+                self.update_assignment()?;
+            }
+            if let Some(generation) = self.chain.as_ref().map(RecordChain::generation)
+                && generation != self.chain_generation
+            {
+                self.chain_generation = generation;
+                self.resume_halted();
+            }
+            let mut consumed = 0;
+            while consumed < BATCH && self.in_flight < max_in_flight {
+                let timeout = if consumed == 0 && self.in_flight == 0 {
+                    Duration::from_millis(100)
+                } else {
+                    Duration::ZERO
+                };
+                match consumer.poll(timeout) {
+                    None => break,
+                    Some(Ok(message)) => {
+                        if self.chain.is_some() {
+                            batch.push(message);
+                        } else {
+                            self.forward(&message)?;
+                        }
+                        consumed += 1;
+                    }
+                    Some(Err(error)) => {
+                        return Err(TaskError::Consume {
+                            task: self.task,
+                            source: Box::new(error),
+                        });
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let result = self.forward_batch(&batch);
+                batch.clear();
+                result?;
+            }
+            // Serve delivery reports; block briefly only when there is nothing else to do.
+            let wait = if self.in_flight >= max_in_flight || (consumed == 0 && self.in_flight > 0) {
+                Duration::from_millis(5)
+            } else {
+                Duration::ZERO
+            };
+            self.producer.poll(wait);
+            self.process_acks()?;
+            if last_store.elapsed() >= self.context.flow.commit_interval {
+                self.store_positions()?;
+                last_store = Instant::now();
+                last_delayed_syncs = last_store;
+            } else if last_delayed_syncs.elapsed() >= DELAYED_SYNCS_INTERVAL {
+                self.send_delayed_syncs();
+                last_delayed_syncs = Instant::now();
+            }
+            if last_lag.elapsed() >= Duration::from_secs(1) {
+                self.update_lag();
+                last_lag = Instant::now();
+            }
+        }
+        Ok(())
+    }
+
+    /// Produces one source record to the target.
+    fn forward(&mut self, message: &BorrowedMessage<'_>) -> Result<(), TaskError> {
+        let remote = self.track_produced(message)?;
+        self.produce(
+            message,
+            &remote,
+            message.key(),
+            message.payload(),
+            message.timestamp().to_millis(),
+            message.headers().map(|headers| headers.detach()),
+        )
+    }
+
+    /// Records that `message` is handed on (produced, dropped or dead-lettered) and returns
+    /// its remote topic: one lookup in the partition table.
+    fn track_produced(&mut self, message: &BorrowedMessage<'_>) -> Result<Arc<str>, TaskError> {
+        let (offset, partition) = (message.offset(), message.partition());
+        let Some(found) = self.table.get_mut(message.topic(), partition) else {
+            return Err(self.unowned(message.topic(), partition));
+        };
+        found
+            .state
+            .tracker
+            .produced(offset)
+            .map_err(|source| TaskError::Track {
+                topic: found.source.to_string(),
+                partition,
+                source,
+            })?;
+        found.state.next_offset = Some(offset + 1);
+        Ok(Arc::clone(found.remote))
+    }
+
+    /// same partition), with the given parts.
+    fn produce(
+        &mut self,
+        message: &BorrowedMessage<'_>,
+        remote: &str,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        timestamp: Option<i64>,
+        headers: Option<OwnedHeaders>,
+    ) -> Result<(), TaskError> {
+        let partition = message.partition();
+        let offset = message.offset();
+        let mut record: BaseRecord<'_, [u8], [u8], usize> =
+            BaseRecord::with_opaque_to(remote, Opaque::Record(offset).encode())
+                .partition(partition);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        if let Some(payload) = payload {
+            record = record.payload(payload);
+        }
+        if let Some(timestamp) = timestamp {
+            record = record.timestamp(timestamp);
+        }
+        if let Some(headers) = headers {
+            record = record.headers(headers);
+        }
+        self.send(record, message)
+    }
+
+    /// Hands `record` to the producer, serving delivery reports while its queue is full.
+    fn send(
+        &mut self,
+        mut record: BaseRecord<'_, [u8], [u8], usize>,
+        message: &BorrowedMessage<'_>,
+    ) -> Result<(), TaskError> {
+        let partition = message.partition();
+        let offset = message.offset();
+        self.in_flight += 1;
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    record = returned;
+                    self.producer.poll(Duration::from_millis(10));
+                    self.process_acks()?;
+                }
+                Err((source, returned)) => {
+                    return Err(TaskError::Produce {
+                        source_topic: message.topic().to_owned(),
+                        target_topic: returned.topic.to_owned(),
+                        partition,
+                        offset,
+                        source: Box::new(source),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Runs the records of one loop turn through the chain and hands each on as the chain
+    fn unowned(&self, topic: &str, partition: i32) -> TaskError {
+        TaskError::Unowned {
+            task: self.task,
+            topic: topic.to_owned(),
+            partition,
+        }
+    }
+
+    /// Applies the delivery reports collected since the last call.
+    fn process_acks(&mut self) -> Result<(), TaskError> {
+        {
+            let mut buffer = self.producer.context().buffer();
+            std::mem::swap(&mut buffer.acks, &mut self.scratch);
+            if !buffer.position_errors.is_empty() {
+                for error in buffer.position_errors.drain(..) {
+                    tracing::warn!(%error, "Storing a position failed; it is stored again.");
+                }
+                self.positions_dirty = true;
+            }
+        }
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_millis() as i64);
+        let mut failure = None;
+        for ack in self.scratch.drain(..) {
+            self.in_flight = self.in_flight.saturating_sub(1);
+            let Some(topic) = self.table.topic_mut(ack.index) else {
+                continue;
+            };
+            if let Some(error) = ack.error {
+                self.delivery_errors.inc();
+                if failure.is_none() {
+                    failure = Some(TaskError::Delivery {
+                        target_topic: topic.remote.to_string(),
+                        partition: ack.partition,
+                        offset: ack.offset,
+                        source: Box::new(error),
+                    });
+                }
+                continue;
+            }
+            let Some(state) = topic.partitions.get_mut(&ack.partition) else {
+                continue;
+            };
+            if let Err(source) = state.tracker.acknowledged(ack.offset) {
+                failure.get_or_insert(TaskError::Track {
+                    topic: topic.source.to_string(),
+                    partition: ack.partition,
+                    source,
+                });
+                continue;
+            }
+            if ack.dead_letter {
+                // Not a replicated record: no offset sync (the gap makes the next one due).
+                continue;
+            }
+            if let Some(syncs) = &mut self.syncs {
+                let urgent = state.sync.update(ack.offset, ack.downstream);
+                syncs.queue.acknowledged(
+                    ack.index,
+                    ack.partition,
+                    ack.offset,
+                    ack.downstream,
+                    urgent,
+                );
+            }
+            topic.records.inc();
+            topic.bytes.inc_by(ack.bytes as u64);
+            if let Some(timestamp) = ack.timestamp {
+                self.latency
+                    .observe((now_ms - timestamp).max(0) as f64 / 1000.0);
+            }
+        }
+        if let Some(syncs) = &mut self.syncs {
+            let table = &self.table;
+            syncs.send_pending(|index| table.topic(index).map(|topic| &*topic.source));
+        }
+        // The gauge is per flow and shared by its tasks: add this task's change, don't overwrite.
+        self.in_flight_gauge
+            .add(self.in_flight as i64 - self.in_flight_reported);
+        self.in_flight_reported = self.in_flight as i64;
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Follows the catalog: assigns the partitions this task owns that are not yet assigned and
+    /// unassigns those that left the catalog.
+    fn update_assignment(&mut self) -> Result<(), TaskError> {
+        let catalog = Arc::clone(&self.catalog.borrow_and_update());
+        let tasks = self.context.task_count;
+        let latest = self.context.start_latest;
+        let mut assign = TopicPartitionList::new();
+        let mut grown_remotes: Vec<Arc<str>> = Vec::new();
+        let mut wanted: HashMap<&str, Vec<i32>> = HashMap::new();
+        for mirrored in &catalog.topics {
+            for partition in 0..mirrored.partitions {
+                if task_of(&mirrored.source, partition, tasks) == self.task {
+                    wanted.entry(&mirrored.source).or_default().push(partition);
+                }
+            }
+        }
+        for mirrored in &catalog.topics {
+            let Some(partitions) = wanted.get(mirrored.source.as_ref()) else {
+                continue;
+            };
+            let index = self.topic_index(&mirrored.source, &mirrored.remote);
+            let Some(topic) = self.table.topic_mut(index) else {
+                continue;
+            };
+            for partition in partitions {
+                let state = topic.partitions.entry(*partition).or_insert_with(|| {
+                    PartitionState::new(
+                        self.context.flow.offset_lag_max,
+                        self.context.metrics.partition_lag.with_label_values(&[
+                            self.events.flow(),
+                            mirrored.source.as_ref(),
+                            partition.to_string().as_str(),
+                        ]),
+                    )
+                });
+                if state.assigned {
+                    continue;
+                }
+                let stored = self
+                    .start_positions
+                    .get(&(mirrored.source.to_string(), *partition));
+                let start = match (state.next_offset, stored) {
+                    (Some(next), _) => Offset::Offset(next),
+                    (None, Some(last)) => Offset::Offset(checked_resume(
+                        &self.consumer,
+                        &mirrored.source,
+                        *partition,
+                        last + 1,
+                    )),
+                    (None, None) if latest => Offset::End,
+                    (None, None) => Offset::Beginning,
+                };
+                if let Some(last) = stored {
+                    state.stored.get_or_insert(*last);
+                }
+                assign
+                    .add_partition_offset(&mirrored.source, *partition, start)
+                    .map_err(|source| TaskError::Assign {
+                        task: self.task,
+                        source: Box::new(source),
+                    })?;
+                state.assigned = true;
+                if grown_remotes.last() != Some(&mirrored.remote) {
+                    grown_remotes.push(Arc::clone(&mirrored.remote));
+                }
+                tracing::info!(topic = %mirrored.source, partition, ?start, "Partition assigned.");
+            }
+        }
+        let mut unassign = TopicPartitionList::new();
+        for topic in self.table.topics_mut() {
+            let wanted_partitions = wanted.get(topic.source.as_ref());
+            for (partition, state) in &mut topic.partitions {
+                if state.assigned && !wanted_partitions.is_some_and(|list| list.contains(partition))
+                {
+                    unassign.add_partition(&topic.source, *partition);
+                    state.assigned = false;
+                    tracing::info!(topic = %topic.source, partition, "Partition unassigned.");
+                }
+            }
+        }
+        if unassign.count() > 0 {
+            self.consumer
+                .incremental_unassign(&unassign)
+                .map_err(|source| TaskError::Assign {
+                    task: self.task,
+                    source: Box::new(source),
+                })?;
+        }
+        // The producer learns of new remote partitions only at its next metadata refresh (every
+        // few minutes) and holds records for them until then; ask now.
+        for remote in grown_remotes {
+            if let Err(error) = self
+                .producer
+                .client()
+                .fetch_metadata(Some(&remote), crate::kafka::REQUEST_TIMEOUT)
+            {
+                tracing::warn!(%error, topic = %remote, "Refreshing remote topic metadata failed.");
+            }
+        }
+        if assign.count() > 0 {
+            self.consumer
+                .incremental_assign(&assign)
+                .map_err(|source| TaskError::Assign {
+                    task: self.task,
+                    source: Box::new(source),
+                })?;
+        }
+        Ok(())
+    }
+
+    fn topic_index(&mut self, source: &Arc<str>, remote: &Arc<str>) -> u32 {
+        if let Some(index) = self.table.index(source) {
+            // A policy swapped with `force` renamed the remote topic: later records go to the
+            // new name; deliveries still in flight to the old one keep their mapping.
+            if let Some(topic) = self.table.topic_mut(index)
+                && topic.remote != *remote
+            {
+                tracing::warn!(topic = %source, from = %topic.remote, to = %remote,
+                    "Remote topic renamed by a forced policy swap; copying on under the new name.");
+                topic.remote = Arc::clone(remote);
+                for state in topic.partitions.values_mut() {
+                    // The next record starts a new offset-sync run in the new topic.
+                    state.sync = SyncRule::new(self.context.flow.offset_lag_max);
+                }
+                self.route_deliveries(remote, index);
+            }
+            return index;
+        }
+        let metrics = &self.context.metrics;
+        let flow = self.events.flow();
+        let index = self.table.add(TopicState {
+            source: Arc::clone(source),
+            remote: Arc::clone(remote),
+            partitions: HashMap::new(),
+            records: metrics
+                .records_replicated
+                .with_label_values(&[flow, source.as_ref()]),
+            bytes: metrics
+                .bytes_replicated
+                .with_label_values(&[flow, source.as_ref()]),
+            dropped: metrics
+                .records_dropped
+                .with_label_values(&[flow, source.as_ref()]),
+        });
+        self.route_deliveries(remote, index);
+        index
+    }
+
+    /// Delivery reports for `remote` belong to topic `index`.
+    fn route_deliveries(&self, remote: &Arc<str>, index: u32) {
+        self.producer
+            .context()
+            .buffer()
+            .indexes
+            .insert(Arc::clone(remote), index);
+    }
+
+    fn update_lag(&self) {
+        let marks = self
+            .consumer
+            .context()
+            .high_watermarks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for topic in self.table.topics() {
+            for (partition, state) in &topic.partitions {
+                let high = marks.get(&(topic.source.to_string(), *partition)).copied();
+                tracing::debug!(topic = %topic.source, partition, next = ?state.next_offset,
+                    replicated = ?state.tracker.last_replicated(), ?high, in_flight = self.in_flight,
+                    assigned = state.assigned, "Partition progress.");
+                if let Some(high) = high {
+                    let replicated = state.tracker.last_replicated().map_or(0, |last| last + 1);
+                    state.lag.set((high - replicated).max(0));
+                }
+            }
+        }
+    }
+
+    /// Waits for in-flight records, then stores positions and waits for those writes.
+    fn drain(&mut self) {
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        while self.in_flight > 0 && Instant::now() < deadline {
+            self.producer.poll(Duration::from_millis(10));
+            if let Err(error) = self.process_acks() {
+                tracing::warn!(error = %crate::error_chain(&error), "Delivery failed while draining.");
+            }
+        }
+        if let Err(error) = self.store_positions() {
+            tracing::warn!(error = %crate::error_chain(&error),
+                "Positions are not stored past unacknowledged offset syncs; the next owner re-copies the difference.");
+        }
+        // Position writes get what is left of the drain deadline, and at least 5 s.
+        let flush_timeout =
+            deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(5);
+        if let Err(error) = self.producer.flush(flush_timeout) {
+            tracing::warn!(%error, "Positions may not all be stored; the next owner re-copies the difference.");
+        }
+        if let Err(error) = self.process_acks() {
+            tracing::warn!(error = %crate::error_chain(&error), "Delivery failed while draining.");
+        }
+        // Whatever was not acknowledged leaves this task; take it out of the flow's gauge.
+        self.in_flight_gauge.sub(self.in_flight_reported);
+        self.in_flight_reported = 0;
+        // Halted partitions leave this task too; their next owner halts them again if the
+        // plugin still fails.
+        self.partitions_halted
+            .sub(i64::try_from(self.table.halted_count()).unwrap_or(0));
+        let positions_failed = self.positions_dirty;
+        tracing::info!(
+            task = self.task,
+            in_flight = self.in_flight,
+            positions_failed,
+            "Task drained."
+        );
+    }
+}

@@ -1,0 +1,180 @@
+//! Positions of one task: writing them after acknowledgement, and where a partition resumes
+//! from a stored one.
+//!
+//! A position (the last replicated source offset of a partition, MM2's format) is written
+//! only when the partition's contiguous acknowledged run moved past the last written one, and
+//! only after every offset sync written before it was acknowledged (`offset_syncs`).
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::BaseRecord;
+
+use super::callbacks::{Opaque, SourceContext};
+use super::{DRAIN_TIMEOUT, TaskError, Worker};
+use crate::mm2::positions;
+
+/// Where a partition resumes, given its stored next offset and the source log's bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Resume {
+    /// At the stored position.
+    Stored(i64),
+    /// At the log start: retention deleted records before they were replicated.
+    LogStart {
+        /// The first offset the source still holds.
+        low: i64,
+        /// The stored next offset.
+        stored: i64,
+    },
+    /// At the stored position, which is beyond the log end (topic recreated or truncated?).
+    BeyondEnd {
+        /// The stored next offset.
+        stored: i64,
+        /// The high watermark.
+        high: i64,
+    },
+}
+
+impl Resume {
+    /// The decision for stored next offset `next` in a log holding `low..high`.
+    pub(super) fn decide(next: i64, low: i64, high: i64) -> Resume {
+        if next < low {
+            Resume::LogStart { low, stored: next }
+        } else if next > high {
+            Resume::BeyondEnd { stored: next, high }
+        } else {
+            Resume::Stored(next)
+        }
+    }
+
+    /// The offset to assign.
+    pub(super) fn offset(self) -> i64 {
+        match self {
+            Resume::Stored(offset) | Resume::BeyondEnd { stored: offset, .. } => offset,
+            Resume::LogStart { low, .. } => low,
+        }
+    }
+}
+
+/// The offset to resume `partition` of `topic` at, given the stored `next` offset: `next`
+/// itself unless the source no longer holds it. Records deleted by retention before they
+/// were replicated cannot be copied; resuming at the log start is then what MM2 does too
+/// (`auto.offset.reset=earliest`), and it is logged as an error.
+pub(super) fn checked_resume(
+    consumer: &BaseConsumer<SourceContext>,
+    topic: &str,
+    partition: i32,
+    next: i64,
+) -> i64 {
+    match consumer.fetch_watermarks(topic, partition, crate::kafka::REQUEST_TIMEOUT) {
+        Ok((low, high)) => {
+            let resume = Resume::decide(next, low, high);
+            match resume {
+                Resume::LogStart { low, stored } => tracing::error!(
+                    topic,
+                    partition,
+                    stored,
+                    log_start = low,
+                    "Records were deleted at the source before they were replicated; resuming at the log start."
+                ),
+                Resume::BeyondEnd { stored, high } => tracing::warn!(
+                    topic,
+                    partition,
+                    stored,
+                    high_watermark = high,
+                    "The stored position is beyond the source's end (topic recreated?); resuming at the stored position."
+                ),
+                Resume::Stored(_) => {}
+            }
+            resume.offset()
+        }
+        Err(error) => {
+            tracing::warn!(topic, partition, %error, "Reading watermarks failed; resuming at the stored position.");
+            next
+        }
+    }
+}
+
+impl Worker {
+    /// Writes the position of every partition that advanced since the last write, once the
+    /// offset syncs before them are acknowledged.
+    pub(super) fn store_positions(&mut self) -> Result<(), TaskError> {
+        self.flush_syncs()?;
+        let source_alias = self.context.flow.source.as_str();
+        let positions_topic = self.context.positions_topic.as_str();
+        let force = std::mem::take(&mut self.positions_dirty);
+        for topic in self.table.topics_mut() {
+            for (partition, state) in &mut topic.partitions {
+                let Some(last) = state.position_to_store(force) else {
+                    continue;
+                };
+                let key = positions::encode_key(source_alias, &topic.source, *partition);
+                let value = positions::encode_value(last);
+                let record: BaseRecord<'_, [u8], [u8], usize> =
+                    BaseRecord::with_opaque_to(positions_topic, Opaque::Position.encode())
+                        .key(&key[..])
+                        .payload(&value[..]);
+                match self.producer.send(record) {
+                    Ok(()) => {
+                        state.stored = Some(last);
+                        self.positions_stored.inc();
+                    }
+                    Err((error, _)) => {
+                        tracing::warn!(%error, topic = %topic.source, partition,
+                            "Storing a position failed; it is stored again.");
+                        self.positions_dirty = true;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the latest delayed sync of every partition, without waiting for it: between
+    /// position stores, so that the leader knows how far each partition is replicated.
+    pub(super) fn send_delayed_syncs(&mut self) {
+        let Some(syncs) = &mut self.syncs else {
+            return;
+        };
+        syncs.queue.promote_delayed();
+        let table = &self.table;
+        syncs.send_pending(|index| table.topic(index).map(|topic| &*topic.source));
+    }
+
+    /// Writes the latest delayed sync of every partition and waits until every sync is
+    /// acknowledged (MM2's `commit()` promotion, KAFKA-15906).
+    fn flush_syncs(&mut self) -> Result<(), TaskError> {
+        self.send_delayed_syncs();
+        let Some(syncs) = &mut self.syncs else {
+            return Ok(());
+        };
+        syncs
+            .flush(DRAIN_TIMEOUT)
+            .map_err(|source| TaskError::OffsetSyncs {
+                topic: syncs.topic.clone(),
+                source: Box::new(source),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Resume;
+
+    #[test]
+    fn resumes_at_the_stored_position_unless_the_source_lost_it() {
+        assert_eq!(Resume::decide(10, 0, 20), Resume::Stored(10));
+        assert_eq!(Resume::decide(20, 0, 20), Resume::Stored(20), "caught up");
+        assert_eq!(
+            Resume::decide(3, 5, 20),
+            Resume::LogStart { low: 5, stored: 3 }
+        );
+        assert_eq!(Resume::decide(3, 5, 20).offset(), 5);
+        assert_eq!(
+            Resume::decide(30, 0, 20),
+            Resume::BeyondEnd {
+                stored: 30,
+                high: 20
+            }
+        );
+        assert_eq!(Resume::decide(30, 0, 20).offset(), 30);
+    }
+}

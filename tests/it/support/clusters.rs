@@ -1,0 +1,138 @@
+//! The Kafka clusters of this run and how to connect to them: the plaintext pair and the SASL
+//! pair (with an authorizer), read from the environment or the env file `scripts/kafka-local`
+//! wrote, and the librdkafka client settings for each.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use rdkafka::ClientConfig;
+
+/// Addresses of the clusters of this run.
+pub struct Clusters {
+    pub a: String,
+    pub b: String,
+}
+
+/// The clusters, read once from the environment or the env file of `scripts/kafka-local`.
+pub fn clusters() -> &'static Clusters {
+    static CLUSTERS: OnceLock<Clusters> = OnceLock::new();
+    CLUSTERS.get_or_init(|| {
+        let get = env_lookup("FERRY_KAFKA_STATE", "/tmp/ferry-kafka", "");
+        Clusters {
+            a: get("FERRY_TEST_CLUSTER_A"),
+            b: get("FERRY_TEST_CLUSTER_B"),
+        }
+    })
+}
+
+/// Addresses and credentials of the SASL/PLAIN clusters of this run (with an authorizer;
+/// `ferry` and `admin` are super users, `alice` is not).
+pub struct SaslClusters {
+    pub a: String,
+    pub b: String,
+    /// Kafka CLI properties of the `admin` user (`--command-config`).
+    pub admin_properties: PathBuf,
+}
+
+/// The SASL clusters, read once from the environment or the env file of the state dir that
+/// `scripts/kafka-local start --sasl` wrote (`$FERRY_KAFKA_SASL_STATE`, default
+/// `/tmp/ferry-kafka-sasl`). `scripts/test-all` starts them beside the plaintext pair.
+pub fn sasl_clusters() -> &'static SaslClusters {
+    static CLUSTERS: OnceLock<SaslClusters> = OnceLock::new();
+    CLUSTERS.get_or_init(|| {
+        let get = env_lookup(
+            "FERRY_KAFKA_SASL_STATE",
+            "/tmp/ferry-kafka-sasl",
+            " --sasl --port-offset 1000",
+        );
+        SaslClusters {
+            a: get("FERRY_TEST_SASL_CLUSTER_A"),
+            b: get("FERRY_TEST_SASL_CLUSTER_B"),
+            admin_properties: PathBuf::from(get("FERRY_TEST_SASL_CLIENT_CONFIG")),
+        }
+    })
+}
+
+/// A lookup of test settings: the environment first, then the env file that
+/// `scripts/kafka-local start<start_options>` wrote into the state dir `$state_var`
+/// (default `default_state`). Panics with instructions when a key is in neither.
+fn env_lookup(
+    state_var: &'static str,
+    default_state: &str,
+    start_options: &'static str,
+) -> impl Fn(&str) -> String {
+    let state = std::env::var(state_var).unwrap_or_else(|_| default_state.into());
+    let file: HashMap<String, String> = std::fs::read_to_string(Path::new(&state).join("env"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.trim_start_matches("export ").split_once('='))
+        .map(|(key, value)| {
+            (
+                key.trim().to_owned(),
+                value.trim().trim_matches('"').to_owned(),
+            )
+        })
+        .collect();
+    move |key: &str| {
+        std::env::var(key)
+            .ok()
+            .or_else(|| file.get(key).cloned())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{key} is not set and {state}/env does not name it: start the test clusters \
+                 with `scripts/kafka-local start --state-dir {state}{start_options}` (or run \
+                 everything with `scripts/test-all`)"
+                )
+            })
+    }
+}
+
+/// Client settings for a test cluster: plaintext, or as the super user `admin` when
+/// `bootstrap` is one of the SASL clusters.
+pub fn client(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap);
+    if is_sasl_cluster(bootstrap) {
+        config
+            .set("security.protocol", "SASL_PLAINTEXT")
+            .set("sasl.mechanism", "PLAIN")
+            .set("sasl.username", "admin")
+            .set("sasl.password", "admin-secret");
+    }
+    config
+}
+
+/// Whether `bootstrap` is one of the SASL clusters (without requiring them to run).
+fn is_sasl_cluster(bootstrap: &str) -> bool {
+    static SASL: OnceLock<Vec<String>> = OnceLock::new();
+    SASL.get_or_init(|| {
+        let state = std::env::var("FERRY_KAFKA_SASL_STATE")
+            .unwrap_or_else(|_| "/tmp/ferry-kafka-sasl".into());
+        let file = std::fs::read_to_string(Path::new(&state).join("env")).unwrap_or_default();
+        ["FERRY_TEST_SASL_CLUSTER_A", "FERRY_TEST_SASL_CLUSTER_B"]
+            .iter()
+            .filter_map(|key| {
+                std::env::var(key).ok().or_else(|| {
+                    file.lines()
+                        .filter_map(|line| line.trim_start_matches("export ").split_once('='))
+                        .find(|(name, _)| name.trim() == *key)
+                        .map(|(_, value)| value.trim().trim_matches('"').to_owned())
+                })
+            })
+            .collect()
+    })
+    .iter()
+    .any(|address| address == bootstrap)
+}
+
+/// Client settings for the SASL cluster at `bootstrap`, as the super user `admin`.
+pub fn sasl_admin(bootstrap: &str) -> ClientConfig {
+    let mut config = client(bootstrap);
+    config
+        .set("security.protocol", "SASL_PLAINTEXT")
+        .set("sasl.mechanism", "PLAIN")
+        .set("sasl.username", "admin")
+        .set("sasl.password", "admin-secret");
+    config
+}
