@@ -208,8 +208,22 @@ async fn body(request: Request<Incoming>) -> Result<Option<Vec<u8>>, Reply> {
     }
 }
 
+/// The HTTP status a failed swap answers with: 404 unknown plugin; 409 a request that cannot
+/// apply as asked (ambiguous name, a builtin, a refused policy rename); 422 a version that did
+/// not load or failed the canary; 503 the cluster could not be asked.
+fn swap_status(failure: &SwapError) -> StatusCode {
+    match failure {
+        SwapError::UnknownPlugin { .. } => StatusCode::NOT_FOUND,
+        SwapError::Ambiguous { .. } | SwapError::Builtin { .. } | SwapError::Refused { .. } => {
+            StatusCode::CONFLICT
+        }
+        SwapError::Rejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        SwapError::Metadata { .. } | SwapError::Join(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
 fn swap_error(failure: &SwapError) -> Reply {
-    let status = StatusCode::from_u16(failure.status()).unwrap_or(StatusCode::CONFLICT);
+    let status = swap_status(failure);
     #[derive(Serialize)]
     struct Answer<'a> {
         error: String,

@@ -32,6 +32,13 @@ pub(crate) struct At<'a> {
     pub(crate) offset: i64,
 }
 
+/// What [`Events::plugin_calls_so_far`] reported last for one plugin.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CallsSeen {
+    version: usize,
+    totals: (u64, u64),
+}
+
 /// Which of MM2's topic syncs failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SettingsKind {
@@ -167,9 +174,29 @@ impl Events {
         );
     }
 
+    /// A plugin version's cumulative `(calls, errors)` are `totals` now; `seen` holds what was
+    /// reported before for `version` (any value that tells versions apart, such as the
+    /// address of the loaded plugin), and becomes `totals`. A new version starts at zero.
+    pub(crate) fn plugin_calls_so_far(
+        &self,
+        plugin: &str,
+        version: usize,
+        totals: (u64, u64),
+        seen: &mut CallsSeen,
+    ) {
+        if seen.version != version || totals.0 < seen.totals.0 || totals.1 < seen.totals.1 {
+            *seen = CallsSeen {
+                version,
+                totals: (0, 0),
+            };
+        }
+        self.plugin_calls(plugin, totals.0 - seen.totals.0, totals.1 - seen.totals.1);
+        seen.totals = totals;
+    }
+
     /// A plugin answered `calls` more calls, `errors` of them failed (trap, timeout, invalid
     /// answer), since the last report.
-    pub(crate) fn plugin_calls(&self, plugin: &str, calls: u64, errors: u64) {
+    fn plugin_calls(&self, plugin: &str, calls: u64, errors: u64) {
         if calls > 0 {
             self.metrics
                 .plugin_calls

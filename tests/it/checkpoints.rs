@@ -10,7 +10,7 @@ use ferry::mm2::records::{Checkpoint, Heartbeat, OffsetSync};
 
 use crate::support::{self, ActiveMember, ConfigBuilder, Ferry, TempDir};
 
-/// `INT16` length + UTF-8 bytes: a Kafka protocol `STRING` (reference §3.1).
+/// `INT16` length + UTF-8 bytes: a Kafka protocol `STRING` (`docs/mm2-facts.md`, "Internal records").
 fn kafka_string(text: &str) -> Vec<u8> {
     let mut bytes = u16::try_from(text.len()).unwrap().to_be_bytes().to_vec();
     bytes.extend_from_slice(text.as_bytes());

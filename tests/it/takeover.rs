@@ -9,7 +9,7 @@ use crate::support::{self, Ferry, Mm2, TempDir};
 /// The separator of remote topic names in this test (`<source>_<topic>`).
 ///
 /// MM2 3.8 mirrors every topic whose name ends in `.heartbeats` whatever the topic filter says
-/// (reference §2.5). Long-lived test clusters hold thousands of such topics (chains built by
+/// (`docs/mm2-facts.md`, "Topic selection"). Long-lived test clusters hold thousands of such topics (chains built by
 /// flows with per-test aliases), some so long that a `<alias>.` prefix passes Kafka's 249
 /// characters; MM2's task then dies on the invalid topic ("Task is being killed and will not
 /// recover until manually restarted") and stops mirroring this test's topic too. (Ferry skips

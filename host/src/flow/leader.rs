@@ -4,16 +4,16 @@
 //! Exactly one process runs them, because exactly one owns task 0 (`lease`); they move with
 //! that task. One thread runs the duties on their own intervals:
 //!
-//! * **Heartbeats** (reference §3.2): a record keyed `(source, target)` with the current time,
+//! * **Heartbeats** (`docs/mm2-facts.md`, "Internal records"): a record keyed `(source, target)` with the current time,
 //!   to partition 0 of the target's heartbeats topic, every heartbeat interval. Like MM2's
 //!   reverse herder, it also writes `(target, source)` into the *source* cluster's heartbeats
 //!   topic when no flow of this process runs the other way, so that the flow mirrors it as
 //!   `<source>.heartbeats`, which MM2's `RemoteClusterUtils` uses to find upstream clusters.
-//! * **Checkpoints** (§3.3, §4.3): reads the positions topic, then the offset-syncs topic, into
+//! * **Checkpoints** ("Checkpoints"): reads the positions topic, then the offset-syncs topic, into
 //!   one run-length [`OffsetIndex`] per partition; lists the source groups that `groups` selects
 //!   and their committed offsets on mirrored partitions; translates each exactly; writes a
 //!   checkpoint when it is newer than the last one ([`CheckpointState`]).
-//! * **Group offset sync** (§5): commits the latest checkpointed offsets to the same group on
+//! * **Group offset sync** ("Group offset sync"): commits the latest checkpointed offsets to the same group on
 //!   the target, only while that group has no members there, and only partitions where the
 //!   target's committed offset is lower. The target's state and offsets are read right before
 //!   each commit (never from an earlier snapshot, which is MM2's KAFKA-19794 race), and the
@@ -35,7 +35,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::FlowContext;
-use crate::events::Events;
+use crate::events::{CallsSeen, Events};
 use crate::mm2::records::{Checkpoint, Heartbeat, OffsetSync};
 use crate::mm2::translation::{CheckpointState, OffsetIndex};
 use crate::replication::positions::{PositionReader, PositionsError};
@@ -173,6 +173,8 @@ struct Leader {
     source_client: BaseConsumer,
     /// Describes groups on the target.
     target_client: BaseConsumer,
+    /// What was reported of the group filter plugin's calls.
+    group_filter_calls: CallsSeen,
 }
 
 impl Leader {
@@ -238,6 +240,7 @@ impl Leader {
             checkpoints,
             source_client: client(&context.tasks.source, "source group")?,
             target_client: client(&context.tasks.target, "target group")?,
+            group_filter_calls: CallsSeen::default(),
             context: Arc::clone(context),
         })
     }
@@ -375,6 +378,16 @@ impl Leader {
         let positions = self.refresh_indexes()?;
         let catalog = Arc::clone(&self.context.tasks.catalog.borrow());
         let groups = self.source_groups()?;
+        if let Some(slot) = &self.context.name_filters.groups {
+            let filter = slot.current();
+            Events::new(&self.context.tasks.metrics, &self.context.tasks.flow.id)
+                .plugin_calls_so_far(
+                    filter.name(),
+                    Arc::as_ptr(&filter) as usize,
+                    (filter.calls(), filter.errors()),
+                    &mut self.group_filter_calls,
+                );
+        }
         let mut partitions = TopicPartitionList::new();
         let mut remote_names: HashMap<&str, &str> = HashMap::new();
         for topic in &catalog.topics {

@@ -123,20 +123,6 @@ pub(crate) enum SwapError {
     Join(String),
 }
 
-impl SwapError {
-    /// The HTTP status this error answers with.
-    pub(crate) fn status(&self) -> u16 {
-        match self {
-            SwapError::UnknownPlugin { .. } => 404,
-            SwapError::Ambiguous { .. } | SwapError::Builtin { .. } | SwapError::Refused { .. } => {
-                409
-            }
-            SwapError::Rejected { .. } => 422,
-            SwapError::Metadata { .. } | SwapError::Join(_) => 503,
-        }
-    }
-}
-
 /// A filter or transform swap that took place.
 #[derive(Debug, Serialize)]
 pub(crate) struct StageSwap {

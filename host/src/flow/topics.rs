@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use super::FlowContext;
 use crate::config::Flow;
-use crate::events::Events;
+use crate::events::{CallsSeen, Events};
 use crate::kafka::Admin;
 use crate::plugins::{NameFilter, PluginError, Policy, PolicySlot, Slot};
 use crate::replication::catalog::{Catalog, MirroredTopic};
@@ -314,21 +314,15 @@ pub(crate) async fn run_manager(
 ) {
     let flow = context.tasks.flow.id.to_string();
     let events = Events::new(&context.tasks.metrics, &context.tasks.flow.id);
-    let mut current = policy.current();
     let mut interval = tokio::time::interval(context.tasks.flow.refresh_topics_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let (mut calls_seen, mut errors_seen) = (0, 0);
+    let (mut policy_calls, mut filter_calls) = (CallsSeen::default(), CallsSeen::default());
     loop {
         tokio::select! {
             _ = interval.tick() => {}
             () = context.refresh_now.notified() => {}
         }
-        let latest = policy.current();
-        if !Arc::ptr_eq(&latest, &current) {
-            // A swapped policy: its counters start at zero.
-            (calls_seen, errors_seen) = (0, 0);
-            current = latest;
-        }
+        let current = policy.current();
         match refresh(&context, &current, &source, &target).await {
             Ok(fresh) => {
                 context
@@ -349,13 +343,21 @@ pub(crate) async fn run_manager(
             Err(error) => tracing::error!(error = %crate::error_chain(&error),
                 "Refreshing topics failed; keeping the current topics."),
         }
-        let (calls, errors) = (current.calls(), current.errors());
-        events.plugin_calls(
+        events.plugin_calls_so_far(
             current.name(),
-            calls.saturating_sub(calls_seen),
-            errors.saturating_sub(errors_seen),
+            Arc::as_ptr(&current) as usize,
+            (current.calls(), current.errors()),
+            &mut policy_calls,
         );
-        (calls_seen, errors_seen) = (calls, errors);
+        if let Some(slot) = &context.name_filters.topics {
+            let filter = slot.current();
+            events.plugin_calls_so_far(
+                filter.name(),
+                Arc::as_ptr(&filter) as usize,
+                (filter.calls(), filter.errors()),
+                &mut filter_calls,
+            );
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! The librdkafka admin calls rdkafka 0.39 does not wrap: describe topic ACLs, create ACLs and
 //! incremental AlterConfigs (KIP-339), issued on an existing [`Admin`]'s client handle.
 //!
-//! This is the only module of the host with `unsafe` code. Every call follows one pattern
+//! One of the host's two reviewed places with `unsafe` code (the other loads precompiled
+//! plugins, `plugins/engine.rs`). Every call follows one pattern
 //! ([`request`]): a private result queue (`rd_kafka_queue_new`), admin options with a request
 //! timeout, the request, one `rd_kafka_queue_poll` for its result event, and owned Rust values
 //! copied out of the event before it is destroyed. Every librdkafka object is held by a guard

@@ -4,8 +4,8 @@
 //! admin) gets its settings here, on top of the cluster's own settings from the config file.
 //! Role defaults are applied only where the operator's `librdkafka` passthrough does not set the
 //! key, except for the keys the host owns for correctness (offset storage, idempotence, group
-//! membership), which are always the host's. Nothing outside this module and the data path
-//! worker builds rdkafka clients.
+//! membership), which are always the host's. Every client of the host is created from one of
+//! these role builders (`admin.rs` and `ffi.rs` use the admin client's settings as given).
 
 mod admin;
 pub(crate) mod ffi;

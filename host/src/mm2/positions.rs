@@ -1,6 +1,6 @@
 //! Source positions: how far each source partition has been replicated, stored on the target.
 //!
-//! Ferry keeps positions exactly as MirrorMaker 2 does (reference §3.6), in the compacted topic
+//! Ferry keeps positions exactly as MirrorMaker 2 does (`docs/mm2-facts.md`, "Positions"), in the compacted topic
 //! `mm2-offsets.<source alias>.internal` on the target cluster, so that Ferry can take over from a
 //! running MM2 in place and hand back to it:
 //!

@@ -1,6 +1,6 @@
 //! MM2's internal record formats: heartbeats, checkpoints and offset syncs, byte for byte.
 //!
-//! MirrorMaker 2 writes these with Kafka's protocol `Struct` encoding (reference §3): fields in
+//! MirrorMaker 2 writes these with Kafka's protocol `Struct` encoding (`docs/mm2-facts.md`, "Internal records"): fields in
 //! declaration order, big-endian integers, strings as an INT16 byte length followed by UTF-8,
 //! no framing. Heartbeat and checkpoint values start with an INT16 version (0); offset syncs have
 //! none. Readers ignore bytes after the last field, as Kafka's do. Tools that read MM2's topics
@@ -327,7 +327,7 @@ mod tests {
             .collect()
     }
 
-    /// Golden bytes of reference §3.5.
+    /// Golden bytes of `docs/mm2-facts.md`, "Internal records".
     #[test]
     fn heartbeat_matches_golden_bytes() {
         let heartbeat = Heartbeat {

@@ -3,7 +3,7 @@
 //!
 //! This module owns three pure pieces of logic, with no Kafka client in sight:
 //!
-//! * [`SyncRule`]: when a task emits an MM2 offset sync (reference §4.1, MM2's
+//! * [`SyncRule`]: when a task emits an MM2 offset sync (`docs/mm2-facts.md`, "Offset syncs"; MM2's
 //!   `MirrorSourceTask.PartitionState`): the first record after a (re)start, a gap in upstream
 //!   offsets, a downstream truncation, or a sync older than `offset.lag.max` records.
 //! * [`OffsetIndex`]: Ferry's run-length index of one partition, built from the offset syncs.
@@ -11,7 +11,7 @@
 //!   stored only after the syncs before them were acknowledged, the records between two syncs
 //!   form a contiguous run on both sides. The index keeps one entry per run (not one per sync)
 //!   and translates **any** offset inside the known history exactly. MM2 keeps 64 syncs spaced
-//!   exponentially and translates to "last sync + 1" (§4.2): up to `offset.lag.max` records
+//!   exponentially and translates to "last sync + 1" ("Offset translation"): up to `offset.lag.max` records
 //!   behind for caught-up groups, and near the beginning for groups lagging far behind.
 //! * [`CheckpointState`]: MM2's `checkpointIsMoreRecent` — checkpoints never move a group back,
 //!   except after the group itself was rewound on the source.
@@ -271,7 +271,7 @@ mod tests {
         }
         assert_eq!(index.len(), 1, "one run for a contiguous copy");
         let last = Some(99_999);
-        // MM2 translates 50000 to 1 in the same situation (reference §4.2 example).
+        // MM2 translates 50000 to 1 in the same situation (`docs/mm2-facts.md`, "Offset translation").
         for group in [0, 1, 50_000, 90_050, 99_000, 99_999, 100_000] {
             assert_eq!(index.translate(group, last), Some(group));
         }

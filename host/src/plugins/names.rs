@@ -74,6 +74,7 @@ pub struct NameFilter {
     kind: NameFilterKind,
     engine: Engine,
     calls: AtomicU64,
+    errors: AtomicU64,
     state: Mutex<State>,
 }
 
@@ -142,6 +143,7 @@ impl NameFilter {
             kind,
             engine: engine.clone(),
             calls: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
             state: Mutex::new(State {
                 pre,
                 config: config.to_vec(),
@@ -200,6 +202,11 @@ impl NameFilter {
         self.calls.load(Ordering::Relaxed)
     }
 
+    /// Calls that failed: traps, timeouts and malformed answers.
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
     /// Whether the filter lets `name` through; answered from the cache when it can be.
     ///
     /// # Errors
@@ -251,6 +258,7 @@ impl NameFilter {
                 if answers.len() == names.len() {
                     Ok(answers)
                 } else {
+                    self.errors.fetch_add(1, Ordering::Relaxed);
                     Err(PluginError::Malformed {
                         plugin: self.name.clone(),
                         function,
@@ -260,6 +268,7 @@ impl NameFilter {
                 }
             }
             Err(error) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
                 let error = guest_error(
                     self.engine.options().call_deadline,
                     &self.name,

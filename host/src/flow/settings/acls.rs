@@ -1,4 +1,4 @@
-//! Topic ACL sync: MM2's `syncTopicAcls` (reference §6.5).
+//! Topic ACL sync: MM2's `syncTopicAcls` (`docs/mm2-facts.md`, "Topic ACL sync").
 //!
 //! Every interval the source's topic ACLs are read (`ResourceType.TOPIC`, any pattern), those
 //! that MM2 would copy are mapped to the remote topics, and the ones the target lacks are

@@ -1,4 +1,4 @@
-//! Topic config sync: MM2's `syncTopicConfigs` in incremental mode (reference §6.4).
+//! Topic config sync: MM2's `syncTopicConfigs` in incremental mode (`docs/mm2-facts.md`, "Topic config sync").
 //!
 //! Every interval, for each mirrored topic whose remote topic exists (the catalog lists only
 //! those), the source topic's configuration is read and turned into the operations MM2 would

@@ -1,8 +1,8 @@
 //! MM2-compatible topic config sync and topic ACL sync, run periodically per flow.
 //!
 //! This module owns what MM2's `MirrorSourceConnector` does besides copying records and
-//! creating topics: `syncTopicConfigs` ([`configs`], reference §6.4) and `syncTopicAcls`
-//! ([`acls`], §6.5). Both act only on the topics of the flow's current catalog (mirrored
+//! creating topics: `syncTopicConfigs` ([`configs`]; `docs/mm2-facts.md`, "Topic config sync") and `syncTopicAcls`
+//! ([`acls`]; "Topic ACL sync"). Both act only on the topics of the flow's current catalog (mirrored
 //! topics whose remote topic exists), each on its own interval (`sync_topic_configs`,
 //! `sync_topic_acls`; disabled when unset), started by the flow (`flow::start`) and
 //! syncing as soon as the topic manager published the first topics. A failed sync is logged and retried at the next interval; it never stops the flow.
@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 
 use super::FlowContext;
 use crate::config::{Flow, FlowId};
-use crate::events::{Events, SettingsKind};
+use crate::events::{CallsSeen, Events, SettingsKind};
 use crate::kafka::{Admin, AdminCallError};
 use crate::metrics::Metrics;
 use crate::replication::catalog::Catalog;
@@ -149,6 +149,7 @@ async fn run_config_sync(context: Arc<SettingsContext>, period: Duration) {
         .topic_configs_synced
         .with_label_values(&[&flow]);
     let events = Events::new(&context.metrics, &context.flow);
+    let mut filter_calls = CallsSeen::default();
     let mut interval = timer(period);
     loop {
         interval.tick().await;
@@ -158,6 +159,15 @@ async fn run_config_sync(context: Arc<SettingsContext>, period: Duration) {
                 events.settings_refused(SettingsKind::Configs, outcome.topics_failed);
             }
             Err(error) => events.settings_sync_failed(SettingsKind::Configs, &error),
+        }
+        if let Some(slot) = &context.property_filter {
+            let filter = slot.current();
+            events.plugin_calls_so_far(
+                filter.name(),
+                Arc::as_ptr(&filter) as usize,
+                (filter.calls(), filter.errors()),
+                &mut filter_calls,
+            );
         }
     }
 }

@@ -20,7 +20,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::callbacks::Opaque;
 use super::{TaskError, Worker};
 use crate::config::ErrorPolicy;
-use crate::events::{At, Events};
+use crate::events::{At, CallsSeen, Events};
 use crate::plugins::{Disposition, RecordChain, RecordInput, RecordView};
 
 /// The policy applied to a record a plugin failed on: the flow's, except behind an open
@@ -141,18 +141,14 @@ impl Worker {
     fn report_chain_calls(&mut self, chain: &RecordChain) {
         for (index, (plugin, calls, traps)) in chain.stats().enumerate() {
             if self.chain_calls_seen.len() <= index {
-                self.chain_calls_seen.resize(index + 1, (0, 0));
+                self.chain_calls_seen
+                    .resize(index + 1, CallsSeen::default());
             }
-            let Some(seen) = self.chain_calls_seen.get_mut(index) else {
-                continue;
-            };
-            // A swapped version starts its counters at zero.
-            if calls < seen.0 || traps < seen.1 {
-                *seen = (0, 0);
+            if let Some(seen) = self.chain_calls_seen.get_mut(index) {
+                // A stage's counters run for the chain's life, across swaps: one version.
+                self.events
+                    .plugin_calls_so_far(plugin, index, (calls, traps), seen);
             }
-            self.events
-                .plugin_calls(plugin, calls - seen.0, traps - seen.1);
-            *seen = (calls, traps);
         }
     }
 

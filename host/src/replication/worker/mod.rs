@@ -53,7 +53,7 @@ use super::assignment::task_of;
 use super::catalog::Catalog;
 use super::supervisor::{Backoff, Supervised};
 use super::tracker::TrackError;
-use crate::events::Events;
+use crate::events::{CallsSeen, Events};
 use crate::mm2::translation::SyncRule;
 use crate::plugins::{ChainSpec, PackedBatch, RecordChain};
 use callbacks::{Ack, AckBuffer, AckContext, OffsetSyncContext, Opaque, SourceContext};
@@ -230,7 +230,7 @@ struct Worker {
     /// The chain's generation when last looked at; a change means a plugin was swapped.
     chain_generation: u64,
     /// Calls and traps of each chain stage already reported.
-    chain_calls_seen: Vec<(u64, u64)>,
+    chain_calls_seen: Vec<CallsSeen>,
     /// The packed input of the chain, reused between batches.
     packed: PackedBatch,
     /// Ids of dead-letter records in flight.
