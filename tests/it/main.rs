@@ -23,4 +23,5 @@ mod selection;
 mod support;
 mod sync;
 mod takeover;
+mod tidy;
 mod transforms;
