@@ -224,6 +224,28 @@ impl Events {
         );
     }
 
+    /// A checkpoint round over `groups` groups took `took` and wrote `written` checkpoints.
+    pub(crate) fn checkpoint_round(&self, took: Duration, groups: usize, written: u64) {
+        self.metrics
+            .leader_round_seconds
+            .with_label_values(&[self.flow.as_str(), "checkpoints"])
+            .set(took.as_secs_f64());
+        tracing::debug!(?took, groups, written, "Checkpoint round done.");
+    }
+
+    /// A round of group offset sync over `groups` groups took `took`.
+    pub(crate) fn group_sync_round(&self, took: Duration, groups: usize) {
+        self.metrics
+            .group_sync_rounds
+            .with_label_values(&[&self.flow])
+            .inc();
+        self.metrics
+            .leader_round_seconds
+            .with_label_values(&[self.flow.as_str(), "group_offsets"])
+            .set(took.as_secs_f64());
+        tracing::debug!(?took, groups, "Group offset sync round done.");
+    }
+
     /// A run of topic config or ACL sync failed; it is retried at the next interval.
     pub(crate) fn settings_sync_failed(
         &self,

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// Every metric family Ferry exposes.
@@ -72,6 +73,9 @@ pub struct Metrics {
     pub group_offsets_synced: IntCounterVec,
     /// Rounds of group offset sync completed, per flow.
     pub group_sync_rounds: IntCounterVec,
+    /// Seconds the last round of a leader duty took, per flow and duty (`checkpoints`,
+    /// `group_offsets`).
+    pub leader_round_seconds: GaugeVec,
     /// Committed source offsets that could not be translated (older than the known history),
     /// per flow.
     pub untranslatable_offsets: IntCounterVec,
@@ -249,6 +253,17 @@ impl Metrics {
                     "Rounds of group offset sync completed (every selected group visited).",
                     &["flow"],
                 )?,
+                leader_round_seconds: {
+                    let metric = GaugeVec::new(
+                        Opts::new(
+                            "ferry_leader_round_seconds",
+                            "Seconds the last round of a leader duty took (checkpoints, group_offsets).",
+                        ),
+                        &["flow", "duty"],
+                    )?;
+                    registry.register(Box::new(metric.clone()))?;
+                    metric
+                },
                 untranslatable_offsets: counter(
                     "ferry_untranslatable_offsets_total",
                     "Committed source offsets older than the known offset history (no checkpoint).",

@@ -40,7 +40,7 @@ fn named_paths(text: &str) -> Vec<Vec<String>> {
         let line = line.split("//").next().unwrap_or("");
         let bytes = line.as_bytes();
         let mut start = 0;
-        while let Some(offset) = line[start..].find(|c: char| c == 'c' || c == 's') {
+        while let Some(offset) = line[start..].find(['c', 's']) {
             let at = start + offset;
             start = at + 1;
             let boundary = at == 0

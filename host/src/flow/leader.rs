@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -36,6 +36,9 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::FlowContext;
 use crate::events::{CallsSeen, Events};
+use crate::kafka::ffi::{self, NativeError};
+use crate::kafka::resources::GroupOffset;
+use crate::kafka::{Admin, AdminCallError};
 use crate::mm2::records::{Checkpoint, Heartbeat, OffsetSync};
 use crate::mm2::translation::{CheckpointState, OffsetIndex};
 use crate::replication::positions::{PositionReader, PositionsError};
@@ -62,6 +65,16 @@ pub(crate) enum LeaderError {
     /// An internal topic could not be read to its end in time.
     #[error("reading `{topic}` did not reach its end within {timeout:?}")]
     Timeout { topic: String, timeout: Duration },
+    /// An admin client could not be created.
+    #[error("creating an admin client failed")]
+    Admin(#[source] AdminCallError),
+    /// A group offsets request could not be issued.
+    #[error("{what} failed")]
+    Native {
+        what: String,
+        #[source]
+        source: NativeError,
+    },
 }
 
 fn kafka(what: impl Into<String>) -> impl FnOnce(KafkaError) -> LeaderError {
@@ -173,8 +186,13 @@ struct Leader {
     source_client: BaseConsumer,
     /// Describes groups on the target.
     target_client: BaseConsumer,
+    /// Reads the source groups' offsets.
+    source_admin: Admin,
+    /// Reads and commits the target groups' offsets.
+    target_admin: Admin,
     /// What was reported of the group filter plugin's calls.
     group_filter_calls: CallsSeen,
+    events: Events,
 }
 
 impl Leader {
@@ -240,7 +258,12 @@ impl Leader {
             checkpoints,
             source_client: client(&context.tasks.source, "source group")?,
             target_client: client(&context.tasks.target, "target group")?,
+            source_admin: Admin::new(flow.source.as_str(), &context.tasks.source)
+                .map_err(LeaderError::Admin)?,
+            target_admin: Admin::new(flow.target.as_str(), &context.tasks.target)
+                .map_err(LeaderError::Admin)?,
             group_filter_calls: CallsSeen::default(),
+            events: Events::new(&context.tasks.metrics, &flow.id),
             context: Arc::clone(context),
         })
     }
@@ -375,28 +398,26 @@ impl Leader {
     }
 
     fn checkpoint(&mut self) -> Result<(), LeaderError> {
+        let started = Instant::now();
         let positions = self.refresh_indexes()?;
         let catalog = Arc::clone(&self.context.tasks.catalog.borrow());
         let groups = self.source_groups()?;
         if let Some(slot) = &self.context.name_filters.groups {
             let filter = slot.current();
-            Events::new(&self.context.tasks.metrics, &self.context.tasks.flow.id)
-                .plugin_calls_so_far(
-                    filter.name(),
-                    Arc::as_ptr(&filter) as usize,
-                    (filter.calls(), filter.errors()),
-                    &mut self.group_filter_calls,
-                );
+            self.events.plugin_calls_so_far(
+                filter.name(),
+                Arc::as_ptr(&filter) as usize,
+                (filter.calls(), filter.errors()),
+                &mut self.group_filter_calls,
+            );
         }
-        let mut partitions = TopicPartitionList::new();
-        let mut remote_names: HashMap<&str, &str> = HashMap::new();
-        for topic in &catalog.topics {
-            remote_names.insert(&topic.source, &topic.remote);
-            for partition in 0..topic.partitions {
-                partitions.add_partition(&topic.source, partition);
-            }
-        }
-        if partitions.count() == 0 {
+        let remote_names: HashMap<&str, &str> = catalog
+            .topics
+            .iter()
+            .filter(|topic| topic.partitions > 0)
+            .map(|topic| (&*topic.source, &*topic.remote))
+            .collect();
+        if remote_names.is_empty() {
             return Ok(());
         }
         let written = self
@@ -411,26 +432,31 @@ impl Leader {
             .metrics
             .untranslatable_offsets
             .with_label_values(&[&self.flow]);
-        for group in groups {
-            let committed =
-                match group_client(&self.context.tasks.source, &group).and_then(|client| {
-                    client
-                        .committed_offsets(partitions.clone(), READ_TIMEOUT)
-                        .map_err(kafka(format!("reading the offsets of group `{group}`")))
-                }) {
-                    Ok(committed) => committed,
-                    Err(error) => {
-                        tracing::warn!(error = %crate::error_chain(&error), group,
+        let (group_count, written_before) = (groups.len(), written.get());
+        // Every group's committed offsets, pipelined on one admin client.
+        let committed =
+            ffi::list_group_offsets(self.source_admin.client(), &groups).map_err(|source| {
+                LeaderError::Native {
+                    what: "listing the source groups' offsets".to_owned(),
+                    source,
+                }
+            })?;
+        for (group, committed) in groups.into_iter().zip(committed) {
+            let committed = match committed {
+                Ok(committed) => committed,
+                Err(error) => {
+                    tracing::warn!(error = %crate::error_chain(&error), group,
                         "Reading a group's offsets failed; it is checkpointed next time.");
-                        continue;
-                    }
-                };
-            let listed_at = now_ms();
-            for element in committed.elements() {
-                let Offset::Offset(upstream) = element.offset() else {
                     continue;
-                };
-                let (topic, partition) = (element.topic(), element.partition());
+                }
+            };
+            let listed_at = now_ms();
+            for element in &committed {
+                let upstream = element.offset;
+                if upstream < 0 {
+                    continue;
+                }
+                let (topic, partition) = (element.topic.as_str(), element.partition);
                 let Some(index) = self.indexes.get(&(topic.to_owned(), partition)) else {
                     continue;
                 };
@@ -467,7 +493,7 @@ impl Leader {
                     partition,
                     upstream_offset: upstream,
                     downstream_offset: downstream,
-                    metadata: element.metadata().to_owned(),
+                    metadata: element.metadata.clone(),
                 };
                 let (Ok(key), Ok(value)) = (checkpoint.key(), checkpoint.value()) else {
                     continue;
@@ -492,102 +518,193 @@ impl Leader {
         self.target_producer
             .flush(READ_TIMEOUT)
             .map_err(kafka("writing checkpoints"))?;
+        self.events.checkpoint_round(
+            started.elapsed(),
+            group_count,
+            written.get().saturating_sub(written_before),
+        );
         Ok(())
     }
 
     fn sync_group_offsets(&mut self) {
+        let started = Instant::now();
         let flow = &self.context.tasks.flow;
-        let events = Events::new(&self.context.tasks.metrics, &flow.id);
-        for group in self.checkpoints.groups() {
-            let filtered = match &self.context.name_filters.groups {
-                // Cached since the checkpoint round asked; an error skips the group this round.
-                Some(filter) => !filter.current().allows(&group).unwrap_or(false),
-                None => false,
-            };
-            if !flow.groups.matches(&group) || flow.groups_exclude.matches(&group) || filtered {
-                continue;
-            }
-            match self.sync_group(&group) {
-                Ok(0) => {}
-                Ok(count) => events.group_offsets_synced(&group, count),
-                Err(error) => {
-                    tracing::warn!(error = %crate::error_chain(&error), group,
-                        "Syncing group offsets failed (the group may have become active on the target); retrying next time.");
+        let groups: Vec<String> = self
+            .checkpoints
+            .groups()
+            .into_iter()
+            .filter(|group| {
+                let filtered = match &self.context.name_filters.groups {
+                    // Cached since the checkpoint round asked; an error skips the group this
+                    // round.
+                    Some(filter) => !filter.current().allows(group).unwrap_or(false),
+                    None => false,
+                };
+                flow.groups.matches(group) && !flow.groups_exclude.matches(group) && !filtered
+            })
+            .collect();
+        match self.sync_groups(&groups) {
+            Ok(outcomes) => {
+                for (group, outcome) in outcomes {
+                    match outcome {
+                        Ok(0) => {}
+                        Ok(count) => self.events.group_offsets_synced(&group, count),
+                        Err(error) => {
+                            tracing::warn!(error = %crate::error_chain(&error), group,
+                                "Syncing group offsets failed (the group may have become active on the target); retrying next time.");
+                        }
+                    }
                 }
             }
-        }
-        self.context
-            .tasks
-            .metrics
-            .group_sync_rounds
-            .with_label_values(&[&self.flow])
-            .inc();
-    }
-
-    /// Commits the latest checkpoints of `group` to the target group if it has no members,
-    /// only where they are ahead of what the group has committed there. Returns the number of
-    /// partitions committed.
-    fn sync_group(&self, group: &str) -> Result<u64, LeaderError> {
-        let described = self
-            .target_client
-            .fetch_group_list(Some(group), READ_TIMEOUT)
-            .map_err(kafka(format!("describing target group `{group}`")))?;
-        if let Some(info) = described.groups().first()
-            && (!info.members().is_empty() || !matches!(info.state(), "Empty" | "Dead" | ""))
-        {
-            tracing::debug!(
-                group,
-                state = info.state(),
-                members = info.members().len(),
-                "The target group is active; its offsets are left alone."
-            );
-            return Ok(0);
-        }
-        let converted = self.checkpoints.group_offsets(group);
-        let mut wanted = TopicPartitionList::new();
-        for (topic, partition, _) in &converted {
-            wanted.add_partition(topic, *partition);
-        }
-        let client = group_client(&self.context.tasks.target, group)?;
-        let current = client
-            .committed_offsets(wanted, READ_TIMEOUT)
-            .map_err(kafka(format!(
-                "reading the offsets of target group `{group}`"
-            )))?;
-        let mut commit = TopicPartitionList::new();
-        for (topic, partition, downstream) in &converted {
-            let ahead = match current
-                .find_partition(topic, *partition)
-                .map(|element| element.offset())
-            {
-                Some(Offset::Offset(committed)) => *downstream > committed,
-                _ => true,
-            };
-            if ahead {
-                commit
-                    .add_partition_offset(topic, *partition, Offset::Offset(*downstream))
-                    .map_err(kafka("building a commit"))?;
+            Err(error) => {
+                tracing::warn!(error = %crate::error_chain(&error),
+                    "Syncing group offsets failed; retrying next time.");
             }
         }
-        let count = commit.count() as u64;
-        if count > 0 {
-            // A commit from a non-member: the broker refuses it if the group has members by
-            // now (UNKNOWN_MEMBER_ID), so an active group is never changed.
-            client
-                .commit(&commit, CommitMode::Sync)
-                .map_err(kafka(format!(
-                    "committing offsets of target group `{group}`"
-                )))?;
+        self.events
+            .group_sync_round(started.elapsed(), groups.len());
+    }
+
+    /// Commits the latest checkpoints of each of `groups` to the same group on the target,
+    /// when that group has no members, only where they are ahead of what it has committed
+    /// there. The target's group states are listed once, then the idle groups' offsets are
+    /// read and the commits sent, each pipelined on one admin client, right before committing;
+    /// the broker refuses a commit into a group that has members by then. Returns the number
+    /// of partitions committed per group that was considered.
+    fn sync_groups(&self, groups: &[String]) -> Result<Vec<GroupOutcome>, LeaderError> {
+        if groups.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(count)
+        let listed = self
+            .target_client
+            .fetch_group_list(None, READ_TIMEOUT)
+            .map_err(kafka("listing the target's consumer groups"))?;
+        let active: HashMap<&str, (&str, usize)> = listed
+            .groups()
+            .iter()
+            .map(|info| (info.name(), (info.state(), info.members().len())))
+            .collect();
+        let idle: Vec<String> = groups
+            .iter()
+            .filter(|group| match active.get(group.as_str()) {
+                Some((state, members)) if !is_idle(state, *members) => {
+                    tracing::debug!(
+                        group = group.as_str(),
+                        state,
+                        members,
+                        "The target group is active; its offsets are left alone."
+                    );
+                    false
+                }
+                _ => true,
+            })
+            .cloned()
+            .collect();
+        let current =
+            ffi::list_group_offsets(self.target_admin.client(), &idle).map_err(|source| {
+                LeaderError::Native {
+                    what: "listing the target groups' offsets".to_owned(),
+                    source,
+                }
+            })?;
+        let mut outcomes = Vec::with_capacity(idle.len());
+        let mut commits = Vec::new();
+        for (group, current) in idle.into_iter().zip(current) {
+            match current {
+                Ok(current) => {
+                    let ahead = ahead_of(&self.checkpoints.group_offsets(&group), &current);
+                    if !ahead.is_empty() {
+                        commits.push((group, ahead));
+                    }
+                }
+                Err(error) => outcomes.push((group, Err(error))),
+            }
+        }
+        let results =
+            ffi::alter_group_offsets(self.target_admin.client(), &commits).map_err(|source| {
+                LeaderError::Native {
+                    what: "committing the target groups' offsets".to_owned(),
+                    source,
+                }
+            })?;
+        for ((group, offsets), result) in commits.into_iter().zip(results) {
+            outcomes.push((group, result.map(|()| offsets.len() as u64)));
+        }
+        Ok(outcomes)
     }
 }
 
-/// A client that reads or commits the offsets of `group` without joining it.
-fn group_client(cluster: &ClientConfig, group: &str) -> Result<BaseConsumer, LeaderError> {
-    let mut config = crate::kafka::plain_consumer(cluster);
-    config.set("group.id", group);
-    config
-        .create()
-        .map_err(kafka(format!("creating a client for group `{group}`")))
+/// A group considered by a round of group offset sync, and how many partitions were committed
+/// to it.
+type GroupOutcome = (String, Result<u64, NativeError>);
+
+/// Whether a target group in `state` with `members` may be committed to from outside.
+fn is_idle(state: &str, members: usize) -> bool {
+    members == 0 && matches!(state, "Empty" | "Dead" | "")
+}
+
+/// The checkpointed offsets (`converted`: remote topic, partition, downstream offset) that are
+/// ahead of what the target group committed (`current`), or where it committed nothing: a
+/// group is never moved back.
+fn ahead_of(converted: &[(String, i32, i64)], current: &[GroupOffset]) -> Vec<(String, i32, i64)> {
+    let committed: HashMap<(&str, i32), i64> = current
+        .iter()
+        .filter(|offset| offset.offset >= 0)
+        .map(|offset| ((offset.topic.as_str(), offset.partition), offset.offset))
+        .collect();
+    converted
+        .iter()
+        .filter(|(topic, partition, downstream)| {
+            committed
+                .get(&(topic.as_str(), *partition))
+                .is_none_or(|committed| downstream > committed)
+        })
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offset(topic: &str, partition: i32, offset: i64) -> GroupOffset {
+        GroupOffset {
+            topic: topic.to_owned(),
+            partition,
+            offset,
+            metadata: String::new(),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn only_offsets_ahead_of_the_target_group_are_committed() {
+        let converted = vec![
+            ("A.t".to_owned(), 0, 10),
+            ("A.t".to_owned(), 1, 20),
+            ("A.t".to_owned(), 2, 30),
+            ("A.u".to_owned(), 0, 5),
+        ];
+        let current = [
+            offset("A.t", 0, 10),
+            offset("A.t", 1, 25),
+            offset("A.t", 2, 12),
+            offset("A.u", 0, -1001),
+        ];
+        assert_eq!(
+            ahead_of(&converted, &current),
+            [("A.t".to_owned(), 2, 30), ("A.u".to_owned(), 0, 5)],
+            "equal or ahead on the target: left alone; no commit there: committed"
+        );
+        assert_eq!(ahead_of(&converted, &[]), converted);
+    }
+
+    #[test]
+    fn only_groups_without_members_are_idle() {
+        assert!(is_idle("Empty", 0));
+        assert!(is_idle("Dead", 0));
+        assert!(!is_idle("Stable", 1));
+        assert!(!is_idle("PreparingRebalance", 0));
+        assert!(!is_idle("Empty", 1));
+    }
 }

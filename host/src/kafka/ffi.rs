@@ -1,5 +1,6 @@
-//! The librdkafka admin calls rdkafka 0.39 does not wrap: describe topic ACLs, create ACLs and
-//! incremental AlterConfigs (KIP-339), issued on an existing [`Admin`]'s client handle.
+//! The librdkafka admin calls rdkafka 0.39 does not wrap: describe topic ACLs, create ACLs,
+//! incremental AlterConfigs (KIP-339), and list and alter consumer group offsets, issued on an
+//! existing [`Admin`]'s client handle.
 //!
 //! One of the host's two reviewed places with `unsafe` code (the other loads precompiled
 //! plugins, `plugins/engine.rs`). Every call follows one pattern
@@ -34,7 +35,9 @@ use rdkafka::client::Client;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka_sys::bindings as sys;
 
-use super::resources::{ConfigOp, Operation, PatternType, Permission, TopicAcl};
+use super::resources::{
+    ConfigOp, GroupCommit, GroupOffset, Operation, PatternType, Permission, TopicAcl,
+};
 use super::{Admin, REQUEST_TIMEOUT};
 
 /// How long to wait for a result event beyond the request timeout (librdkafka always emits one,
@@ -387,17 +390,284 @@ fn alter_topic_configs_blocking<C: ClientContext>(
         .collect())
 }
 
-/// Issues one admin request through `issue(handle, options, queue)` and waits for its result
-/// event. A request-level error in the event is returned as [`NativeError::Failed`].
-fn request<C: ClientContext>(
+/// Requests of one kind in flight at once on a queue (bounds what librdkafka holds).
+const PIPELINE: usize = 256;
+
+/// The committed offsets of each of `groups`, in order (every partition the group committed;
+/// no entry for a partition without a commit). librdkafka takes one group per
+/// ListConsumerGroupOffsets request, so one request per group is issued, up to [`PIPELINE`]
+/// of them in flight at once on one queue of this client: no client per group, no round trip
+/// per group.
+///
+/// # Errors
+/// Per group: the group's error (e.g. the coordinator is loading, not authorised). As a
+/// whole: an argument librdkafka refused.
+pub(crate) fn list_group_offsets<C: ClientContext>(
+    client: &Client<C>,
+    groups: &[String],
+) -> Result<Vec<Result<Vec<GroupOffset>, NativeError>>, NativeError> {
+    let mut outcomes: std::collections::HashMap<String, Result<Vec<GroupOffset>, NativeError>> =
+        std::collections::HashMap::with_capacity(groups.len());
+    for window in groups.chunks(PIPELINE) {
+        let (queue, options) = admin_queue(
+            client,
+            sys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS,
+        )?;
+        for group in window {
+            let name = c_string(group)?;
+            // SAFETY: `name` is NUL-terminated and copied; a null partition list asks for
+            // every committed partition.
+            let mut request =
+                unsafe { sys::rd_kafka_ListConsumerGroupOffsets_new(name.as_ptr(), ptr::null()) };
+            if request.is_null() {
+                return Err(NativeError::InvalidArgument(format!(
+                    "group {group:?} is not a group name"
+                )));
+            }
+            // SAFETY: one live request object, options and queue; librdkafka copies what it
+            // needs when the request is enqueued, so the object is destroyed right after.
+            unsafe {
+                sys::rd_kafka_ListConsumerGroupOffsets(
+                    client.native_ptr(),
+                    &mut request,
+                    1,
+                    options.0,
+                    queue.0,
+                );
+                sys::rd_kafka_ListConsumerGroupOffsets_destroy(request);
+            }
+        }
+        collect_group_results(&queue, window.len(), &mut outcomes, |event| {
+            // SAFETY: `event` is live; the accessor returns null for another event type.
+            let result = unsafe { sys::rd_kafka_event_ListConsumerGroupOffsets_result(event.0) };
+            if result.is_null() {
+                return Err(wrong_event("ListConsumerGroupOffsets"));
+            }
+            let mut count = 0;
+            // SAFETY: `result` is non-null and lives as long as `event`.
+            let array =
+                unsafe { sys::rd_kafka_ListConsumerGroupOffsets_result_groups(result, &mut count) };
+            Ok((array, count))
+        })?;
+    }
+    Ok(groups
+        .iter()
+        .map(|group| {
+            outcomes
+                .remove(group)
+                .unwrap_or_else(|| Err(missing_result(group)))
+        })
+        .collect())
+}
+
+/// Commits `offsets` (topic, partition, offset) to each group, in order, with
+/// AlterConsumerGroupOffsets (one request per group, pipelined as [`list_group_offsets`]). The
+/// broker refuses a commit into a group that has members (`UNKNOWN_MEMBER_ID`), so an active
+/// group is never changed.
+///
+/// # Errors
+/// Per group: the group's error, or the first partition the broker refused. As a whole: an
+/// argument librdkafka refused.
+pub(crate) fn alter_group_offsets<C: ClientContext>(
+    client: &Client<C>,
+    commits: &[GroupCommit],
+) -> Result<Vec<Result<(), NativeError>>, NativeError> {
+    let mut outcomes = std::collections::HashMap::with_capacity(commits.len());
+    for window in commits.chunks(PIPELINE) {
+        let (queue, options) = admin_queue(
+            client,
+            sys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS,
+        )?;
+        for (group, offsets) in window {
+            let name = c_string(group)?;
+            let list = PartitionList::with(offsets)?;
+            // SAFETY: `name` and `list` are live and copied by librdkafka.
+            let mut request =
+                unsafe { sys::rd_kafka_AlterConsumerGroupOffsets_new(name.as_ptr(), list.0) };
+            if request.is_null() {
+                return Err(NativeError::InvalidArgument(format!(
+                    "group {group:?} or its offsets were refused"
+                )));
+            }
+            // SAFETY: as in `list_group_offsets`.
+            unsafe {
+                sys::rd_kafka_AlterConsumerGroupOffsets(
+                    client.native_ptr(),
+                    &mut request,
+                    1,
+                    options.0,
+                    queue.0,
+                );
+                sys::rd_kafka_AlterConsumerGroupOffsets_destroy(request);
+            }
+        }
+        collect_group_results(&queue, window.len(), &mut outcomes, |event| {
+            // SAFETY: `event` is live; the accessor returns null for another event type.
+            let result = unsafe { sys::rd_kafka_event_AlterConsumerGroupOffsets_result(event.0) };
+            if result.is_null() {
+                return Err(wrong_event("AlterConsumerGroupOffsets"));
+            }
+            let mut count = 0;
+            // SAFETY: `result` is non-null and lives as long as `event`.
+            let array = unsafe {
+                sys::rd_kafka_AlterConsumerGroupOffsets_result_groups(result, &mut count)
+            };
+            Ok((array, count))
+        })?;
+    }
+    Ok(commits
+        .iter()
+        .map(|(group, _)| match outcomes.remove(group) {
+            Some(Ok(partitions)) => match partitions
+                .into_iter()
+                .find_map(|offset: GroupOffset| offset.error)
+            {
+                Some(error) => Err(error),
+                None => Ok(()),
+            },
+            Some(Err(error)) => Err(error),
+            None => Err(missing_result(group)),
+        })
+        .collect())
+}
+
+fn missing_result(group: &str) -> NativeError {
+    NativeError::Failed {
+        code: RDKafkaErrorCode::Fail,
+        message: format!("no result for group `{group}` in the response"),
+    }
+}
+
+/// Polls `expected` group-result events from `queue` into `outcomes` (by group name);
+/// `groups_of(event)` returns the event's array of group results. Stops, leaving the rest
+/// unanswered, when the request timeout (for the whole window) runs out.
+fn collect_group_results(
+    queue: &Queue,
+    expected: usize,
+    outcomes: &mut std::collections::HashMap<String, Result<Vec<GroupOffset>, NativeError>>,
+    groups_of: impl Fn(&Event) -> Result<(*mut *const sys::rd_kafka_group_result_t, usize), NativeError>,
+) -> Result<(), NativeError> {
+    let deadline = std::time::Instant::now() + REQUEST_TIMEOUT + POLL_GRACE;
+    for _ in 0..expected {
+        let wait = deadline.saturating_duration_since(std::time::Instant::now());
+        let event = match next_event(queue, wait) {
+            Ok(event) => event,
+            Err(NativeError::NoAnswer(_)) => return Ok(()),
+            // A request-level error belongs to one request, whose group is not named in it.
+            Err(_) => continue,
+        };
+        let (array, count) = groups_of(&event)?;
+        if array.is_null() {
+            continue;
+        }
+        // SAFETY: an array of `count` group results owned by `event`, which outlives it.
+        let results = unsafe { std::slice::from_raw_parts(array, count) };
+        for &result in results {
+            // SAFETY: a live group result owned by `event`; its name, error and partitions
+            // are owned by it and copied before `event` is destroyed.
+            let (name, outcome) = unsafe {
+                let name = owned_string(sys::rd_kafka_group_result_name(result));
+                let outcome = error_result(sys::rd_kafka_group_result_error(result))
+                    .map(|()| partitions_of(sys::rd_kafka_group_result_partitions(result)));
+                (name, outcome)
+            };
+            outcomes.insert(name, outcome);
+        }
+    }
+    Ok(())
+}
+
+/// Copies a partition list out of librdkafka.
+///
+/// # Safety
+/// `list` is null or a live partition list, not destroyed during the call.
+unsafe fn partitions_of(list: *const sys::rd_kafka_topic_partition_list_t) -> Vec<GroupOffset> {
+    if list.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: a live list by the caller's contract: `elems` holds `cnt` elements.
+    let elements = unsafe {
+        let count = usize::try_from((*list).cnt).unwrap_or(0);
+        if (*list).elems.is_null() || count == 0 {
+            return Vec::new();
+        }
+        std::slice::from_raw_parts((*list).elems, count)
+    };
+    elements
+        .iter()
+        .map(|element| {
+            let metadata = if element.metadata.is_null() || element.metadata_size == 0 {
+                String::new()
+            } else {
+                // SAFETY: `metadata_size` bytes at `metadata`, owned by the list.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts(element.metadata.cast::<u8>(), element.metadata_size)
+                };
+                String::from_utf8_lossy(bytes).into_owned()
+            };
+            GroupOffset {
+                // SAFETY: the topic is a NUL-terminated string owned by the list.
+                topic: unsafe { owned_string(element.topic) },
+                partition: element.partition,
+                offset: element.offset,
+                metadata,
+                error: (element.err != sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR).then(
+                    || NativeError::Failed {
+                        code: element.err.into(),
+                        message: format!("{}", RDKafkaErrorCode::from(element.err)),
+                    },
+                ),
+            }
+        })
+        .collect()
+}
+
+/// An owned partition list with offsets set, destroyed on drop.
+struct PartitionList(*mut sys::rd_kafka_topic_partition_list_t);
+
+impl PartitionList {
+    fn with(offsets: &[(String, i32, i64)]) -> Result<PartitionList, NativeError> {
+        let size = std::os::raw::c_int::try_from(offsets.len()).unwrap_or(std::os::raw::c_int::MAX);
+        // SAFETY: creates an empty list owned by the guard.
+        let list = PartitionList(unsafe { sys::rd_kafka_topic_partition_list_new(size) });
+        if list.0.is_null() {
+            return Err(NativeError::InvalidArgument(
+                "librdkafka refused to create a partition list".to_owned(),
+            ));
+        }
+        for (topic, partition, offset) in offsets {
+            let topic = c_string(topic)?;
+            // SAFETY: `list` is live; the topic is copied; the returned element is owned by
+            // the list and written before anything else touches it.
+            unsafe {
+                let element =
+                    sys::rd_kafka_topic_partition_list_add(list.0, topic.as_ptr(), *partition);
+                if element.is_null() {
+                    return Err(NativeError::InvalidArgument(format!(
+                        "partition {partition} of {topic:?} was refused"
+                    )));
+                }
+                (*element).offset = *offset;
+            }
+        }
+        Ok(list)
+    }
+}
+
+impl Drop for PartitionList {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: created by `rd_kafka_topic_partition_list_new`, destroyed only here.
+            unsafe { sys::rd_kafka_topic_partition_list_destroy(self.0) }
+        }
+    }
+}
+
+/// A result queue and admin options with the request timeout, for requests of `operation`.
+fn admin_queue<C: ClientContext>(
     client: &Client<C>,
     operation: sys::rd_kafka_admin_op_t,
-    issue: impl FnOnce(
-        *mut sys::rd_kafka_t,
-        *const sys::rd_kafka_AdminOptions_t,
-        *mut sys::rd_kafka_queue_t,
-    ),
-) -> Result<Event, NativeError> {
+) -> Result<(Queue, Options), NativeError> {
     let handle = client.native_ptr();
     // SAFETY: `handle` is the live client handle; `client` is borrowed for this whole call.
     let queue = Queue(unsafe { sys::rd_kafka_queue_new(handle) });
@@ -422,8 +692,12 @@ fn request<C: ClientContext>(
     if code != sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
         return Err(NativeError::InvalidArgument(errstr_text(&errstr)));
     }
-    issue(handle, options.0, queue.0);
-    let wait = REQUEST_TIMEOUT + POLL_GRACE;
+    Ok((queue, options))
+}
+
+/// Waits up to `wait` for the next result event on `queue`; a request-level error in the
+/// event is returned as [`NativeError::Failed`].
+fn next_event(queue: &Queue, wait: Duration) -> Result<Event, NativeError> {
     let wait_ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
     // SAFETY: `queue` is live; the returned event (or null) is owned by the caller.
     let event = Event(unsafe { sys::rd_kafka_queue_poll(queue.0, wait_ms) });
@@ -441,6 +715,22 @@ fn request<C: ClientContext>(
         });
     }
     Ok(event)
+}
+
+/// Issues one admin request through `issue(handle, options, queue)` and waits for its result
+/// event. A request-level error in the event is returned as [`NativeError::Failed`].
+fn request<C: ClientContext>(
+    client: &Client<C>,
+    operation: sys::rd_kafka_admin_op_t,
+    issue: impl FnOnce(
+        *mut sys::rd_kafka_t,
+        *const sys::rd_kafka_AdminOptions_t,
+        *mut sys::rd_kafka_queue_t,
+    ),
+) -> Result<Event, NativeError> {
+    let (queue, options) = admin_queue(client, operation)?;
+    issue(client.native_ptr(), options.0, queue.0);
+    next_event(&queue, REQUEST_TIMEOUT + POLL_GRACE)
 }
 
 /// Destroys a result queue. librdkafka reference-counts queues, so a request still in flight

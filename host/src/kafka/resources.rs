@@ -1,5 +1,5 @@
-//! The values Ferry's admin calls take and return (`kafka::ffi`): topic ACL bindings and
-//! incremental config operations, as plain Rust values. The rules that choose them (which ACLs
+//! The values Ferry's admin calls take and return (`kafka::ffi`): topic ACL bindings,
+//! incremental config operations and consumer group offsets, as plain Rust values. The rules that choose them (which ACLs
 //! and settings MM2 copies) are in `flow::settings`.
 
 use std::fmt;
@@ -116,3 +116,21 @@ impl ConfigOp {
         }
     }
 }
+
+/// One committed offset of a consumer group.
+#[derive(Debug)]
+pub(crate) struct GroupOffset {
+    /// The topic.
+    pub(crate) topic: String,
+    /// The partition.
+    pub(crate) partition: i32,
+    /// The committed offset (the next record the group reads); negative when none.
+    pub(crate) offset: i64,
+    /// The commit's metadata string.
+    pub(crate) metadata: String,
+    /// Why the broker refused this partition, in an answer to a commit.
+    pub(crate) error: Option<super::ffi::NativeError>,
+}
+
+/// Offsets to commit to one consumer group: the group, then (topic, partition, offset) each.
+pub(crate) type GroupCommit = (String, Vec<(String, i32, i64)>);
