@@ -32,9 +32,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
 use super::FlowContext;
+use crate::config::Cluster;
 use crate::events::{CallsSeen, Events};
 use crate::kafka::ffi::{self, NativeError};
 use crate::kafka::resources::GroupOffset;
@@ -116,7 +117,7 @@ struct PartitionReader {
 }
 
 impl PartitionReader {
-    fn new(cluster: &ClientConfig, topic: &str) -> Result<PartitionReader, LeaderError> {
+    fn new(cluster: &Cluster, topic: &str) -> Result<PartitionReader, LeaderError> {
         let consumer: BaseConsumer = crate::kafka::plain_consumer(cluster)
             .create()
             .map_err(kafka(format!("creating a reader of `{topic}`")))?;
@@ -182,10 +183,6 @@ struct Leader {
     syncs: Option<PartitionReader>,
     indexes: HashMap<(String, i32), OffsetIndex>,
     checkpoints: CheckpointState,
-    /// Lists and describes groups on the source.
-    source_client: BaseConsumer,
-    /// Describes groups on the target.
-    target_client: BaseConsumer,
     /// Reads the source groups' offsets.
     source_admin: Admin,
     /// Reads and commits the target groups' offsets.
@@ -198,15 +195,10 @@ struct Leader {
 impl Leader {
     fn start(context: &Arc<FlowContext>) -> Result<Leader, LeaderError> {
         let flow = &context.tasks.flow;
-        let producer = |cluster: &ClientConfig, what: &str| -> Result<BaseProducer, LeaderError> {
+        let producer = |cluster: &Cluster, what: &str| -> Result<BaseProducer, LeaderError> {
             crate::kafka::internal_producer(cluster)
                 .create()
                 .map_err(kafka(format!("creating a {what} producer")))
-        };
-        let client = |cluster: &ClientConfig, what: &str| -> Result<BaseConsumer, LeaderError> {
-            crate::kafka::plain_consumer(cluster)
-                .create()
-                .map_err(kafka(format!("creating a {what} client")))
         };
         let source_producer = match context.source_heartbeats && flow.emit_heartbeats.is_some() {
             true => Some(producer(&context.tasks.source, "source heartbeat")?),
@@ -256,8 +248,6 @@ impl Leader {
             syncs,
             indexes: HashMap::new(),
             checkpoints,
-            source_client: client(&context.tasks.source, "source group")?,
-            target_client: client(&context.tasks.target, "target group")?,
             source_admin: Admin::new(flow.source.as_str(), &context.tasks.source)
                 .map_err(LeaderError::Admin)?,
             target_admin: Admin::new(flow.target.as_str(), &context.tasks.target)
@@ -369,15 +359,15 @@ impl Leader {
 
     /// The source groups selected by `groups` / `groups_exclude`.
     fn source_groups(&self) -> Result<Vec<String>, LeaderError> {
-        let list = self
-            .source_client
-            .fetch_group_list(None, READ_TIMEOUT)
-            .map_err(kafka("listing the source's consumer groups"))?;
+        let list =
+            ffi::list_groups(self.source_admin.client()).map_err(|source| LeaderError::Native {
+                what: "listing the source's consumer groups".to_owned(),
+                source,
+            })?;
         let flow = &self.context.tasks.flow;
         let mut groups: Vec<String> = list
-            .groups()
-            .iter()
-            .map(|group| group.name().to_owned())
+            .into_iter()
+            .map(|(name, _state)| name)
             .filter(|name| flow.groups.matches(name) && !flow.groups_exclude.matches(name))
             .collect();
         groups.sort();
@@ -575,23 +565,19 @@ impl Leader {
         if groups.is_empty() {
             return Ok(Vec::new());
         }
-        let listed = self
-            .target_client
-            .fetch_group_list(None, READ_TIMEOUT)
-            .map_err(kafka("listing the target's consumer groups"))?;
-        let active: HashMap<&str, (&str, usize)> = listed
-            .groups()
-            .iter()
-            .map(|info| (info.name(), (info.state(), info.members().len())))
-            .collect();
+        let listed =
+            ffi::list_groups(self.target_admin.client()).map_err(|source| LeaderError::Native {
+                what: "listing the target's consumer groups".to_owned(),
+                source,
+            })?;
+        let states: HashMap<String, String> = listed.into_iter().collect();
         let idle: Vec<String> = groups
             .iter()
-            .filter(|group| match active.get(group.as_str()) {
-                Some((state, members)) if !is_idle(state, *members) => {
+            .filter(|group| match states.get(group.as_str()) {
+                Some(state) if !is_idle(state) => {
                     tracing::debug!(
                         group = group.as_str(),
                         state,
-                        members,
                         "The target group is active; its offsets are left alone."
                     );
                     false
@@ -638,9 +624,11 @@ impl Leader {
 /// to it.
 type GroupOutcome = (String, Result<u64, NativeError>);
 
-/// Whether a target group in `state` with `members` may be committed to from outside.
-fn is_idle(state: &str, members: usize) -> bool {
-    members == 0 && matches!(state, "Empty" | "Dead" | "")
+/// Whether a target group in `state` (librdkafka's name of it) may be committed to from
+/// outside: it has no members. A group absent from the listing does not exist yet, and is
+/// idle too.
+fn is_idle(state: &str) -> bool {
+    matches!(state, "Empty" | "Dead")
 }
 
 /// The checkpointed offsets (`converted`: remote topic, partition, downstream offset) that are
@@ -701,10 +689,15 @@ mod tests {
 
     #[test]
     fn only_groups_without_members_are_idle() {
-        assert!(is_idle("Empty", 0));
-        assert!(is_idle("Dead", 0));
-        assert!(!is_idle("Stable", 1));
-        assert!(!is_idle("PreparingRebalance", 0));
-        assert!(!is_idle("Empty", 1));
+        assert!(is_idle("Empty"));
+        assert!(is_idle("Dead"));
+        for active in [
+            "Stable",
+            "PreparingRebalance",
+            "CompletingRebalance",
+            "Unknown",
+        ] {
+            assert!(!is_idle(active), "{active}");
+        }
     }
 }

@@ -390,6 +390,63 @@ fn alter_topic_configs_blocking<C: ClientContext>(
         .collect())
 }
 
+/// Every consumer group of the cluster with its state (`Empty`, `Stable`, `Dead`, ...), with
+/// one ListConsumerGroups request (librdkafka asks every broker; no DescribeGroups, unlike
+/// rdkafka's `fetch_group_list`, which describes every group).
+///
+/// # Errors
+/// When the request fails, or any broker answered with an error (a partial listing would make
+/// groups look absent).
+pub(crate) fn list_groups<C: ClientContext>(
+    client: &Client<C>,
+) -> Result<Vec<(String, String)>, NativeError> {
+    let event = request(
+        client,
+        sys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS,
+        |handle, options, queue| {
+            // SAFETY: live handle, options and queue; librdkafka copies the options.
+            unsafe { sys::rd_kafka_ListConsumerGroups(handle, options, queue) }
+        },
+    )?;
+    // SAFETY: `event` is live; the accessor returns null for another event type.
+    let result = unsafe { sys::rd_kafka_event_ListConsumerGroups_result(event.0) };
+    if result.is_null() {
+        return Err(wrong_event("ListConsumerGroups"));
+    }
+    let mut error_count = 0;
+    // SAFETY: `result` is non-null and lives as long as `event`.
+    let errors =
+        unsafe { sys::rd_kafka_ListConsumerGroups_result_errors(result, &mut error_count) };
+    if !errors.is_null() && error_count > 0 {
+        // SAFETY: an array of `error_count` live errors owned by `event`.
+        let first = unsafe { *errors };
+        // SAFETY: a live error owned by `event`.
+        unsafe { error_result(first) }?;
+    }
+    let mut count = 0;
+    // SAFETY: `result` is non-null and lives as long as `event`.
+    let listings = unsafe { sys::rd_kafka_ListConsumerGroups_result_valid(result, &mut count) };
+    if listings.is_null() {
+        return Ok(Vec::new());
+    }
+    // SAFETY: an array of `count` listings owned by `event`, which outlives it.
+    let listings = unsafe { std::slice::from_raw_parts(listings, count) };
+    Ok(listings
+        .iter()
+        .map(|&listing| {
+            // SAFETY: a live listing owned by `event`; the strings are copied.
+            unsafe {
+                (
+                    owned_string(sys::rd_kafka_ConsumerGroupListing_group_id(listing)),
+                    owned_string(sys::rd_kafka_consumer_group_state_name(
+                        sys::rd_kafka_ConsumerGroupListing_state(listing),
+                    )),
+                )
+            }
+        })
+        .collect())
+}
+
 /// Requests of one kind in flight at once on a queue (bounds what librdkafka holds).
 const PIPELINE: usize = 256;
 

@@ -16,7 +16,7 @@
 //! * [`CheckpointState`]: MM2's `checkpointIsMoreRecent` — checkpoints never move a group back,
 //!   except after the group itself was rewound on the source.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// MM2's per-partition offset-sync state (`MirrorSourceTask.PartitionState`), reset when a
 /// task starts.
@@ -167,16 +167,23 @@ impl OffsetIndex {
 }
 
 /// The latest checkpoint per (group, remote topic, partition): MM2's `checkpointIsMoreRecent`.
+/// Kept per group, so that a group's offsets are found without visiting every other group's
+/// (thousands of groups are ordinary).
 #[derive(Debug, Default)]
 pub(crate) struct CheckpointState {
-    latest: HashMap<(String, String, i32), (i64, i64)>,
+    latest: HashMap<String, GroupCheckpoints>,
 }
+
+/// One group's latest checkpoints: (remote topic, partition) → (upstream, downstream).
+type GroupCheckpoints = BTreeMap<(String, i32), (i64, i64)>;
 
 impl CheckpointState {
     /// Remembers a checkpoint read back from the checkpoints topic (at start-up).
     pub(crate) fn load(&mut self, group: &str, topic: &str, partition: i32, up: i64, down: i64) {
         self.latest
-            .insert((group.to_owned(), topic.to_owned(), partition), (up, down));
+            .entry(group.to_owned())
+            .or_default()
+            .insert((topic.to_owned(), partition), (up, down));
     }
 
     /// Whether a new checkpoint is worth emitting, and if so remembers it: the first for its
@@ -190,38 +197,35 @@ impl CheckpointState {
         up: i64,
         down: i64,
     ) -> bool {
-        let key = (group.to_owned(), topic.to_owned(), partition);
-        let newer = match self.latest.get(&key) {
+        let key = (topic.to_owned(), partition);
+        let partitions = match self.latest.get_mut(group) {
+            Some(partitions) => partitions,
+            None => self.latest.entry(group.to_owned()).or_default(),
+        };
+        let newer = match partitions.get(&key) {
             None => true,
             Some(&(last_up, last_down)) => up < last_up || down > last_down,
         };
         if newer {
-            self.latest.insert(key, (up, down));
+            partitions.insert(key, (up, down));
         }
         newer
     }
 
     /// The latest downstream offset of every partition of `group`, by (remote topic, partition).
     pub(crate) fn group_offsets(&self, group: &str) -> Vec<(String, i32, i64)> {
-        let mut offsets: Vec<(String, i32, i64)> = self
-            .latest
-            .iter()
-            .filter(|((name, _, _), _)| name == group)
-            .map(|((_, topic, partition), (_, down))| (topic.clone(), *partition, *down))
-            .collect();
-        offsets.sort();
-        offsets
+        self.latest
+            .get(group)
+            .into_iter()
+            .flatten()
+            .map(|((topic, partition), (_, down))| (topic.clone(), *partition, *down))
+            .collect()
     }
 
-    /// Every group with a checkpoint.
+    /// Every group with a checkpoint, sorted.
     pub(crate) fn groups(&self) -> Vec<String> {
-        let mut groups: Vec<String> = self
-            .latest
-            .keys()
-            .map(|(group, _, _)| group.clone())
-            .collect();
+        let mut groups: Vec<String> = self.latest.keys().cloned().collect();
         groups.sort();
-        groups.dedup();
         groups
     }
 }
