@@ -1,0 +1,33 @@
+"""bench/topics' helper: creates many topics with a config override and fills every partition.
+
+    topics.py BOOTSTRAP PREFIX TOPICS PARTITIONS RECORDS_PER_PARTITION
+"""
+
+import sys
+
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+def main(bootstrap, prefix, topics, partitions, per_partition):
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    names = [f"{prefix}.t{index:04d}" for index in range(topics)]
+    for start in range(0, len(names), 200):
+        batch = [
+            NewTopic(name, partitions, 1, config={"retention.ms": "86400000"})
+            for name in names[start : start + 200]
+        ]
+        for future in admin.create_topics(batch, operation_timeout=60).values():
+            future.result()
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "queue.buffering.max.messages": 1000000})
+    for name in names:
+        for partition in range(partitions):
+            for index in range(per_partition):
+                producer.produce(name, value=b"%d" % index, partition=partition)
+        producer.poll(0)
+    producer.flush(120)
+
+
+if __name__ == "__main__":
+    bootstrap, prefix = sys.argv[1:3]
+    main(bootstrap, prefix, *map(int, sys.argv[3:6]))
