@@ -142,3 +142,24 @@ fn validate_checks_filters_transforms_and_name_filters() {
         assert_one_line(&extra, result, 2, &["flow clusterA->clusterB", missing]);
     }
 }
+
+/// Issue 13: a per-role table (`[clusters.<name>.consumer]`) refuses a key Ferry owns, naming
+/// the key and its line, before any cluster is contacted.
+#[test]
+fn role_table_refuses_a_host_owned_key() {
+    let text = "[clusters.clusterA]\nbootstrap_servers = \"127.0.0.1:1\"\n\n\
+                [clusters.clusterA.consumer]\n\"fetch.max.bytes\" = 1048576\n\"enable.auto.commit\" = true\n\n\
+                [clusters.clusterB]\nbootstrap_servers = \"127.0.0.1:2\"\n\n\
+                [[flows]]\nsource = \"clusterA\"\ntarget = \"clusterB\"\n";
+    let result = run("validate", text);
+    assert_one_line(
+        "host-owned key in a role table",
+        result,
+        2,
+        &[
+            ":6:",
+            "clusters.clusterA.consumer.\"enable.auto.commit\"",
+            "cannot be set here",
+        ],
+    );
+}

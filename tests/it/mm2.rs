@@ -165,3 +165,65 @@ fn runs_operators_mm2_file() {
         );
     }
 }
+
+/// Issue 13: a secured MM2 file (SASL_SSL with SCRAM, a PEM trust store, per-role client keys, a
+/// password from the env config provider) validates offline, lists the client keys librdkafka
+/// has no equivalent for, and never prints the password.
+#[test]
+fn a_secured_mm2_file_with_role_keys_and_providers_validates_offline() {
+    let dir = TempDir::new("mm2-secured");
+    let ca = dir.0.join("ca.pem");
+    std::fs::write(
+        &ca,
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let text = format!(
+        "config.providers = env\n\
+         config.providers.env.class = org.apache.kafka.common.config.provider.EnvVarConfigProvider\n\
+         clusters = clusterA, clusterB\n\
+         clusterA.bootstrap.servers = 127.0.0.1:1\n\
+         clusterB.bootstrap.servers = 127.0.0.1:2\n\
+         clusterA->clusterB.enabled = true\n\
+         clusterA.security.protocol = SASL_SSL\n\
+         clusterA.sasl.mechanism = SCRAM-SHA-512\n\
+         clusterA.sasl.jaas.config = org.apache.kafka.common.security.scram.ScramLoginModule required username=\"mm2\" password=\"${{env:FERRY_TEST_MM2_PASSWORD}}\";\n\
+         clusterA.ssl.truststore.location = {}\n\
+         clusterA.ssl.truststore.type = PEM\n\
+         clusterA.consumer.fetch.max.bytes = 1048576\n\
+         clusterA.consumer.max.poll.records = 500\n\
+         clusterB.producer.compression.type = zstd\n",
+        ca.display()
+    );
+    let path = dir.0.join("connect-mirror-maker.properties");
+    std::fs::write(&path, text).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["validate", "--mm2", path.to_str().unwrap(), "--offline"])
+        .env("RUST_LOG", "warn")
+        .env("FERRY_TEST_MM2_PASSWORD", "provider-s3cret")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|line| line.starts_with("note: not used by Ferry:")
+                && line.contains("clusterA.consumer.max.poll.records")),
+        "{stderr}"
+    );
+    for used in [
+        "clusterA.consumer.fetch.max.bytes",
+        "clusterB.producer.compression.type",
+        "config.providers",
+    ] {
+        assert!(
+            !stderr.contains(&format!("{used}:")),
+            "{used} reported unused:\n{stderr}"
+        );
+    }
+    assert!(
+        !stderr.contains("provider-s3cret"),
+        "secret printed:\n{stderr}"
+    );
+}

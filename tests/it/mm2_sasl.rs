@@ -1,6 +1,7 @@
 //! The operator's MM2 file (issue 3) runs unchanged against SASL_PLAINTEXT/PLAIN clusters with
-//! an authorizer: its placeholder credentials `your_user`/`your_password` are a super user of the
-//! test harness (`scripts/kafka-local start --sasl`).
+//! an authorizer, and with TLS added (SASL_SSL, SCRAM-SHA-512; issue 13) against their TLS
+//! listeners: its placeholder credentials `your_user`/`your_password` are a super user of the
+//! test harness (`scripts/kafka-local start --sasl`, which also generates the test CA).
 
 use std::time::Duration;
 
@@ -89,4 +90,113 @@ fn operators_mm2_file_runs_with_sasl() {
         (comparison.lost, comparison.duplicates, comparison.received),
         (0, 0, expected as u64)
     );
+}
+
+/// The operator's file as a secured deployment writes it: TLS listeners, SASL_SSL with
+/// SCRAM-SHA-512, the CA as a truststore of `truststore` lines. Everything else unchanged.
+fn operator_file_with_tls(truststore: &[(&str, String)]) -> String {
+    let clusters = support::sasl_clusters();
+    let mut text = operator_file(&clusters.a_tls, &clusters.b_tls)
+        .lines()
+        .map(|line| {
+            let line = line.replace("SASL_PLAINTEXT", "SASL_SSL");
+            let line = line.replace("sasl.mechanism=PLAIN", "sasl.mechanism=SCRAM-SHA-512");
+            line.replace(
+                "org.apache.kafka.common.security.plain.PlainLoginModule",
+                "org.apache.kafka.common.security.scram.ScramLoginModule",
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    for alias in ["clusterA", "clusterB"] {
+        for (key, value) in truststore {
+            text.push_str(&format!("\n{alias}.{key} = {value}"));
+        }
+        text.push_str(&format!(
+            "\n{alias}.ssl.endpoint.identification.algorithm = https"
+        ));
+    }
+    text.push('\n');
+    text
+}
+
+/// Acceptance (issue 13): the operator's file with TLS added (SASL_SSL, SCRAM-SHA-512, a PEM
+/// truststore, host name verification on) runs unchanged against TLS listeners: a
+/// `prod.*.global` topic is mirrored exactly, and no secret reaches the log.
+#[test]
+fn operators_mm2_file_runs_with_sasl_ssl_and_scram() {
+    let clusters = support::sasl_clusters();
+    let text = operator_file_with_tls(&[
+        (
+            "ssl.truststore.location",
+            clusters.ca_pem.display().to_string(),
+        ),
+        ("ssl.truststore.type", "PEM".to_owned()),
+    ]);
+    assert!(text.contains("security.protocol=SASL_SSL"), "{text}");
+    assert!(text.contains("sasl.mechanism=SCRAM-SHA-512"), "{text}");
+    let topic = format!("prod.{}.global", support::unique("tls"));
+    let remote = format!("clusterA.{topic}");
+    let (partitions, per_partition) = (3, 1_000);
+    // Set up and read back over the SASL_PLAINTEXT listener; Ferry uses only the TLS ones.
+    support::create_topic(&clusters.a, &topic, partitions);
+    support::produce(&clusters.a, &topic, partitions, 0..per_partition);
+
+    let dir = TempDir::new("mm2-tls");
+    let file = dir.0.join("connect-mirror-maker.properties");
+    std::fs::write(&file, &text).unwrap();
+    let mut ferry = Ferry::start_mm2(&file, &dir, "ferry");
+    let expected = i64::from(partitions) * per_partition as i64;
+    support::wait_until(Duration::from_secs(120), "all records mirrored", || {
+        ferry.assert_running();
+        support::record_count(&clusters.b, &remote) >= expected
+    });
+    let log = ferry.log_text();
+    assert!(!log.contains("your_password"), "secret in the log");
+    ferry.terminate();
+    let comparison = support::compare(
+        &support::read_all(&clusters.b, &remote),
+        partitions,
+        per_partition,
+    );
+    assert_eq!(
+        (comparison.lost, comparison.duplicates, comparison.received),
+        (0, 0, expected as u64)
+    );
+}
+
+/// A JKS or PKCS12 truststore, which librdkafka cannot read (it takes CA certificates as PEM),
+/// is refused before any cluster is contacted, naming the key and the conversion that makes it
+/// usable, without printing the store password.
+#[test]
+fn jks_and_pkcs12_truststores_are_refused_with_the_conversion_to_run() {
+    let clusters = support::sasl_clusters();
+    for (store, kind, conversion) in [
+        (&clusters.truststore_jks, "JKS", "keytool"),
+        (&clusters.truststore_p12, "PKCS12", "openssl pkcs12"),
+    ] {
+        let text = operator_file_with_tls(&[
+            ("ssl.truststore.location", store.display().to_string()),
+            ("ssl.truststore.type", kind.to_owned()),
+            (
+                "ssl.truststore.password",
+                clusters.truststore_password.clone(),
+            ),
+        ]);
+        let dir = TempDir::new("mm2-truststore");
+        let file = dir.0.join("connect-mirror-maker.properties");
+        std::fs::write(&file, &text).unwrap();
+        let (code, stderr) =
+            support::ferry_command(&["validate", "--mm2", file.to_str().unwrap(), "--offline"]);
+        assert_eq!(code, 2, "{kind}: {stderr}");
+        assert!(
+            stderr.contains("ssl.truststore.location"),
+            "{kind}: {stderr}"
+        );
+        assert!(stderr.contains(conversion), "{kind}: {stderr}");
+        assert!(
+            !stderr.contains(&clusters.truststore_password),
+            "{kind}: the store password was printed: {stderr}"
+        );
+    }
 }

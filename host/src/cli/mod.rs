@@ -354,7 +354,7 @@ async fn check_clusters(config: &Config) -> Result<(), Failure> {
         let Some(cluster) = config.clusters.get(name) else {
             continue;
         };
-        let client = cluster.client_config();
+        let client = cluster.clone();
         let alias = name.to_string();
         let bootstrap = cluster.bootstrap_servers.clone();
         let answer = tokio::task::spawn_blocking(move || {

@@ -34,6 +34,7 @@
 //! ```
 
 mod interpolate;
+mod librdkafka;
 mod location;
 pub mod mm2;
 pub mod raw;
@@ -143,20 +144,75 @@ pub struct Cluster {
     pub bootstrap_servers: String,
     /// librdkafka `security.protocol`.
     pub security_protocol: SecurityProtocol,
-    /// SASL credentials; present exactly when `security_protocol` is a SASL one.
+    /// PLAIN or SCRAM credentials; present exactly when `security_protocol` is a SASL one,
+    /// except for OAUTHBEARER (read from an MM2 file only), whose librdkafka settings are in
+    /// `librdkafka`.
     pub sasl: Option<Sasl>,
     /// TLS files; only present when `security_protocol` uses TLS.
     pub ssl: Option<Ssl>,
-    /// Further librdkafka properties, applied last. None of them is owned by Ferry or set by
-    /// the typed fields above.
+    /// Further librdkafka properties for every client on this cluster, applied after the typed
+    /// settings above. None of them is owned by Ferry or set by the typed fields above.
     pub librdkafka: BTreeMap<String, String>,
+    /// librdkafka properties for this cluster's consumers only, applied after `librdkafka`.
+    pub consumer: BTreeMap<String, String>,
+    /// librdkafka properties for this cluster's producers only, applied after `librdkafka`.
+    pub producer: BTreeMap<String, String>,
+    /// librdkafka properties for this cluster's admin clients only, applied after `librdkafka`.
+    pub admin: BTreeMap<String, String>,
+}
+
+/// What a Ferry client does, which decides the per-role librdkafka properties it gets.
+///
+/// * [`Consumer`](Self::Consumer): every reader: a task's source consumer, the positions,
+///   offset-syncs and checkpoints readers, the group-offset readers and the task-lease member.
+/// * [`Producer`](Self::Producer): every writer: a task's target producer and the offset-sync,
+///   heartbeat and checkpoint producers.
+/// * [`Admin`](Self::Admin): the admin clients (metadata, topics, configs, ACLs, group offsets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ClientRole {
+    /// A reader.
+    Consumer,
+    /// A writer.
+    Producer,
+    /// An admin client.
+    Admin,
+}
+
+impl ClientRole {
+    /// Every role, in the order of the configuration tables.
+    pub const ALL: [ClientRole; 3] = [Self::Consumer, Self::Producer, Self::Admin];
+
+    /// The name of the role's table: `consumer`, `producer` or `admin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Consumer => "consumer",
+            Self::Producer => "producer",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for ClientRole {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
 }
 
 impl Cluster {
-    /// The librdkafka settings shared by every client on this cluster: `bootstrap.servers`,
-    /// `security.protocol`, the SASL and TLS settings, then the `librdkafka` passthrough keys.
-    /// Callers add role-specific keys (`group.id`, `enable.auto.commit`, ...) on top.
-    pub fn client_config(&self) -> rdkafka::ClientConfig {
+    /// The librdkafka properties of this cluster for `role` only.
+    pub fn role_properties(&self, role: ClientRole) -> &BTreeMap<String, String> {
+        match role {
+            ClientRole::Consumer => &self.consumer,
+            ClientRole::Producer => &self.producer,
+            ClientRole::Admin => &self.admin,
+        }
+    }
+
+    /// The librdkafka settings of a client of this cluster in `role`: `bootstrap.servers`,
+    /// `security.protocol`, the SASL and TLS settings, the `librdkafka` passthrough keys, then
+    /// the keys of the role's own table. Callers (the role builders of `kafka`) add
+    /// role-specific keys (`group.id`, `enable.auto.commit`, ...) on top.
+    pub fn client_config(&self, role: ClientRole) -> rdkafka::ClientConfig {
         let mut client_config = rdkafka::ClientConfig::new();
         client_config
             .set("bootstrap.servers", &self.bootstrap_servers)
@@ -182,7 +238,7 @@ impl Cluster {
                 client_config.set("ssl.key.password", key_password.expose());
             }
         }
-        for (key, value) in &self.librdkafka {
+        for (key, value) in self.librdkafka.iter().chain(self.role_properties(role)) {
             client_config.set(key, value);
         }
         client_config
@@ -191,18 +247,19 @@ impl Cluster {
 
 impl fmt::Debug for Cluster {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let librdkafka: BTreeMap<&str, &str> = self
-            .librdkafka
-            .iter()
-            .map(|(key, value)| {
-                let shown = if is_secret_librdkafka_key(key) {
-                    "***"
-                } else {
-                    value.as_str()
-                };
-                (key.as_str(), shown)
-            })
-            .collect();
+        let shown = |properties: &'_ BTreeMap<String, String>| -> BTreeMap<String, String> {
+            properties
+                .iter()
+                .map(|(key, value)| {
+                    let shown = if is_secret_librdkafka_key(key) {
+                        "***"
+                    } else {
+                        value.as_str()
+                    };
+                    (key.clone(), shown.to_owned())
+                })
+                .collect()
+        };
         formatter
             .debug_struct("Cluster")
             .field("name", &self.name)
@@ -210,7 +267,10 @@ impl fmt::Debug for Cluster {
             .field("security_protocol", &self.security_protocol)
             .field("sasl", &self.sasl)
             .field("ssl", &self.ssl)
-            .field("librdkafka", &librdkafka)
+            .field("librdkafka", &shown(&self.librdkafka))
+            .field("consumer", &shown(&self.consumer))
+            .field("producer", &shown(&self.producer))
+            .field("admin", &shown(&self.admin))
             .finish()
     }
 }

@@ -48,10 +48,31 @@ pub struct ClusterConfig {
     /// Any other librdkafka client property (string, number or boolean values), applied after
     /// the typed settings above to every client Ferry opens on this cluster. Properties that
     /// Ferry owns (`bootstrap.servers`, `security.protocol`, `group.id`, `enable.auto.commit`,
-    /// `enable.auto.offset.store`, `enable.idempotence`, `transactional.id`) and properties that
-    /// the `sasl`/`ssl` tables already set are rejected.
+    /// `enable.auto.offset.store`, `enable.idempotence`, `transactional.id`, `acks`,
+    /// `partitioner`, `enable.partition.eof`, `partition.assignment.strategy`) and properties
+    /// that the `sasl`/`ssl` tables already set are rejected, and librdkafka checks every other
+    /// one when the file is read.
     #[serde(default)]
     pub librdkafka: BTreeMap<String, ScalarString>,
+    /// librdkafka properties for this cluster's **consumers** only (`[clusters.<name>.consumer]`),
+    /// applied after `librdkafka`, so a key set in both takes this value. The consumers are every
+    /// reader Ferry opens on the cluster: a task's source consumer, the positions, offset-syncs
+    /// and checkpoints readers, the group-offset readers and the task-lease member. The same
+    /// properties are refused as in `librdkafka`. MM2's `<alias>.consumer.*` keys land here.
+    #[serde(default)]
+    pub consumer: BTreeMap<String, ScalarString>,
+    /// librdkafka properties for this cluster's **producers** only (`[clusters.<name>.producer]`),
+    /// applied after `librdkafka`: a task's target producer and the offset-sync, heartbeat and
+    /// checkpoint producers. The same properties are refused as in `librdkafka`. MM2's
+    /// `<alias>.producer.*` keys land here.
+    #[serde(default)]
+    pub producer: BTreeMap<String, ScalarString>,
+    /// librdkafka properties for this cluster's **admin clients** only
+    /// (`[clusters.<name>.admin]`), applied after `librdkafka`: metadata, topic creation, topic
+    /// configuration and ACL sync, group offsets. The same properties are refused as in
+    /// `librdkafka`. MM2's `<alias>.admin.*` keys land here.
+    #[serde(default)]
+    pub admin: BTreeMap<String, ScalarString>,
 }
 
 /// SASL credentials: `sasl = { mechanism = "...", username = "...", password = "..." }`.

@@ -425,7 +425,7 @@ policy = { uses = "builtin:default-policy", width = {} }
         text,
         r#"
 ferry.toml:1: version: unknown key (expected one of: clusters, flows)
-ferry.toml:4: clusters.a.bootstrap_server: unknown key, did you mean `bootstrap_servers`? (expected one of: bootstrap_servers, security_protocol, sasl, ssl, librdkafka)
+ferry.toml:4: clusters.a.bootstrap_server: unknown key, did you mean `bootstrap_servers`? (expected one of: bootstrap_servers, security_protocol, sasl, ssl, librdkafka, consumer, producer, admin)
 ferry.toml:7: clusters.a.sasl.pasword: unknown key, did you mean `password`? (expected one of: mechanism, username, password)
 ferry.toml:8: clusters.a.ssl.ca: unknown key (expected one of: ca_location, certificate_location, key_location, key_password)
 ferry.toml:16: flows[0].topic: unknown key, did you mean `topics`? (expected one of: source, target, enabled, topics, topics_exclude, policy, filters, transforms, topic_filter, group_filter, config_property_filter, on_error, dead_letter_topic, replication_factor, tasks, refresh_topics_interval, commit_interval, heartbeats_replication, group_id, max_in_flight, positions_topic, emit_heartbeats, heartbeats_interval, emit_offset_syncs, offset_lag_max, offset_syncs_location, emit_checkpoints, checkpoints_interval, groups, groups_exclude, sync_group_offsets, sync_group_offsets_interval, sync_topic_configs, sync_topic_configs_interval, config_properties_exclude, use_source_defaults, sync_topic_acls, sync_topic_acls_interval, internal_replication_factor)
@@ -566,7 +566,7 @@ bootstrap_servers = "b:9092"
     }
     // rdkafka's own `Debug` hides the passwords Ferry sets (but not every passthrough secret,
     // such as `sasl.oauthbearer.config`; never print a `ClientConfig`).
-    let client_config = format!("{:?}", cluster.client_config());
+    let client_config = format!("{:?}", cluster.client_config(ClientRole::Consumer));
     assert!(!client_config.contains(secret), "{client_config}");
     assert!(
         !client_config.contains(&format!("\"{file_secret}\"")),
@@ -623,7 +623,8 @@ source = "a"
 target = "b"
 "#,
     );
-    let client_config = config.clusters[&ClusterName::new("a").unwrap()].client_config();
+    let client_config =
+        config.clusters[&ClusterName::new("a").unwrap()].client_config(ClientRole::Producer);
     let expected = [
         ("bootstrap.servers", "a:9092"),
         ("security.protocol", "sasl_ssl"),
@@ -642,9 +643,124 @@ target = "b"
     // librdkafka accepts every key Ferry sets.
     client_config.create_native_config().unwrap();
 
-    let plain = config.clusters[&ClusterName::new("b").unwrap()].client_config();
+    let plain = config.clusters[&ClusterName::new("b").unwrap()].client_config(ClientRole::Admin);
     assert_eq!(plain.get("security.protocol"), Some("plaintext"));
     assert_eq!(plain.get("sasl.mechanism"), None);
+}
+
+/// Issue 13: `[clusters.<name>.consumer]`, `.producer` and `.admin` go on top of `librdkafka`
+/// for their role only.
+#[test]
+fn role_tables_apply_to_their_role_only() {
+    let config = parse_ok(
+        r#"
+[clusters.a]
+bootstrap_servers = "a:9092"
+librdkafka = { "client.id" = "ferry-a", "socket.timeout.ms" = 30000 }
+
+[clusters.a.consumer]
+"fetch.max.bytes" = 1048576
+"client.id" = "ferry-a-consumer"
+"auto.offset.reset" = "latest"
+
+[clusters.a.producer]
+"linger.ms" = 20
+"compression.type" = "zstd"
+"sasl.oauthbearer.config" = "principal=role-s3cret"
+
+[clusters.a.admin]
+"socket.timeout.ms" = 5000
+
+[clusters.b]
+bootstrap_servers = "b:9092"
+
+[[flows]]
+source = "a"
+target = "b"
+"#,
+    );
+    let a = &config.clusters[&ClusterName::new("a").unwrap()];
+    let check = |role: ClientRole, expected: &[(&str, Option<&str>)]| {
+        let client_config = a.client_config(role);
+        for (key, value) in expected {
+            assert_eq!(client_config.get(key), *value, "{role} {key}");
+        }
+        client_config.create_native_config().unwrap();
+    };
+    check(
+        ClientRole::Consumer,
+        &[
+            ("client.id", Some("ferry-a-consumer")),
+            ("fetch.max.bytes", Some("1048576")),
+            ("linger.ms", None),
+            ("socket.timeout.ms", Some("30000")),
+        ],
+    );
+    check(
+        ClientRole::Producer,
+        &[
+            ("client.id", Some("ferry-a")),
+            ("linger.ms", Some("20")),
+            ("compression.type", Some("zstd")),
+            ("fetch.max.bytes", None),
+        ],
+    );
+    check(
+        ClientRole::Admin,
+        &[
+            ("client.id", Some("ferry-a")),
+            ("socket.timeout.ms", Some("5000")),
+        ],
+    );
+    // The builders of `kafka` ask for their role; host-owned keys stay the host's.
+    let source = crate::kafka::source_consumer(a);
+    assert_eq!(source.get("fetch.max.bytes"), Some("1048576"));
+    assert_eq!(source.get("auto.offset.reset"), Some("error"));
+    assert!(crate::kafka::starts_at_end(a));
+    let producer = crate::kafka::target_producer(a);
+    assert_eq!(producer.get("linger.ms"), Some("20"));
+    assert_eq!(producer.get("enable.idempotence"), Some("true"));
+    assert_eq!(
+        crate::kafka::admin_client(a).get("socket.timeout.ms"),
+        Some("5000")
+    );
+    assert!(!format!("{a:?}").contains("role-s3cret"));
+    assert!(!crate::kafka::starts_at_end(
+        &config.clusters[&ClusterName::new("b").unwrap()]
+    ));
+}
+
+/// Issue 13: the role tables refuse what `librdkafka` refuses, each problem with its line.
+#[test]
+fn role_tables_are_validated_like_librdkafka() {
+    check_errors(
+        &with_cluster_b(
+            "security_protocol = \"SASL_PLAINTEXT\"\nsasl = { mechanism = \"PLAIN\", username = \"u\", password = \"p\" }\n\
+             [clusters.b.consumer]\n\"enable.auto.commit\" = true\n\"fetch.max.byte\" = 1\n\
+             [clusters.b.producer]\n\"acks\" = 1\n\"sasl.password\" = \"role-s3cret\"\n\"linger.ms\" = \"soon\"\n\
+             [clusters.b.admin]\n\"group.id\" = \"g\"\n\"ssl.keystore.password\" = 7\n\
+             [clusters.b.consumers]\n\"fetch.max.bytes\" = 1",
+        ),
+        "ferry.toml:10: clusters.b.consumer.\"enable.auto.commit\": cannot be set here: Ferry stores source positions itself, only after the target acknowledged the records
+ferry.toml:11: clusters.b.consumer.\"fetch.max.byte\": rejected by librdkafka: No such configuration property: \"fetch.max.byte\"
+ferry.toml:13: clusters.b.producer.acks: cannot be set here: Ferry chooses its producers' delivery guarantees itself
+ferry.toml:14: clusters.b.producer.\"sasl.password\": cannot be set here: it is already set by `sasl.password` of this cluster
+ferry.toml:15: clusters.b.producer.\"linger.ms\": rejected by librdkafka: Invalid value for configuration property \"queue.buffering.max.ms\"
+ferry.toml:17: clusters.b.admin.\"group.id\": cannot be set here: Ferry sets it from each flow's `group_id`
+ferry.toml:19: clusters.b.consumers: unknown key, did you mean `consumer`? (expected one of: bootstrap_servers, security_protocol, sasl, ssl, librdkafka, consumer, producer, admin)",
+    );
+    // A secret of a role table has the wrong type: its value is not quoted.
+    let errors = parse_at(
+        &with_cluster_b("[clusters.b.admin]\n\"ssl.key.password\" = [\"role-s3cret\"]"),
+        Path::new("ferry.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        errors.contains("the value is not shown because it is a secret"),
+        "{errors}"
+    );
+    assert!(!errors.contains("role-s3cret"), "{errors}");
 }
 
 #[test]

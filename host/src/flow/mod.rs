@@ -223,7 +223,7 @@ pub(crate) async fn start(
         config
             .clusters
             .get(name)
-            .map(|cluster| cluster.client_config())
+            .cloned()
             .ok_or_else(|| FlowError::UnknownCluster {
                 flow: id.clone(),
                 cluster: name.to_string(),
@@ -275,9 +275,7 @@ pub(crate) async fn start(
                 source,
             }
         })?;
-    let start_latest = source
-        .get("auto.offset.reset")
-        .is_some_and(|value| value == "latest");
+    let start_latest = crate::kafka::starts_at_end(&source);
     let names = {
         let policy = Arc::clone(&policy);
         let flow = flow.clone();

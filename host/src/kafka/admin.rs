@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use rdkafka::ClientConfig;
 use rdkafka::admin::{
     AdminClient, AdminOptions, ConfigEntry, ConfigResource, NewPartitions, NewTopic,
     OwnedResourceSpecifier, ResourceSpecifier, TopicReplication,
@@ -13,6 +12,7 @@ use rdkafka::client::{Client, DefaultClientContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use super::REQUEST_TIMEOUT;
+use crate::config::Cluster;
 
 /// Errors of administrative calls.
 #[derive(Debug, thiserror::Error)]
@@ -63,12 +63,16 @@ pub(crate) struct Admin {
 }
 
 impl Admin {
-    /// Creates an admin client; `name` is the cluster alias used in messages.
-    pub(crate) fn new(name: &str, cluster: &ClientConfig) -> Result<Admin, AdminCallError> {
-        let client = cluster.create().map_err(|source| AdminCallError::Client {
-            cluster: name.to_owned(),
-            source,
-        })?;
+    /// Creates an admin client with the cluster's [`super::admin_client`] settings; `name` is the
+    /// cluster alias used in messages.
+    pub(crate) fn new(name: &str, cluster: &Cluster) -> Result<Admin, AdminCallError> {
+        let client =
+            super::admin_client(cluster)
+                .create()
+                .map_err(|source| AdminCallError::Client {
+                    cluster: name.to_owned(),
+                    source,
+                })?;
         Ok(Admin {
             name: name.to_owned(),
             client,

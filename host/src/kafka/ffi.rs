@@ -579,7 +579,10 @@ pub(crate) fn alter_group_offsets<C: ClientContext>(
                 .into_iter()
                 .find_map(|offset: GroupOffset| offset.error)
             {
-                Some(error) => Err(error),
+                Some(code) => Err(NativeError::Failed {
+                    code,
+                    message: code.to_string(),
+                }),
                 None => Ok(()),
             },
             Some(Err(error)) => Err(error),
@@ -668,12 +671,8 @@ unsafe fn partitions_of(list: *const sys::rd_kafka_topic_partition_list_t) -> Ve
                 partition: element.partition,
                 offset: element.offset,
                 metadata,
-                error: (element.err != sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR).then(
-                    || NativeError::Failed {
-                        code: element.err.into(),
-                        message: format!("{}", RDKafkaErrorCode::from(element.err)),
-                    },
-                ),
+                error: (element.err != sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR)
+                    .then(|| RDKafkaErrorCode::from(element.err)),
             }
         })
         .collect()

@@ -1,11 +1,14 @@
 //! All rdkafka client settings and administrative calls, in one place.
 //!
-//! Each Ferry role (source consumer, target producer, task-lease member, positions reader,
-//! admin) gets its settings here, on top of the cluster's own settings from the config file.
-//! Role defaults are applied only where the operator's `librdkafka` passthrough does not set the
-//! key, except for the keys the host owns for correctness (offset storage, idempotence, group
-//! membership), which are always the host's. Every client of the host is created from one of
-//! these role builders (`admin.rs` and `ffi.rs` use the admin client's settings as given).
+//! Each Ferry client (source consumer, target producer, internal producer, task-lease member,
+//! plain reader, admin) gets its settings here, on top of the cluster's own settings from the
+//! config file for the client's [`ClientRole`]: every consumer builder asks for
+//! [`ClientRole::Consumer`], every producer builder for [`ClientRole::Producer`], [`admin_client`]
+//! for [`ClientRole::Admin`]. Defaults are applied only where the operator's `librdkafka` or
+//! role table does not set the key, except for the keys the host owns for correctness (offset
+//! storage, idempotence, group membership), which are always the host's. Every client of the
+//! host is created from one of these builders (`admin.rs` builds its client with [`admin_client`];
+//! `ffi.rs` works on an admin client's handle).
 
 mod admin;
 pub(crate) mod ffi;
@@ -14,6 +17,8 @@ pub(crate) mod resources;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
+
+use crate::config::{ClientRole, Cluster};
 
 pub(crate) use admin::{Admin, AdminCallError};
 
@@ -37,8 +42,8 @@ fn set_default(config: &mut ClientConfig, key: &str, value: &str) {
 /// librdkafka's incremental assignment needs a `group.id` even when the consumer never joins the
 /// group; this one never subscribes, commits or fetches committed offsets (every assignment
 /// carries an explicit offset), so the group stays empty on the broker.
-pub(crate) fn plain_consumer(cluster: &ClientConfig) -> ClientConfig {
-    let mut config = cluster.clone();
+pub(crate) fn plain_consumer(cluster: &Cluster) -> ClientConfig {
+    let mut config = cluster.client_config(ClientRole::Consumer);
     config.set("group.id", assign_only_group());
     config.set("enable.auto.commit", "false");
     config.set("enable.auto.offset.store", "false");
@@ -67,7 +72,7 @@ fn assign_only_group() -> String {
 /// and re-checks the position against the partition's watermarks (`replication::worker`).
 /// `isolation.level=read_uncommitted` is the Java consumer's (and so MM2's) default; librdkafka's
 /// own default would silently drop aborted transactional records that MM2 copies.
-pub(crate) fn source_consumer(cluster: &ClientConfig) -> ClientConfig {
+pub(crate) fn source_consumer(cluster: &Cluster) -> ClientConfig {
     let mut config = plain_consumer(cluster);
     config.set("auto.offset.reset", "error");
     set_default(&mut config, "isolation.level", "read_uncommitted");
@@ -84,8 +89,8 @@ pub(crate) fn source_consumer(cluster: &ClientConfig) -> ClientConfig {
 /// forces `max.in.flight.requests.per.connection=1` and loses throughput for it) and removes
 /// duplicates caused by producer retries. `partitioner=murmur2_random` is Java's partitioner, so
 /// position records land in the partition MM2 would choose.
-pub(crate) fn target_producer(cluster: &ClientConfig) -> ClientConfig {
-    let mut config = cluster.clone();
+pub(crate) fn target_producer(cluster: &Cluster) -> ClientConfig {
+    let mut config = cluster.client_config(ClientRole::Producer);
     config.set("enable.idempotence", "true");
     config.set("acks", "all");
     config.set("partitioner", "murmur2_random");
@@ -100,8 +105,8 @@ pub(crate) fn target_producer(cluster: &ClientConfig) -> ClientConfig {
 
 /// A producer of Ferry's and MM2's small bookkeeping records (offset syncs, heartbeats,
 /// checkpoints): idempotent and ordered, with a small buffer.
-pub(crate) fn internal_producer(cluster: &ClientConfig) -> ClientConfig {
-    let mut config = cluster.clone();
+pub(crate) fn internal_producer(cluster: &Cluster) -> ClientConfig {
+    let mut config = cluster.client_config(ClientRole::Producer);
     config.set("enable.idempotence", "true");
     config.set("acks", "all");
     set_default(&mut config, "queue.buffering.max.kbytes", "4096");
@@ -110,11 +115,26 @@ pub(crate) fn internal_producer(cluster: &ClientConfig) -> ClientConfig {
 }
 
 /// A member of the task-lease group `group_id` (see `replication::lease`).
-pub(crate) fn lease_consumer(cluster: &ClientConfig, group_id: &str) -> ClientConfig {
+pub(crate) fn lease_consumer(cluster: &Cluster, group_id: &str) -> ClientConfig {
     let mut config = plain_consumer(cluster);
     config.set("group.id", group_id);
     config.set("partition.assignment.strategy", "cooperative-sticky");
     set_default(&mut config, "session.timeout.ms", LEASE_SESSION_TIMEOUT_MS);
     set_default(&mut config, "heartbeat.interval.ms", "1000");
     config
+}
+
+/// An admin client (`Admin`, and through its handle the calls of `ffi`): the cluster's settings
+/// for [`ClientRole::Admin`], as given.
+pub(crate) fn admin_client(cluster: &Cluster) -> ClientConfig {
+    cluster.client_config(ClientRole::Admin)
+}
+
+/// Whether partitions without a stored position start at the end of the source partition: the
+/// source consumers' `auto.offset.reset` (from `librdkafka` or the `consumer` table) is
+/// `latest` (or its synonyms `largest`, `end`); MM2's default, and Ferry's, is `earliest`.
+pub(crate) fn starts_at_end(source: &Cluster) -> bool {
+    plain_consumer(source)
+        .get("auto.offset.reset")
+        .is_some_and(|value| matches!(value, "latest" | "largest" | "end"))
 }

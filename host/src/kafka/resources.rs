@@ -129,7 +129,7 @@ pub(crate) struct GroupOffset {
     /// The commit's metadata string.
     pub(crate) metadata: String,
     /// Why the broker refused this partition, in an answer to a commit.
-    pub(crate) error: Option<super::ffi::NativeError>,
+    pub(crate) error: Option<rdkafka::types::RDKafkaErrorCode>,
 }
 
 /// Offsets to commit to one consumer group: the group, then (topic, partition, offset) each.

@@ -23,10 +23,9 @@ pub(crate) mod worker;
 
 use std::sync::{Arc, Mutex};
 
-use rdkafka::ClientConfig;
 use tokio::sync::watch;
 
-use crate::config::Flow;
+use crate::config::{Cluster, Flow};
 use crate::metrics::Metrics;
 use crate::plugins::ChainSpec;
 use catalog::Catalog;
@@ -36,10 +35,10 @@ use positions::PositionReader;
 pub(crate) struct TaskContext {
     /// The flow's configuration.
     pub(crate) flow: Flow,
-    /// Client settings of the source cluster.
-    pub(crate) source: ClientConfig,
-    /// Client settings of the target cluster.
-    pub(crate) target: ClientConfig,
+    /// The source cluster; `kafka`'s builders take each client role's settings from it.
+    pub(crate) source: Cluster,
+    /// The target cluster; `kafka`'s builders take each client role's settings from it.
+    pub(crate) target: Cluster,
     /// Where positions are stored on the target.
     pub(crate) positions_topic: String,
     /// Reads stored positions; shared by the tasks of this process.
@@ -63,6 +62,6 @@ pub(crate) struct TaskContext {
 pub(crate) struct OffsetSyncsLocation {
     /// Its name, from the policy.
     pub(crate) topic: String,
-    /// Client settings of the cluster it is on.
-    pub(crate) cluster: ClientConfig,
+    /// The cluster it is on.
+    pub(crate) cluster: Cluster,
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
 use crate::mm2::positions::{decode_key, decode_value};
 
@@ -40,7 +40,7 @@ impl PositionReader {
     /// Creates a reader of `topic` on the cluster `target` describes, keeping the positions of
     /// partitions replicated from `source_alias`.
     pub(crate) fn new(
-        target: &ClientConfig,
+        target: &crate::config::Cluster,
         topic: &str,
         source_alias: &str,
     ) -> Result<Self, PositionsError> {

@@ -33,6 +33,15 @@ pub struct SaslClusters {
     pub b: String,
     /// Kafka CLI properties of the `admin` user (`--command-config`).
     pub admin_properties: PathBuf,
+    /// The SASL_SSL listeners (PLAIN, SCRAM-SHA-256/512; certificates of a test CA).
+    pub a_tls: String,
+    pub b_tls: String,
+    /// The test CA, PEM.
+    pub ca_pem: PathBuf,
+    /// The test CA as a PKCS12 and a JKS truststore, and their password.
+    pub truststore_p12: PathBuf,
+    pub truststore_jks: PathBuf,
+    pub truststore_password: String,
 }
 
 /// The SASL clusters, read once from the environment or the env file of the state dir that
@@ -50,6 +59,12 @@ pub fn sasl_clusters() -> &'static SaslClusters {
             a: get("FERRY_TEST_SASL_CLUSTER_A"),
             b: get("FERRY_TEST_SASL_CLUSTER_B"),
             admin_properties: PathBuf::from(get("FERRY_TEST_SASL_CLIENT_CONFIG")),
+            a_tls: get("FERRY_TEST_CLUSTER_A_TLS"),
+            b_tls: get("FERRY_TEST_CLUSTER_B_TLS"),
+            ca_pem: PathBuf::from(get("FERRY_TEST_TLS_CA")),
+            truststore_p12: PathBuf::from(get("FERRY_TEST_TLS_TRUSTSTORE_P12")),
+            truststore_jks: PathBuf::from(get("FERRY_TEST_TLS_TRUSTSTORE_JKS")),
+            truststore_password: get("FERRY_TEST_TLS_TRUSTSTORE_PASSWORD"),
         }
     })
 }

@@ -1,9 +1,9 @@
 //! The `sasl.jaas.config` parser: one login module, its control flag and its `name=value`
-//! options, of which Ferry keeps the username and password.
+//! options.
 //!
 //! This module owns the JAAS syntax Kafka clients accept and the class names of the login
-//! modules Ferry maps (PLAIN and SCRAM). Its messages never quote an option's value, which may
-//! be a secret.
+//! modules Ferry maps (PLAIN, SCRAM and OAUTHBEARER). Its messages never quote an option's
+//! value, which may be a secret.
 
 /// The login module of SASL `PLAIN`.
 pub(super) const PLAIN_LOGIN_MODULE: &str =
@@ -11,15 +11,41 @@ pub(super) const PLAIN_LOGIN_MODULE: &str =
 /// The login module of SASL `SCRAM-SHA-256` and `SCRAM-SHA-512`.
 pub(super) const SCRAM_LOGIN_MODULE: &str =
     "org.apache.kafka.common.security.scram.ScramLoginModule";
+/// The login module of SASL `OAUTHBEARER`.
+pub(super) const OAUTHBEARER_LOGIN_MODULE: &str =
+    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule";
 
-/// The login module and credentials of a `sasl.jaas.config` value.
+/// The login module and options of a `sasl.jaas.config` value.
 pub(super) struct Jaas {
     pub(super) module: String,
-    pub(super) username: String,
-    pub(super) password: String,
+    /// The options in file order; a later duplicate wins in [`Jaas::option`].
+    pub(super) options: Vec<(String, String)>,
 }
 
-/// Parses `<LoginModule> <flag> key="value" ... ;` (one login module, as Kafka clients
+impl Jaas {
+    /// The value of option `name`, if given.
+    pub(super) fn option(&self, name: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .rev()
+            .find(|(option, _)| option == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The non-empty `username` and `password` options (PLAIN and SCRAM).
+    pub(super) fn credentials(&self) -> Result<(String, String), String> {
+        match (self.option("username"), self.option("password")) {
+            (Some(username), Some(password)) if !username.is_empty() && !password.is_empty() => {
+                Ok((username.to_owned(), password.to_owned()))
+            }
+            _ => {
+                Err("the login module needs non-empty `username` and `password` options".to_owned())
+            }
+        }
+    }
+}
+
+/// Parses `<LoginModule> <flag> name="value" ... ;` (one login module, as Kafka clients
 /// require). Messages never quote option values, which may be secrets.
 pub(super) fn parse_jaas(text: &str) -> Result<Jaas, String> {
     let chars: Vec<char> = text.chars().collect();
@@ -56,8 +82,7 @@ pub(super) fn parse_jaas(text: &str) -> Result<Jaas, String> {
             "expected a control flag (required, requisite, sufficient or optional) after `{module}`"
         ));
     }
-    let mut username = None;
-    let mut password = None;
+    let mut options = Vec::new();
     loop {
         skip_space(&mut position);
         match chars.get(position) {
@@ -101,26 +126,13 @@ pub(super) fn parse_jaas(text: &str) -> Result<Jaas, String> {
         } else {
             word(&mut position)
         };
-        match name.as_str() {
-            "username" => username = Some(value),
-            "password" => password = Some(value),
-            _ => {}
-        }
+        options.push((name, value));
     }
     skip_space(&mut position);
     if position < chars.len() {
         return Err("only one login module is allowed".to_owned());
     }
-    match (username, password) {
-        (Some(username), Some(password)) if !username.is_empty() && !password.is_empty() => {
-            Ok(Jaas {
-                module,
-                username,
-                password,
-            })
-        }
-        _ => Err("the login module needs non-empty `username` and `password` options".to_owned()),
-    }
+    Ok(Jaas { module, options })
 }
 
 #[cfg(test)]
@@ -135,9 +147,17 @@ mod tests {
         .unwrap();
         assert_eq!(jaas.module, SCRAM_LOGIN_MODULE);
         assert_eq!(
-            (jaas.username.as_str(), jaas.password.as_str()),
-            ("u", "p \"q\"")
+            jaas.credentials().unwrap(),
+            ("u".to_owned(), "p \"q\"".to_owned())
         );
+        let oauth = parse_jaas(
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required clientId=\"c\" clientSecret=\"s\" scope=\"a b\" extension_logicalCluster=\"lkc-1\";",
+        )
+        .unwrap();
+        assert_eq!(oauth.module, OAUTHBEARER_LOGIN_MODULE);
+        assert_eq!(oauth.option("scope"), Some("a b"));
+        assert_eq!(oauth.option("extension_logicalCluster"), Some("lkc-1"));
+        assert!(oauth.credentials().is_err());
         assert!(parse_jaas("x required username=\"u\" password=\"p\"").is_err());
         assert!(parse_jaas("x maybe username=\"u\" password=\"p\";").is_err());
         let error = parse_jaas("x required username=\"u\" password=\"secret")

@@ -10,33 +10,46 @@
 //!    middle of a line is part of the value, not a comment.
 //! 2. `clusters` lists the aliases. Keys are top-level, `<alias>.<key>` (cluster keys) or
 //!    `<source>-><target>.<key>` (flow keys).
-//! 3. Each cluster takes its client keys (`bootstrap.servers`, `security.protocol`,
-//!    `sasl.mechanism`, `sasl.jaas.config`) from `<alias>.<key>`, else from the top-level key.
-//! 4. Each flow takes its connector keys from the top level, overridden by
+//! 2. Config providers (`config.providers`, with Kafka's file, env and directory providers)
+//!    replace every `${provider:path:key}` reference in a value, as MM2 does before reading it.
+//! 3. `clusters` lists the aliases. Keys are top-level, `<alias>.<key>` (cluster keys) or
+//!    `<source>-><target>.<key>` (flow keys).
+//! 4. Each cluster takes its client keys (`bootstrap.servers`, `security.protocol`, `sasl.*`,
+//!    `ssl.*`) from `<alias>.<key>`, else from the top-level key: PLAIN, SCRAM and OAUTHBEARER
+//!    (OIDC client credentials) SASL, PEM and PKCS12 stores. Its `<alias>.consumer.*`,
+//!    `<alias>.producer.*` and `<alias>.admin.*` keys, and the `<source>-><target>.consumer.*`
+//!    (`producer.*`, `admin.*`) keys of the enabled flows using it, become the librdkafka
+//!    properties of the cluster's `consumer`, `producer` and `admin` tables, through one table
+//!    of Java keys (`clients`).
+//! 5. Each flow takes its connector keys from the top level, overridden by
 //!    `<source>-><target>.<key>`; its commit interval comes from the Connect worker key
 //!    `<target>.offset.flush.interval.ms`. MM2's defaults apply (`replication.factor` 2,
 //!    `tasks.max` 1, `refresh.topics.interval.seconds` 600, `offset.flush.interval.ms` 60000).
 //!
 //! Every key that Ferry does not use is returned as an [`UnusedKey`] with the reason, never
 //! silently dropped; every bad value is a [`ConfigError`] naming the key and its line, and all
-//! of them are collected before returning.
+//! of them are collected before returning. No message quotes a secret, nor anything a config
+//! provider substituted.
 //!
-//! The work is split by concept: `properties` lexes the file (rule 1), `resolve` turns the
-//! properties into the [`Config`] (rules 2 to 4, with `jaas` for `sasl.jaas.config`), and
-//! `unused` gives the reason for every key left over.
+//! The work is split by concept: `properties` lexes the file (rule 1), `providers` substitutes
+//! references (rule 2), `resolve` turns the properties into the [`Config`] (rules 3 to 5, with
+//! `jaas` for `sasl.jaas.config` and `clients` for the Java client keys), and `unused` gives
+//! the reason for every key left over.
 
+mod clients;
 mod jaas;
 mod properties;
+mod providers;
 mod resolve;
 mod unused;
 
-use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
 
 use self::properties::parse_properties;
 use self::resolve::Resolver;
 use self::unused::unused_keys;
+use super::interpolate::{self, Env};
 use super::{Config, ConfigError, ConfigErrors};
 
 /// A key of the MM2 file that Ferry does not use, and why.
@@ -96,16 +109,30 @@ pub fn load_mm2(path: &Path) -> Result<(Config, Vec<UnusedKey>), ConfigErrors> {
 ///
 /// Returns every problem found, as [`load_mm2`] does.
 pub fn parse_mm2(text: &str, origin: &Path) -> Result<(Config, Vec<UnusedKey>), ConfigErrors> {
-    let (props, mut errors) = parse_properties(text);
-    let mut resolver = Resolver {
-        props: &props,
-        used: HashSet::new(),
-        errors: Vec::new(),
-    };
+    parse_mm2_with_env(text, origin, &interpolate::process_env)
+}
+
+/// [`parse_mm2`] with an injectable environment for `${env:VAR}` (tests cannot set process
+/// variables safely).
+pub(crate) fn parse_mm2_with_env(
+    text: &str,
+    origin: &Path,
+    env: Env<'_>,
+) -> Result<(Config, Vec<UnusedKey>), ConfigErrors> {
+    let (mut props, mut errors) = parse_properties(text);
+    let provided = providers::substitute(&mut props, env, &mut errors);
+    let mut resolver = Resolver::new(&props, &provided.values);
+    resolver.used.extend(provided.used.iter().cloned());
     let resolved = resolver.resolve(origin);
     errors.append(&mut resolver.errors);
     if let (Some((config, clusters_used, flows_enabled)), true) = (&resolved, errors.is_empty()) {
-        let unused = unused_keys(&props, &resolver.used, clusters_used, flows_enabled);
+        let unused = unused_keys(
+            &props,
+            &resolver.used,
+            &resolver.reasons,
+            clusters_used,
+            flows_enabled,
+        );
         return Ok((config.clone(), unused));
     }
     errors.sort_by_key(|error| (error.line.unwrap_or(usize::MAX), error.key.clone()));
@@ -121,17 +148,25 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::config::{ClusterName, PluginSource, SaslMechanism, SecurityProtocol};
+    use crate::config::{ClientRole, ClusterName, PluginSource, SaslMechanism, SecurityProtocol};
+
+    /// The test environment of `${env:VAR}`.
+    pub(super) fn env(name: &str) -> Option<String> {
+        match name {
+            "SCRAM_PASSWORD" => Some("env-s3cret".to_owned()),
+            _ => None,
+        }
+    }
 
     pub(super) fn resolve(text: &str) -> (Config, Vec<UnusedKey>) {
-        match parse_mm2(text, Path::new("mm2.properties")) {
+        match parse_mm2_with_env(text, Path::new("mm2.properties"), &env) {
             Ok(resolved) => resolved,
             Err(errors) => panic!("{errors}"),
         }
     }
 
     pub(super) fn errors(text: &str) -> Vec<ConfigError> {
-        match parse_mm2(text, Path::new("mm2.properties")) {
+        match parse_mm2_with_env(text, Path::new("mm2.properties"), &env) {
             Ok((config, _)) => panic!("expected errors, got {config:?}"),
             Err(errors) => errors.errors,
         }
@@ -202,8 +237,6 @@ listeners = http://0.0.0.0:8083
         assert_eq!(
             keys,
             [
-                "A.consumer.isolation.level",
-                "B.producer.compression.type",
                 "B.exactly.once.source.support",
                 "consumer.max.poll.records",
                 "A->B.exactly.once.support",
@@ -211,6 +244,22 @@ listeners = http://0.0.0.0:8083
                 "dedicated.mode.enable.internal.rest",
                 "listeners",
             ]
+        );
+        // The per-role client keys reach their cluster's role tables.
+        let role = |alias: &str, role: ClientRole| {
+            config.clusters[&ClusterName::new(alias).unwrap()]
+                .role_properties(role)
+                .clone()
+                .into_iter()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            role("A", ClientRole::Consumer),
+            [("isolation.level".to_owned(), "read_committed".to_owned())]
+        );
+        assert_eq!(
+            role("B", ClientRole::Producer),
+            [("compression.type".to_owned(), "zstd".to_owned())]
         );
         let top = reason(&unused, "consumer.max.poll.records").unwrap();
         assert_eq!(top.line, 11);
@@ -318,5 +367,88 @@ listeners = http://0.0.0.0:8083
             unused[0].to_string(),
             "line 6: clusterA.group.id: a Connect worker group; ferry's flow group is `ferry.<source>-<target>`"
         );
+    }
+
+    /// Issue 13: the operator's file with TLS added (SASL_SSL with SCRAM-SHA-512 and a PEM trust
+    /// store on clusterA) resolves, unchanged otherwise, to the librdkafka settings of a
+    /// SASL_SSL listener, for every client role.
+    #[test]
+    fn issue_13_operator_file_with_sasl_ssl() {
+        let text = ISSUE_3
+            .replace(
+                "clusterA.sasl.mechanism=PLAIN",
+                "clusterA.sasl.mechanism=SCRAM-SHA-512",
+            )
+            .replace(
+                "clusterA.security.protocol=SASL_PLAINTEXT",
+                "clusterA.security.protocol=SASL_SSL\nclusterA.ssl.truststore.location=/path/ca.pem\nclusterA.ssl.truststore.type=PEM",
+            )
+            .replace(
+                "clusterA.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule",
+                "clusterA.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule",
+            );
+        let (config, unused) = resolve(&text);
+        let cluster = &config.clusters[&ClusterName::new("clusterA").unwrap()];
+        for role in ClientRole::ALL {
+            let client = cluster.client_config(role);
+            let expected = [
+                ("security.protocol", "sasl_ssl"),
+                ("sasl.mechanism", "SCRAM-SHA-512"),
+                ("sasl.username", "your_user"),
+                ("sasl.password", "your_password"),
+                ("ssl.ca.location", "/path/ca.pem"),
+            ];
+            for (key, value) in expected {
+                assert_eq!(client.get(key), Some(value), "{role} {key}");
+            }
+            client.create_native_config().unwrap();
+        }
+        let plain = config.clusters[&ClusterName::new("clusterB").unwrap()]
+            .client_config(ClientRole::Consumer);
+        assert_eq!(plain.get("security.protocol"), Some("sasl_plaintext"));
+        assert_eq!(plain.get("ssl.ca.location"), None);
+        for key in [
+            "clusterA.ssl.truststore.location",
+            "clusterA.ssl.truststore.type",
+        ] {
+            assert!(reason(&unused, key).is_none(), "{key} is used");
+        }
+    }
+
+    /// Issue 13: config providers replace `${env:...}` and `${file:...}` before resolution, and
+    /// a value that came from a provider is masked in messages.
+    #[test]
+    fn issue_13_config_providers() {
+        let dir = std::env::temp_dir().join(format!("ferry-mm2-providers-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secrets = dir.join("mm2-secrets.properties");
+        std::fs::write(&secrets, "user = mm2\n").unwrap();
+        let base = format!(
+            "config.providers = env, file\n\
+             config.providers.env.class = org.apache.kafka.common.config.provider.EnvVarConfigProvider\n\
+             config.providers.file.class = org.apache.kafka.common.config.provider.FileConfigProvider\n\
+             clusters = A, B\nA.bootstrap.servers = a:9092\nB.bootstrap.servers = b:9092\nA->B.enabled = true\n\
+             A.security.protocol = SASL_PLAINTEXT\nA.sasl.mechanism = SCRAM-SHA-256\n\
+             A.sasl.jaas.config = org.apache.kafka.common.security.scram.ScramLoginModule required username=\"${{file:{}:user}}\" password=\"${{env:SCRAM_PASSWORD}}\";\n",
+            secrets.display()
+        );
+        let (config, unused) = resolve(&base);
+        let sasl = config.clusters[&ClusterName::new("A").unwrap()]
+            .sasl
+            .clone()
+            .unwrap();
+        assert_eq!(sasl.username, "mm2");
+        assert_eq!(sasl.password.expose(), "env-s3cret");
+        assert!(
+            unused
+                .iter()
+                .all(|unused| !unused.key.starts_with("config.providers")),
+            "{unused:?}"
+        );
+        let found = errors(&format!("{base}A->B.tasks.max = ${{env:SCRAM_PASSWORD}}\n"));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].key, "A->B.tasks.max");
+        assert_eq!(found[0].line, Some(11));
+        assert_eq!(found[0].message, "expected an integer, not `***`");
     }
 }

@@ -1,10 +1,12 @@
 //! Why Ferry does not use a key of the MM2 file.
 //!
 //! This module owns the list of keys left over after resolution and the reason given for each:
-//! MM2 settings Ferry has no counterpart for, settings of clusters or flows that are not used,
-//! and keys MM2 itself ignores. No key is dropped without a reason.
+//! the reason resolution gave (a client key with no librdkafka counterpart, a trust store
+//! password of a PEM store, ...), else MM2 settings Ferry has no counterpart for, settings of
+//! clusters or flows that are not used, and keys MM2 itself ignores. No key is dropped without
+//! a reason.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::UnusedKey;
 use super::properties::Property;
@@ -14,6 +16,7 @@ use super::resolve::{Scope, classify};
 pub(super) fn unused_keys(
     props: &BTreeMap<String, Property>,
     used: &HashSet<String>,
+    reasons: &HashMap<String, &'static str>,
     clusters_used: &HashSet<String>,
     flows_enabled: &HashSet<(String, String)>,
 ) -> Vec<UnusedKey> {
@@ -33,6 +36,7 @@ pub(super) fn unused_keys(
         .filter(|(key, _)| !used.contains(key.as_str()))
         .map(|(key, property)| {
             let reason = match classify(key, &aliases).0 {
+                _ if reasons.contains_key(key) => reasons[key],
                 Scope::Top => top_level_reason(key),
                 Scope::Cluster(alias, rest) => {
                     if clusters_used.contains(alias) {
@@ -133,11 +137,43 @@ fn known_reason(name: &str) -> Option<&'static str> {
             "mm2's internal rest server; ferry has none"
         }
         _ if prefixed(&["config.providers"]) => {
-            "config providers are not supported; `${provider:path:key}` values are taken literally"
+            "a config provider setting ferry does not use (providers are top-level `config.providers`, with the `allowed.paths` and `allowlist.pattern` parameters)"
         }
-        _ if prefixed(&["sasl.", "ssl."]) => {
-            "only PLAIN/SCRAM credentials from sasl.jaas.config are mapped; tls files, keystores and other sasl settings are not yet"
+        "ssl.protocol" | "ssl.enabled.protocols" => {
+            "librdkafka negotiates the tls version with openssl's defaults (tls 1.2 or 1.3)"
         }
+        "ssl.cipher.suites" => {
+            "java's cipher suite names are not openssl's; librdkafka uses openssl's defaults"
+        }
+        "ssl.provider"
+        | "ssl.keymanager.algorithm"
+        | "ssl.trustmanager.algorithm"
+        | "ssl.secure.random.implementation"
+        | "ssl.engine.factory.class" => "a java security provider setting; librdkafka uses openssl",
+        "sasl.login.callback.handler.class" | "sasl.oauthbearer.token.endpoint.url" => {
+            "used only with sasl.mechanism OAUTHBEARER"
+        }
+        "sasl.oauthbearer.scope.claim.name" => {
+            "librdkafka does not check the token's scope claim; the broker does"
+        }
+        "sasl.oauthbearer.sub.claim.name" => {
+            "librdkafka takes the principal from the token's `sub` claim"
+        }
+        "sasl.client.callback.handler.class" | "sasl.login.class" => {
+            "a java login class cannot run in ferry"
+        }
+        _ if prefixed(&[
+            "sasl.oauthbearer.jwks.endpoint.",
+            "sasl.oauthbearer.expected.",
+            "sasl.oauthbearer.clock.skew.seconds",
+        ]) =>
+        {
+            "a broker-side token validation setting; clients do not use it"
+        }
+        _ if prefixed(&["sasl.login."]) => {
+            "librdkafka refreshes tokens and retries the token endpoint on its own schedule"
+        }
+        _ if prefixed(&["sasl.kerberos."]) => "GSSAPI (kerberos) is not supported",
         _ if prefixed(&[
             "task.",
             "worker.",
@@ -173,28 +209,41 @@ fn top_level_reason(key: &str) -> &'static str {
     if key == "bootstrap.servers" {
         return "every cluster of an enabled flow sets its own value";
     }
-    known_reason(key).unwrap_or("not an mm2 top-level setting; mm2 ignores it too")
+    if let Some(reason) = known_reason(key) {
+        return reason;
+    }
+    if key.starts_with("ssl.") {
+        return "no cluster of an enabled flow uses TLS with it";
+    }
+    if key.starts_with("sasl.") {
+        return "no cluster of an enabled flow uses SASL with it";
+    }
+    "not an mm2 top-level setting; mm2 ignores it too"
 }
 
 fn cluster_reason(rest: &str) -> &'static str {
-    if ["consumer.", "producer.", "admin."]
-        .iter()
-        .any(|prefix| rest.starts_with(prefix))
-    {
-        return "client overrides are not mapped to librdkafka yet";
-    }
     if rest == "sasl.mechanism" || rest == "sasl.jaas.config" {
         return "the cluster's security.protocol is not SASL";
     }
-    known_reason(rest).unwrap_or("ferry does not use this cluster setting")
+    if let Some(reason) = known_reason(rest) {
+        return reason;
+    }
+    if rest.starts_with("ssl.") {
+        return "not a tls setting ferry maps to librdkafka";
+    }
+    if rest.starts_with("sasl.") {
+        return "not a sasl setting ferry maps to librdkafka";
+    }
+    "ferry does not use this cluster setting"
 }
 
 fn flow_reason(rest: &str) -> &'static str {
-    if ["consumer.", "producer.", "admin."]
-        .iter()
-        .any(|prefix| rest.starts_with(prefix))
-    {
-        return "client overrides are not mapped to librdkafka yet";
+    if ["source.", "target."].iter().any(|side| {
+        ["consumer.", "producer.", "admin."]
+            .iter()
+            .any(|role| rest.starts_with(&format!("{side}{role}")))
+    }) {
+        return "ferry's client settings are per cluster: set `<alias>.consumer.*`, `<alias>.producer.*` or `<alias>.admin.*` instead";
     }
     known_reason(rest).unwrap_or("ferry does not use this flow setting")
 }

@@ -1,20 +1,18 @@
 //! The rules of a `[clusters.<name>]` table: bootstrap servers, security protocol, SASL and
-//! TLS settings, and the raw `librdkafka` properties.
+//! TLS settings, and the raw librdkafka properties of the `librdkafka` table and of the
+//! per-role `consumer`, `producer` and `admin` tables.
 //!
-//! This module owns which librdkafka properties Ferry sets itself (and so refuses in the
-//! `librdkafka` table), which ones a typed key already sets, and the check of every other
-//! property against librdkafka, so that a misspelt property is reported with its line.
+//! This module owns which librdkafka properties a typed key already sets (and so refuses in
+//! those tables); the host-owned properties and the check of every other property against
+//! librdkafka are `config::librdkafka`'s, so that a misspelt property is reported with its line.
 
 use std::collections::{BTreeMap, HashMap};
 
-use rdkafka::error::KafkaError;
-
-use super::{Validator, one_line};
+use super::Validator;
+use crate::config::librdkafka::{check_property, host_owned_key};
 use crate::config::location::KeyPath;
-use crate::config::raw::ClusterConfig;
-use crate::config::{
-    Cluster, ClusterName, Sasl, SaslMechanism, SecurityProtocol, Ssl, is_secret_librdkafka_key,
-};
+use crate::config::raw::{ClusterConfig, ScalarString};
+use crate::config::{Cluster, ClusterName, Sasl, SaslMechanism, SecurityProtocol, Ssl};
 
 impl Validator<'_> {
     pub(super) fn cluster(
@@ -110,22 +108,10 @@ impl Validator<'_> {
             }
         });
 
-        let mut librdkafka = BTreeMap::new();
-        for (key, value) in raw.librdkafka {
-            let key_path = path.key("librdkafka").key(&key);
-            if let Some(reason) = host_owned_key(&key) {
-                self.report(&key_path, format!("cannot be set here: {reason}"));
-            } else if let Some(typed) = typed_keys.get(key.as_str()) {
-                self.report(
-                    &key_path,
-                    format!("cannot be set here: it is already set by `{typed}` of this cluster"),
-                );
-            } else if let Err(message) = check_librdkafka_property(&key, &value.0) {
-                self.report(&key_path, message);
-            } else {
-                librdkafka.insert(key, value.0);
-            }
-        }
+        let librdkafka = self.librdkafka_table(path, "librdkafka", raw.librdkafka, &typed_keys);
+        let consumer = self.librdkafka_table(path, "consumer", raw.consumer, &typed_keys);
+        let producer = self.librdkafka_table(path, "producer", raw.producer, &typed_keys);
+        let admin = self.librdkafka_table(path, "admin", raw.admin, &typed_keys);
 
         let sasl = match sasl {
             Some(None) => return None,
@@ -139,29 +125,39 @@ impl Validator<'_> {
             sasl,
             ssl,
             librdkafka,
+            consumer,
+            producer,
+            admin,
         })
     }
-}
 
-/// Why a librdkafka property belongs to Ferry, if it does.
-fn host_owned_key(key: &str) -> Option<&'static str> {
-    match key.trim().to_ascii_lowercase().as_str() {
-        "bootstrap.servers" | "metadata.broker.list" => {
-            Some("Ferry sets it from `bootstrap_servers`")
+    /// The raw librdkafka properties of the cluster's table `table` (`librdkafka`, or a role's
+    /// `consumer`, `producer` or `admin`): host-owned properties, properties a typed key sets
+    /// and properties librdkafka refuses are reported, the others kept.
+    fn librdkafka_table(
+        &mut self,
+        path: &KeyPath,
+        table: &str,
+        raw: BTreeMap<String, ScalarString>,
+        typed_keys: &HashMap<&'static str, &'static str>,
+    ) -> BTreeMap<String, String> {
+        let mut properties = BTreeMap::new();
+        for (key, value) in raw {
+            let key_path = path.key(table).key(&key);
+            if let Some(reason) = host_owned_key(&key) {
+                self.report(&key_path, format!("cannot be set here: {reason}"));
+            } else if let Some(typed) = typed_keys.get(key.as_str()) {
+                self.report(
+                    &key_path,
+                    format!("cannot be set here: it is already set by `{typed}` of this cluster"),
+                );
+            } else if let Err(message) = check_property(&key, &value.0) {
+                self.report(&key_path, message);
+            } else {
+                properties.insert(key, value.0);
+            }
         }
-        "security.protocol" => Some("Ferry sets it from `security_protocol`"),
-        "group.id" => Some("Ferry sets it from each flow's `group_id`"),
-        "enable.auto.commit" | "enable.auto.offset.store" => Some(
-            "Ferry stores source positions itself, only after the target acknowledged the records",
-        ),
-        "enable.idempotence" | "transactional.id" | "acks" | "request.required.acks" => {
-            Some("Ferry chooses its producers' delivery guarantees itself")
-        }
-        "partitioner" => Some("Ferry writes each record to its source partition number"),
-        "enable.partition.eof" | "partition.assignment.strategy" => {
-            Some("Ferry's consumers depend on its own setting")
-        }
-        _ => None,
+        properties
     }
 }
 
@@ -190,22 +186,4 @@ fn typed_librdkafka_keys(raw: &ClusterConfig) -> HashMap<&'static str, &'static 
         }
     }
     keys
-}
-
-/// Asks librdkafka whether it knows `key` and accepts `value`, so that a misspelt property is
-/// reported now, with its line, rather than when the first client is created.
-fn check_librdkafka_property(key: &str, value: &str) -> Result<(), String> {
-    let mut client_config = rdkafka::ClientConfig::new();
-    client_config.set(key, value);
-    match client_config.create_native_config() {
-        Ok(_) => Ok(()),
-        Err(_) if is_secret_librdkafka_key(key) => {
-            Err("rejected by librdkafka (the value is not shown because it is a secret)".to_owned())
-        }
-        Err(KafkaError::ClientConfig(_, description, _, _)) => Err(format!(
-            "rejected by librdkafka: {}",
-            one_line(&description)
-        )),
-        Err(error) => Err(format!("rejected by librdkafka: {error}")),
-    }
 }

@@ -262,11 +262,13 @@ fn is_secret_path(path: &KeyPath) -> bool {
         return true;
     }
     let parent = path.parent();
-    parent.as_ref().and_then(KeyPath::last_key) == Some("librdkafka")
-        && is_secret_librdkafka_key(key)
+    matches!(
+        parent.as_ref().and_then(KeyPath::last_key),
+        Some("librdkafka" | "consumer" | "producer" | "admin")
+    ) && is_secret_librdkafka_key(key)
 }
 
 /// Keeps a message on one line, so that each problem is one line of output.
-fn one_line(message: &str) -> String {
+pub(in crate::config) fn one_line(message: &str) -> String {
     message.trim().replace(['\n', '\r'], "; ")
 }

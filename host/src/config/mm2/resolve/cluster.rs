@@ -1,17 +1,20 @@
-//! A cluster's client settings: `bootstrap.servers`, `security.protocol`, `sasl.mechanism` and
-//! `sasl.jaas.config`, from `<alias>.<key>`, else the top-level key, read into a [`Cluster`].
+//! A cluster's client settings: `bootstrap.servers` and `security.protocol` from
+//! `<alias>.<key>`, else the top-level key, then its SASL settings ([`super::sasl`]), TLS
+//! settings ([`super::tls`]) and per-role client keys ([`super::roles`]), read into a
+//! [`Cluster`].
 //!
-//! This module owns which security protocols and SASL mechanisms an MM2 file may use with
-//! Ferry, and the check that the JAAS login module matches the mechanism.
+//! This module owns which security protocols an MM2 file may use with Ferry, and the reasons
+//! given for the SASL and TLS keys of a cluster whose protocol uses neither.
 
 use std::collections::BTreeMap;
 
 use super::Resolver;
-use crate::config::mm2::jaas::{PLAIN_LOGIN_MODULE, SCRAM_LOGIN_MODULE, parse_jaas};
-use crate::config::{Cluster, ClusterName, Sasl, SaslMechanism, SecurityProtocol, Sensitive};
+use crate::config::{Cluster, ClusterName, SecurityProtocol};
 
 impl Resolver<'_> {
-    pub(super) fn cluster(&mut self, alias: &str) -> Option<Cluster> {
+    /// The cluster `alias`, used by the enabled `flows` (`(source, target)` pairs); `None` when
+    /// one of its settings is wrong (reported).
+    pub(super) fn cluster(&mut self, alias: &str, flows: &[(String, String)]) -> Option<Cluster> {
         let name = ClusterName::new(alias).ok()?;
         let bootstrap_servers = match self.client_key(alias, "bootstrap.servers") {
             Some((key, value)) if value.is_empty() => {
@@ -47,81 +50,58 @@ impl Resolver<'_> {
                 ),
             );
         }
+        let mut librdkafka = BTreeMap::new();
         let sasl = match security_protocol {
-            Some(protocol) if protocol.is_sasl() => Some(self.sasl(alias, &protocol_key)),
-            _ => None,
+            Some(protocol) if protocol.is_sasl() => {
+                self.sasl(alias, &protocol_key, &mut librdkafka)
+            }
+            _ => {
+                self.skip_cluster_keys(
+                    alias,
+                    "sasl.",
+                    "the cluster's security.protocol is not SASL",
+                );
+                Some(None)
+            }
         };
-        let sasl = match sasl {
-            Some(None) => return None,
-            Some(Some(sasl)) => Some(sasl),
-            None => None,
+        let ssl = match security_protocol {
+            Some(protocol) if protocol.is_tls() => self.tls(alias, &mut librdkafka),
+            _ => {
+                self.skip_cluster_keys(
+                    alias,
+                    "ssl.",
+                    "the cluster's security.protocol does not use TLS",
+                );
+                Some(None)
+            }
         };
+        let [consumer, producer, admin] = self.roles(alias, flows)?;
         Some(Cluster {
             name,
             bootstrap_servers: bootstrap_servers?,
             security_protocol: security_protocol?,
-            sasl,
-            ssl: None,
-            librdkafka: BTreeMap::new(),
+            sasl: sasl?,
+            ssl: ssl?,
+            librdkafka,
+            consumer,
+            producer,
+            admin,
         })
     }
 
-    fn sasl(&mut self, alias: &str, protocol_key: &str) -> Option<Sasl> {
-        let mechanism = match self.client_key(alias, "sasl.mechanism") {
-            Some((key, value)) => {
-                let mechanism = SaslMechanism::from_name(&value);
-                if mechanism.is_none() {
-                    self.report(
-                        &key,
-                        format!(
-                            "unsupported SASL mechanism `{value}` (expected one of: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)"
-                        ),
-                    );
-                }
-                mechanism
-            }
-            None => {
-                self.report(
-                    protocol_key,
-                    format!(
-                        "`{alias}.sasl.mechanism` is missing, and kafka's default GSSAPI is not supported (expected one of: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)"
-                    ),
-                );
-                None
-            }
-        };
-        let Some((jaas_key, jaas_value)) = self.client_key(alias, "sasl.jaas.config") else {
-            self.report(
-                protocol_key,
-                format!(
-                    "a SASL protocol needs `{alias}.sasl.jaas.config` with a username and password"
-                ),
-            );
-            return None;
-        };
-        let jaas = parse_jaas(&jaas_value)
-            .map_err(|message| self.report(&jaas_key, message))
-            .ok()?;
-        let mechanism = mechanism?;
-        let expected_module = match mechanism {
-            SaslMechanism::Plain => PLAIN_LOGIN_MODULE,
-            SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512 => SCRAM_LOGIN_MODULE,
-        };
-        if jaas.module != expected_module {
-            self.report(
-                &jaas_key,
-                format!(
-                    "login module `{}` does not match sasl.mechanism {mechanism} (expected {expected_module})",
-                    jaas.module
-                ),
-            );
-            return None;
+    /// Gives `reason` to every `<alias>.<prefix>*` key (not the top-level defaults, which
+    /// another cluster may use).
+    fn skip_cluster_keys(&mut self, alias: &str, prefix: &str, reason: &'static str) {
+        let prefix = format!("{alias}.{prefix}");
+        let keys: Vec<String> = self
+            .props
+            .keys()
+            .filter(|key| key.starts_with(&prefix))
+            .cloned()
+            .collect();
+        for key in keys {
+            self.skip(&key, reason);
         }
-        Some(Sasl {
-            mechanism,
-            username: jaas.username,
-            password: Sensitive::new(jaas.password),
-        })
     }
 }
 

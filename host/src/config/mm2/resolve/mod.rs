@@ -1,19 +1,24 @@
 //! Resolution of MM2's properties into Ferry's [`Config`], following MM2 3.8's prefixes and
 //! precedence (`MirrorMakerConfig`).
 //!
-//! This module owns the [`Resolver`] (which keys were read, the problems found), the
-//! classification of a key as top-level, cluster (`<alias>.<key>`) or flow
+//! This module owns the [`Resolver`] (which keys were read, why others were not, the problems
+//! found), the classification of a key as top-level, cluster (`<alias>.<key>`) or flow
 //! (`<source>-><target>.<key>`), which flows MM2 would run, and the typed reading of values
 //! (booleans, integers, replication factors). A flow's settings are read in [`flow`], a
-//! cluster's client settings in [`cluster`].
+//! cluster's connection in [`cluster`], its SASL settings in [`sasl`], its TLS settings in
+//! [`tls`] and its per-role client keys in [`roles`].
 
 mod cluster;
 mod flow;
+mod roles;
+mod sasl;
+mod tls;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use super::properties::Property;
+use crate::config::librdkafka::check_property;
 use crate::config::{ClusterName, Config, ConfigError};
 
 /// Where a key belongs, found by matching the aliases of `clusters`.
@@ -31,8 +36,15 @@ pub(super) enum Scope<'k> {
 /// Reads the properties into typed values, recording the keys it read and every problem.
 pub(super) struct Resolver<'p> {
     pub(super) props: &'p BTreeMap<String, Property>,
+    /// The values config providers substituted, by key: masked in every message about the key.
+    pub(super) provided: &'p HashMap<String, Vec<String>>,
+    /// The aliases of `clusters`, once read.
+    pub(super) aliases: Vec<String>,
     /// Keys Ferry read.
     pub(super) used: HashSet<String>,
+    /// Keys Ferry looked at and does not use, with why; a key both used and given a reason
+    /// (a top-level default one cluster uses and another does not) is used.
+    pub(super) reasons: HashMap<String, &'static str>,
     pub(super) errors: Vec<ConfigError>,
 }
 
@@ -40,12 +52,39 @@ pub(super) struct Resolver<'p> {
 /// `(source, target)`.
 pub(super) type Resolved = (Config, HashSet<String>, HashSet<(String, String)>);
 
+impl<'p> Resolver<'p> {
+    /// A resolver of `props`, whose values `provided` took from config providers.
+    pub(super) fn new(
+        props: &'p BTreeMap<String, Property>,
+        provided: &'p HashMap<String, Vec<String>>,
+    ) -> Self {
+        Resolver {
+            props,
+            provided,
+            aliases: Vec::new(),
+            used: HashSet::new(),
+            reasons: HashMap::new(),
+            errors: Vec::new(),
+        }
+    }
+}
+
 impl Resolver<'_> {
+    /// Reports a problem with `key`. What a config provider gave the key is masked as `***`,
+    /// so that a value read from a secrets file never reaches a message.
     fn report(&mut self, key: &str, message: impl Into<String>) {
+        let mut message = message.into();
+        if let Some(pieces) = self.provided.get(key) {
+            for piece in pieces.iter().map(|piece| piece.trim()) {
+                if !piece.is_empty() {
+                    message = message.replace(piece, "***");
+                }
+            }
+        }
         self.errors.push(ConfigError {
             line: self.props.get(key).map(|property| property.line),
             key: key.to_owned(),
-            message: message.into(),
+            message,
         });
     }
 
@@ -54,6 +93,31 @@ impl Resolver<'_> {
         let property = self.props.get(key)?;
         self.used.insert(key.to_owned());
         Some((key.to_owned(), property.value.trim().to_owned()))
+    }
+
+    /// The trimmed value of `key`, without marking it used.
+    fn peek(&self, key: &str) -> Option<(String, String)> {
+        let property = self.props.get(key)?;
+        Some((key.to_owned(), property.value.trim().to_owned()))
+    }
+
+    /// Gives the reason why `key` is not used, unless it is.
+    fn skip(&mut self, key: &str, reason: &'static str) {
+        if self.props.contains_key(key) {
+            self.reasons.insert(key.to_owned(), reason);
+        }
+    }
+
+    /// Checks that librdkafka accepts `property = value`, reporting a refusal on `key`, the MM2
+    /// key it came from.
+    fn librdkafka(&mut self, key: &str, property: &str, value: &str) -> bool {
+        match check_property(property, value) {
+            Ok(()) => true,
+            Err(message) => {
+                self.report(key, format!("as librdkafka `{property}`: {message}"));
+                false
+            }
+        }
     }
 
     pub(super) fn resolve(&mut self, origin: &Path) -> Option<Resolved> {
@@ -80,6 +144,7 @@ impl Resolver<'_> {
             }
             return None;
         }
+        self.aliases = aliases.clone();
 
         // Flow keys naming unknown aliases are errors.
         let keys: Vec<&String> = self.props.keys().collect();
@@ -116,11 +181,13 @@ impl Resolver<'_> {
             }
         }
         let mut clusters = BTreeMap::new();
+        let mut enabled: Vec<(String, String)> = flows_enabled.iter().cloned().collect();
+        enabled.sort();
         for alias in aliases
             .iter()
             .filter(|alias| clusters_used.contains(*alias))
         {
-            if let Some(cluster) = self.cluster(alias) {
+            if let Some(cluster) = self.cluster(alias, &enabled) {
                 clusters.insert(cluster.name.clone(), cluster);
             }
         }
@@ -206,13 +273,24 @@ impl Resolver<'_> {
         }
     }
 
-    /// A client key of cluster `alias`: `<alias>.<name>`, else the top-level `<name>`.
+    /// A client key of cluster `alias`: `<alias>.<name>`, else the top-level `<name>` (MM2's
+    /// `clusterProps`: top-level client keys are every cluster's defaults).
     fn client_key(&mut self, alias: &str, name: &str) -> Option<(String, String)> {
+        let found = self.peek_client_key(alias, name)?;
+        self.used.insert(found.0.clone());
+        Some(found)
+    }
+
+    /// [`Self::client_key`] without marking the key used.
+    fn peek_client_key(&self, alias: &str, name: &str) -> Option<(String, String)> {
         let cluster_key = format!("{alias}.{name}");
-        if self.props.contains_key(&cluster_key) {
-            self.take(&cluster_key)
-        } else {
-            self.take(name)
+        self.peek(&cluster_key).or_else(|| self.peek(name))
+    }
+
+    /// Gives the reason why the client key `name` of cluster `alias` is not used, if set.
+    fn skip_client_key(&mut self, alias: &str, name: &str, reason: &'static str) {
+        if let Some((key, _)) = self.peek_client_key(alias, name) {
+            self.skip(&key, reason);
         }
     }
 
