@@ -1,11 +1,13 @@
 //! The operator's MM2 file (issue 3) runs unchanged against SASL_PLAINTEXT/PLAIN clusters with
-//! an authorizer, and with TLS added (SASL_SSL, SCRAM-SHA-512; issue 13) against their TLS
-//! listeners: its placeholder credentials `your_user`/`your_password` are a super user of the
-//! test harness (`scripts/kafka-local start --sasl`, which also generates the test CA).
+//! an authorizer, with TLS added (SASL_SSL, SCRAM-SHA-512; issue 13) against their TLS
+//! listeners, and with OAUTHBEARER (OIDC client credentials; issue 13) against their
+//! OAUTHBEARER listeners and a token endpoint of the test: its placeholder credentials
+//! `your_user`/`your_password` are a super user of the test harness (`scripts/kafka-local start
+//! --sasl`, which also generates the test CA), and so is `ferry`, the tokens' principal.
 
 use std::time::Duration;
 
-use crate::support::{self, Ferry, TempDir};
+use crate::support::{self, Ferry, TempDir, TokenEndpoint};
 
 /// `examples/connect-mirror-maker.properties` with only the addresses made local and, for the
 /// one-broker clusters, every replication factor set to 1 (the issue allows both edits). Its
@@ -199,4 +201,105 @@ fn jks_and_pkcs12_truststores_are_refused_with_the_conversion_to_run() {
             "{kind}: the store password was printed: {stderr}"
         );
     }
+}
+
+/// The operator's file with its SASL lines as an OIDC deployment writes them: OAUTHBEARER with
+/// Kafka's `OAuthBearerLoginCallbackHandler`, the token endpoint `token_url` and the client
+/// credentials `ferry`/`ferry-secret` (scope `kafka`) in the JAAS line. Everything else unchanged.
+fn operator_file_with_oauthbearer(token_url: &str) -> String {
+    let clusters = support::sasl_clusters();
+    let mut text = String::new();
+    for line in operator_file(&clusters.a_oauth, &clusters.b_oauth).lines() {
+        let Some((key, _)) = line.split_once('=') else {
+            text.push_str(line);
+            text.push('\n');
+            continue;
+        };
+        let key = key.trim();
+        match key.split_once('.') {
+            Some((alias, "sasl.mechanism")) => {
+                text.push_str(&format!(
+                    "{alias}.sasl.mechanism=OAUTHBEARER\n\
+                     {alias}.sasl.login.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler\n\
+                     {alias}.sasl.oauthbearer.token.endpoint.url={token_url}\n"
+                ));
+            }
+            Some((alias, "sasl.jaas.config")) => {
+                text.push_str(&format!(
+                    "{alias}.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required clientId=\"ferry\" clientSecret=\"ferry-secret\" scope=\"kafka\";\n"
+                ));
+            }
+            _ => {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
+    text
+}
+
+/// Acceptance (issue 13): the operator's file with OAUTHBEARER (OIDC client credentials) runs
+/// unchanged against the OAUTHBEARER listeners: librdkafka fetches its tokens from the test's
+/// token endpoint (client id and secret as HTTP Basic credentials, the scope in the form), a
+/// `prod.*.global` topic is mirrored exactly, and the client secret never reaches the log.
+#[test]
+fn operators_mm2_file_runs_with_oauthbearer_oidc() {
+    let clusters = support::sasl_clusters();
+    let endpoint = TokenEndpoint::start("ferry", "ferry-secret", "kafka", "ferry");
+    let text = operator_file_with_oauthbearer(&endpoint.url);
+    for expected in [
+        "clusterA.sasl.mechanism=OAUTHBEARER",
+        "clusterB.sasl.mechanism=OAUTHBEARER",
+        "clusterA.security.protocol=SASL_PLAINTEXT",
+        "clientSecret=\"ferry-secret\"",
+    ] {
+        assert!(text.contains(expected), "{expected}:\n{text}");
+    }
+    assert!(!text.contains("PlainLoginModule"), "{text}");
+    let topic = format!("prod.{}.global", support::unique("oauth"));
+    let remote = format!("clusterA.{topic}");
+    let (partitions, per_partition) = (3, 1_000);
+    // Set up and read back over the SASL_PLAINTEXT/PLAIN listener; Ferry uses only the
+    // OAUTHBEARER ones.
+    support::create_topic(&clusters.a, &topic, partitions);
+    support::produce(&clusters.a, &topic, partitions, 0..per_partition);
+
+    let dir = TempDir::new("mm2-oauth");
+    let file = dir.0.join("connect-mirror-maker.properties");
+    std::fs::write(&file, &text).unwrap();
+    let (code, stderr) =
+        support::ferry_command(&["validate", "--mm2", file.to_str().unwrap(), "--offline"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("ferry-secret"), "secret printed: {stderr}");
+
+    let mut ferry = Ferry::start_mm2(&file, &dir, "ferry");
+    let expected = i64::from(partitions) * per_partition as i64;
+    support::wait_until(Duration::from_secs(120), "all records mirrored", || {
+        ferry.assert_running();
+        support::record_count(&clusters.b, &remote) >= expected
+    });
+    ferry.terminate();
+    let log = std::fs::read_to_string(dir.0.join("ferry.log")).unwrap();
+    assert!(!log.contains("ferry-secret"), "secret in the log:\n{log}");
+    let (answered, refused) = (endpoint.answered(), endpoint.refused());
+    drop(endpoint);
+    println!("token endpoint: {answered} token(s) issued, {refused} request(s) refused");
+    assert!(answered > 0, "no token was fetched from the endpoint");
+    assert_eq!(
+        refused, 0,
+        "requests without the client credentials or scope"
+    );
+    let comparison = support::compare(
+        &support::read_all(&clusters.b, &remote),
+        partitions,
+        per_partition,
+    );
+    println!(
+        "oauthbearer: {} received, {} lost, {} duplicated",
+        comparison.received, comparison.lost, comparison.duplicates
+    );
+    assert_eq!(
+        (comparison.lost, comparison.duplicates, comparison.received),
+        (0, 0, expected as u64)
+    );
 }

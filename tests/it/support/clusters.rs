@@ -42,6 +42,10 @@ pub struct SaslClusters {
     pub truststore_p12: PathBuf,
     pub truststore_jks: PathBuf,
     pub truststore_password: String,
+    /// The SASL_PLAINTEXT listeners with OAUTHBEARER only (Kafka's unsecured validator: an
+    /// unsigned JWT is accepted, its `sub` is the principal).
+    pub a_oauth: String,
+    pub b_oauth: String,
 }
 
 /// The SASL clusters, read once from the environment or the env file of the state dir that
@@ -65,6 +69,8 @@ pub fn sasl_clusters() -> &'static SaslClusters {
             truststore_p12: PathBuf::from(get("FERRY_TEST_TLS_TRUSTSTORE_P12")),
             truststore_jks: PathBuf::from(get("FERRY_TEST_TLS_TRUSTSTORE_JKS")),
             truststore_password: get("FERRY_TEST_TLS_TRUSTSTORE_PASSWORD"),
+            a_oauth: get("FERRY_TEST_CLUSTER_A_OAUTH"),
+            b_oauth: get("FERRY_TEST_CLUSTER_B_OAUTH"),
         }
     })
 }

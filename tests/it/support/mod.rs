@@ -18,6 +18,7 @@
 //! * `config`: Ferry configuration files for the test clusters;
 //! * `ferry`: `ferry` processes, their metrics and admin endpoints, one-shot commands;
 //! * `mm2`: MirrorMaker 2 processes;
+//! * `oidc`: an OIDC token endpoint for the OAUTHBEARER listeners;
 //! * `plugins`: the compiled plugins and their version names;
 //! * `wait`: polling until a condition holds;
 //! * `unique`: unique names and temporary directories.
@@ -29,6 +30,7 @@ mod config;
 mod ferry;
 mod groups;
 mod mm2;
+mod oidc;
 mod plugins;
 mod positions;
 mod records;
@@ -43,6 +45,7 @@ pub use config::ConfigBuilder;
 pub use ferry::{Ferry, ferry_command};
 pub use groups::{ActiveMember, commit_group, committed};
 pub use mm2::Mm2;
+pub use oidc::TokenEndpoint;
 pub use plugins::{plugin, short_digest};
 pub use positions::positions;
 pub use records::{TestRecord, produce, read_all, read_raw, record};

@@ -120,8 +120,8 @@ impl Resolver<'_> {
             Mechanism::OAuthBearer => {
                 let properties = self.oidc(alias, &mechanism_key, &jaas_key, &jaas)?;
                 for (mm2_key, property, value) in properties {
+                    // librdkafka checks each value (e.g. the token endpoint url).
                     if !self.librdkafka(&mm2_key, property, &value) {
-                        // One refusal is enough: a build without OIDC refuses every property.
                         return None;
                     }
                     librdkafka.insert(property.to_owned(), value);
@@ -268,7 +268,6 @@ mod tests {
     use std::collections::BTreeMap;
     use std::collections::HashMap;
 
-    use crate::config::librdkafka::supports_oidc;
     use crate::config::mm2::properties::parse_properties;
     use crate::config::mm2::resolve::Resolver;
     use crate::config::mm2::tests::{errors, resolve};
@@ -333,35 +332,80 @@ A.sasl.jaas.config = org.apache.kafka.common.security.oauthbearer.OAuthBearerLog
         }
     }
 
-    /// The whole file: with a librdkafka built with libcurl the cluster's clients get the OIDC
-    /// properties; without it (this repository's build: rdkafka's `curl` feature is off) the
-    /// file is refused at `sasl.mechanism`, naming the missing feature.
+    /// The whole file: every client of the cluster (librdkafka is built with libcurl, rdkafka's
+    /// `curl-static` feature) gets the OIDC properties, and only the OIDC ones; the secret is
+    /// never in the cluster's `Debug` output.
     #[test]
-    fn oauthbearer_file_resolves_or_names_the_missing_build_feature() {
+    fn oauthbearer_file_maps_to_librdkafka_oidc() {
         let text = format!("{BASE}{OIDC}");
-        if supports_oidc() {
-            let (config, _) = resolve(&text);
-            let cluster = &config.clusters[&ClusterName::new("A").unwrap()];
-            assert!(cluster.sasl.is_none());
-            let client = cluster.client_config(ClientRole::Consumer);
-            assert_eq!(client.get("sasl.mechanism"), Some("OAUTHBEARER"));
-            assert_eq!(client.get("sasl.oauthbearer.method"), Some("oidc"));
-            assert_eq!(
-                client.get("sasl.oauthbearer.client.secret"),
-                Some("oidc-s3cret")
-            );
-            assert!(!format!("{cluster:?}").contains("oidc-s3cret"));
-        } else {
-            let errors = errors(&text);
-            assert_eq!(errors.len(), 1, "{errors:?}");
-            assert_eq!(errors[0].key, "A.sasl.mechanism");
-            assert_eq!(errors[0].line, Some(6));
-            assert!(
-                errors[0].message.contains("libcurl"),
-                "{}",
-                errors[0].message
-            );
+        let (config, _) = resolve(&text);
+        let cluster = &config.clusters[&ClusterName::new("A").unwrap()];
+        assert_eq!(cluster.security_protocol, SecurityProtocol::SaslSsl);
+        assert!(cluster.sasl.is_none());
+        let expected = [
+            ("sasl.mechanism", "OAUTHBEARER"),
+            ("sasl.oauthbearer.method", "oidc"),
+            ("sasl.oauthbearer.client.id", "mm2"),
+            ("sasl.oauthbearer.client.secret", "oidc-s3cret"),
+            ("sasl.oauthbearer.scope", "kafka"),
+            ("sasl.oauthbearer.extensions", "logicalCluster=lkc-1"),
+            (
+                "sasl.oauthbearer.token.endpoint.url",
+                "https://idp.example.com/oauth2/token",
+            ),
+        ];
+        for role in [
+            ClientRole::Consumer,
+            ClientRole::Producer,
+            ClientRole::Admin,
+        ] {
+            let client = cluster.client_config(role);
+            for (property, value) in expected {
+                assert_eq!(client.get(property), Some(value), "{role:?}: {property}");
+            }
+            for property in ["sasl.username", "sasl.password", "sasl.oauthbearer.config"] {
+                assert_eq!(client.get(property), None, "{role:?}: {property}");
+            }
         }
+        assert!(!format!("{cluster:?}").contains("oidc-s3cret"));
+        // The other cluster has no SASL at all.
+        let other = &config.clusters[&ClusterName::new("B").unwrap()];
+        assert_eq!(
+            other
+                .client_config(ClientRole::Consumer)
+                .get("sasl.mechanism"),
+            None
+        );
+    }
+
+    /// An http:// token endpoint (a local or in-cluster identity provider) is accepted as is.
+    #[test]
+    fn oauthbearer_http_token_endpoint_is_accepted() {
+        let text = format!("{BASE}{OIDC}").replace(
+            "https://idp.example.com/oauth2/token",
+            "http://127.0.0.1:8080/token",
+        );
+        let (config, _) = resolve(&text);
+        let cluster = &config.clusters[&ClusterName::new("A").unwrap()];
+        assert_eq!(
+            cluster
+                .client_config(ClientRole::Producer)
+                .get("sasl.oauthbearer.token.endpoint.url"),
+            Some("http://127.0.0.1:8080/token")
+        );
+    }
+
+    /// A `file://` token (or anything but an http(s) url) is refused at its key.
+    #[test]
+    fn oauthbearer_token_endpoint_must_be_http() {
+        let text = format!("{BASE}{OIDC}").replace(
+            "https://idp.example.com/oauth2/token",
+            "file:///var/run/token",
+        );
+        let found = errors(&text);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].key, "A.sasl.oauthbearer.token.endpoint.url");
+        assert!(found[0].message.contains("http://"), "{}", found[0].message);
     }
 
     #[test]
