@@ -1,5 +1,5 @@
 //! How an operator changes a running Ferry: the admin HTTP endpoint and the plugin file
-//! watcher. Both hot-swap plugins through `replication::swap`; this module owns only the
+//! watcher. Both hot-swap plugins through `flow::swap`; this module owns only the
 //! transport (routes, authentication, polling files).
 //!
 //! Routes (JSON answers):

@@ -11,17 +11,21 @@
 //!   `<source>.heartbeats`, which MM2's `RemoteClusterUtils` uses to find upstream clusters.
 //! * **Checkpoints** ("Checkpoints"): reads the positions topic, then the offset-syncs topic, into
 //!   one run-length [`OffsetIndex`] per partition; lists the source groups that `groups` selects
-//!   and their committed offsets on mirrored partitions; translates each exactly; writes a
-//!   checkpoint when it is newer than the last one ([`CheckpointState`]).
+//!   (one ListConsumerGroups request) and reads their committed offsets (pipelined on one admin
+//!   client, `kafka::ffi`); translates each exactly, up to the larger of the stored position
+//!   and the latest offset sync; writes a checkpoint when it is newer than the last one
+//!   ([`CheckpointState`]).
 //! * **Group offset sync** ("Group offset sync"): commits the latest checkpointed offsets to the same group on
 //!   the target, only while that group has no members there, and only partitions where the
-//!   target's committed offset is lower. The target's state and offsets are read right before
-//!   each commit (never from an earlier snapshot, which is MM2's KAFKA-19794 race), and the
-//!   broker refuses commits from a non-member into a group with members.
+//!   target's committed offset is lower. The target groups' states and offsets are read in the
+//!   same round, right before committing (never from an earlier snapshot, which is MM2's
+//!   KAFKA-19794 race), and the broker refuses commits from a non-member into a group with
+//!   members.
 //!
 //! Reading positions before syncs matters: a task stores a position only after the syncs
 //! written before it were acknowledged, so every run boundary below a position read here is in
-//! the syncs read after it.
+//! the syncs read after it; and a sync is written only after its record and every earlier run
+//! boundary, so the latest sync bounds what is replicated too.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -114,7 +114,7 @@ pub(crate) fn internal_producer(cluster: &Cluster) -> ClientConfig {
     config
 }
 
-/// A member of the task-lease group `group_id` (see `replication::lease`).
+/// A member of the task-lease group `group_id` (see `flow::lease`).
 pub(crate) fn lease_consumer(cluster: &Cluster, group_id: &str) -> ClientConfig {
     let mut config = plain_consumer(cluster);
     config.set("group.id", group_id);
