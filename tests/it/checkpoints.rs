@@ -360,8 +360,26 @@ fn issue_13_a_survivor_taking_over_the_leader_duties_syncs_groups() {
         second.assert_running();
         first.tasks_held() > 0 && second.tasks_held() > 0
     });
-    // The first process kept task 0 (cooperative rebalancing moves only what must move), so
-    // it holds the leader duties; records keep flowing while it dies.
+    // Whichever process holds task 0 holds the leader duties: that one dies while records
+    // keep flowing (the rebalance may have moved task 0 to the second process).
+    // A process leads when it started the leader duties (restarts after an error log a start
+    // too) more often than it released them.
+    let leads = |ferry: &Ferry| {
+        let log = ferry.log_text();
+        log.matches("Flow leader duties started.").count()
+            > log.matches("Flow leader duties released.").count()
+                + log
+                    .matches("group offset sync failed; restarting them")
+                    .count()
+    };
+    support::wait_until(Duration::from_secs(60), "exactly one process leads", || {
+        leads(&first) != leads(&second)
+    });
+    let (leader, mut survivor) = if leads(&second) {
+        (second, first)
+    } else {
+        (first, second)
+    };
     let producer = {
         let (bootstrap, topic) = (clusters.a.clone(), topic.clone());
         std::thread::spawn(move || {
@@ -373,14 +391,14 @@ fn issue_13_a_survivor_taking_over_the_leader_duties_syncs_groups() {
     support::wait_until(Duration::from_secs(120), "replication is under way", || {
         support::record_count(&clusters.b, &remote) >= 25_000
     });
-    first.kill();
+    leader.kill();
     let killed_at = std::time::Instant::now();
     support::wait_until(
         Duration::from_secs(120),
-        "the survivor took every task",
+        "the survivor took every task and the leader duties",
         || {
-            second.assert_running();
-            second.tasks_held() == 4
+            survivor.assert_running();
+            survivor.tasks_held() == 4 && leads(&survivor)
         },
     );
     println!(
@@ -397,7 +415,7 @@ fn issue_13_a_survivor_taking_over_the_leader_duties_syncs_groups() {
     producer.join().unwrap();
     let total = i64::from(partitions) * per_partition as i64;
     support::wait_until(Duration::from_secs(180), "every record mirrored", || {
-        second.assert_running();
+        survivor.assert_running();
         support::record_count(&clusters.b, &remote) >= total
     });
     let mirrored = support::read_all(&clusters.b, &remote);
@@ -427,7 +445,7 @@ fn issue_13_a_survivor_taking_over_the_leader_duties_syncs_groups() {
         Duration::from_secs(60),
         "the group synced to the target",
         || {
-            second.assert_running();
+            survivor.assert_running();
             support::committed(&clusters.b, &group, &remote, partitions) == expected
         },
     );
@@ -435,5 +453,5 @@ fn issue_13_a_survivor_taking_over_the_leader_duties_syncs_groups() {
         "failover: group synced {:.1} s after its commit",
         group_committed.elapsed().as_secs_f64()
     );
-    second.terminate();
+    survivor.terminate();
 }
