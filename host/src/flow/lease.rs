@@ -133,7 +133,10 @@ impl LeaseContext {
             let mut leader = self.leader.lock().unwrap_or_else(PoisonError::into_inner);
             if leader.is_none() {
                 match super::leader::spawn(Arc::clone(&self.flow)) {
-                    Ok(handle) => *leader = Some(handle),
+                    Ok(handle) => {
+                        tracing::info!("Flow leader duties taken.");
+                        *leader = Some(handle);
+                    }
                     Err(error) => {
                         tracing::error!(%error, "Starting the flow leader thread failed.");
                     }
