@@ -224,17 +224,30 @@ impl Events {
         );
     }
 
-    /// A checkpoint round over `groups` groups took `took` and wrote `written` checkpoints.
-    pub(crate) fn checkpoint_round(&self, took: Duration, groups: usize, written: u64) {
+    /// A checkpoint round over `groups` groups took `took` and wrote `written` checkpoints
+    /// (`phases`: how long each step of it took).
+    pub(crate) fn checkpoint_round(
+        &self,
+        took: Duration,
+        groups: usize,
+        written: u64,
+        phases: &[(&'static str, Duration)],
+    ) {
         self.metrics
             .leader_round_seconds
             .with_label_values(&[self.flow.as_str(), "checkpoints"])
             .set(took.as_secs_f64());
-        tracing::debug!(?took, groups, written, "Checkpoint round done.");
+        tracing::debug!(?took, groups, written, ?phases, "Checkpoint round done.");
     }
 
-    /// A round of group offset sync over `groups` groups took `took`.
-    pub(crate) fn group_sync_round(&self, took: Duration, groups: usize) {
+    /// A round of group offset sync over `groups` groups took `took` (`phases`: how long
+    /// each step of it took).
+    pub(crate) fn group_sync_round(
+        &self,
+        took: Duration,
+        groups: usize,
+        phases: &[(&'static str, Duration)],
+    ) {
         self.metrics
             .group_sync_rounds
             .with_label_values(&[&self.flow])
@@ -243,7 +256,7 @@ impl Events {
             .leader_round_seconds
             .with_label_values(&[self.flow.as_str(), "group_offsets"])
             .set(took.as_secs_f64());
-        tracing::debug!(?took, groups, "Group offset sync round done.");
+        tracing::debug!(?took, groups, ?phases, "Group offset sync round done.");
     }
 
     /// A run of topic config or ACL sync failed; it is retried at the next interval.

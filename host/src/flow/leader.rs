@@ -393,9 +393,12 @@ impl Leader {
 
     fn checkpoint(&mut self) -> Result<(), LeaderError> {
         let started = Instant::now();
+        let mut phases = Phases::new(started);
         let positions = self.refresh_indexes()?;
+        phases.done("reading positions and offset syncs");
         let catalog = Arc::clone(&self.context.tasks.catalog.borrow());
         let groups = self.source_groups()?;
+        phases.done("listing groups");
         if let Some(slot) = &self.context.name_filters.groups {
             let filter = slot.current();
             self.events.plugin_calls_so_far(
@@ -435,6 +438,7 @@ impl Leader {
                     source,
                 }
             })?;
+        phases.done("reading group offsets");
         for (group, committed) in groups.into_iter().zip(committed) {
             let committed = match committed {
                 Ok(committed) => committed,
@@ -512,16 +516,19 @@ impl Leader {
         self.target_producer
             .flush(READ_TIMEOUT)
             .map_err(kafka("writing checkpoints"))?;
+        phases.done("writing checkpoints");
         self.events.checkpoint_round(
             started.elapsed(),
             group_count,
             written.get().saturating_sub(written_before),
+            &phases.took,
         );
         Ok(())
     }
 
     fn sync_group_offsets(&mut self) {
         let started = Instant::now();
+        let mut phases = Phases::new(started);
         let flow = &self.context.tasks.flow;
         let groups: Vec<String> = self
             .checkpoints
@@ -537,7 +544,7 @@ impl Leader {
                 flow.groups.matches(group) && !flow.groups_exclude.matches(group) && !filtered
             })
             .collect();
-        match self.sync_groups(&groups) {
+        match self.sync_groups(&groups, &mut phases) {
             Ok(outcomes) => {
                 for (group, outcome) in outcomes {
                     match outcome {
@@ -556,16 +563,21 @@ impl Leader {
             }
         }
         self.events
-            .group_sync_round(started.elapsed(), groups.len());
+            .group_sync_round(started.elapsed(), groups.len(), &phases.took);
     }
 
     /// Commits the latest checkpoints of each of `groups` to the same group on the target,
     /// when that group has no members, only where they are ahead of what it has committed
     /// there. The target's group states are listed once, then the idle groups' offsets are
     /// read and the commits sent, each pipelined on one admin client, right before committing;
-    /// the broker refuses a commit into a group that has members by then. Returns the number
-    /// of partitions committed per group that was considered.
-    fn sync_groups(&self, groups: &[String]) -> Result<Vec<GroupOutcome>, LeaderError> {
+    /// the broker refuses a commit into a group that has members by then. A group absent from
+    /// the listing has committed nothing, so its offsets are not read. Returns the number of
+    /// partitions committed per group that was considered.
+    fn sync_groups(
+        &self,
+        groups: &[String],
+        phases: &mut Phases,
+    ) -> Result<Vec<GroupOutcome>, LeaderError> {
         if groups.is_empty() {
             return Ok(Vec::new());
         }
@@ -575,31 +587,37 @@ impl Leader {
                 source,
             })?;
         let states: HashMap<String, String> = listed.into_iter().collect();
-        let idle: Vec<String> = groups
-            .iter()
-            .filter(|group| match states.get(group.as_str()) {
+        phases.done("listing target groups");
+        let mut existing = Vec::new();
+        let mut absent = Vec::new();
+        for group in groups {
+            match states.get(group.as_str()) {
                 Some(state) if !is_idle(state) => {
                     tracing::debug!(
                         group = group.as_str(),
                         state,
                         "The target group is active; its offsets are left alone."
                     );
-                    false
                 }
-                _ => true,
-            })
-            .cloned()
-            .collect();
+                Some(_) => existing.push(group.clone()),
+                None => absent.push(group.clone()),
+            }
+        }
         let current =
-            ffi::list_group_offsets(self.target_admin.client(), &idle).map_err(|source| {
+            ffi::list_group_offsets(self.target_admin.client(), &existing).map_err(|source| {
                 LeaderError::Native {
                     what: "listing the target groups' offsets".to_owned(),
                     source,
                 }
             })?;
-        let mut outcomes = Vec::with_capacity(idle.len());
+        phases.done("reading target group offsets");
+        let mut outcomes = Vec::with_capacity(existing.len() + absent.len());
         let mut commits = Vec::new();
-        for (group, current) in idle.into_iter().zip(current) {
+        let current = existing
+            .into_iter()
+            .zip(current)
+            .chain(absent.into_iter().map(|group| (group, Ok(Vec::new()))));
+        for (group, current) in current {
             match current {
                 Ok(current) => {
                     let ahead = ahead_of(&self.checkpoints.group_offsets(&group), &current);
@@ -617,10 +635,33 @@ impl Leader {
                     source,
                 }
             })?;
+        phases.done("committing");
         for ((group, offsets), result) in commits.into_iter().zip(results) {
             outcomes.push((group, result.map(|()| offsets.len() as u64)));
         }
         Ok(outcomes)
+    }
+}
+
+/// How long each step of a leader round took, in order.
+struct Phases {
+    took: Vec<(&'static str, Duration)>,
+    last: Instant,
+}
+
+impl Phases {
+    fn new(started: Instant) -> Phases {
+        Phases {
+            took: Vec::new(),
+            last: started,
+        }
+    }
+
+    /// The step `name` ended now.
+    fn done(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.took.push((name, now - self.last));
+        self.last = now;
     }
 }
 

@@ -25,6 +25,7 @@
 )]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+use std::collections::HashMap;
 use std::ffi::{CStr, CString, c_char};
 use std::ptr;
 use std::sync::Arc;
@@ -356,7 +357,7 @@ fn alter_topic_configs_blocking<C: ClientContext>(
         // SAFETY: an array of `count` resource pointers owned by `event`, which outlives it.
         unsafe { std::slice::from_raw_parts(results, count) }
     };
-    let mut by_topic = std::collections::HashMap::with_capacity(results.len());
+    let mut by_topic = HashMap::with_capacity(results.len());
     for &resource in results {
         // SAFETY: a live resource owned by `event`; name and error string are NUL-terminated
         // (or null) and owned by it, copied before `event` is destroyed.
@@ -447,8 +448,12 @@ pub(crate) fn list_groups<C: ClientContext>(
         .collect())
 }
 
-/// Requests of one kind in flight at once on a queue (bounds what librdkafka holds).
+/// Requests of one kind in flight at once on a queue (bounds what librdkafka holds): a new one
+/// is issued as each answer comes in.
 const PIPELINE: usize = 256;
+
+/// What one pipelined group request answered, by group name.
+type GroupResults = HashMap<String, Result<Vec<GroupOffset>, NativeError>>;
 
 /// The committed offsets of each of `groups`, in order (every partition the group committed;
 /// no entry for a partition without a commit). librdkafka takes one group per
@@ -463,14 +468,11 @@ pub(crate) fn list_group_offsets<C: ClientContext>(
     client: &Client<C>,
     groups: &[String],
 ) -> Result<Vec<Result<Vec<GroupOffset>, NativeError>>, NativeError> {
-    let mut outcomes: std::collections::HashMap<String, Result<Vec<GroupOffset>, NativeError>> =
-        std::collections::HashMap::with_capacity(groups.len());
-    for window in groups.chunks(PIPELINE) {
-        let (queue, options) = admin_queue(
-            client,
-            sys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS,
-        )?;
-        for group in window {
+    let mut outcomes = pipelined(
+        client,
+        sys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS,
+        groups,
+        |group, options, queue| {
             let name = c_string(group)?;
             // SAFETY: `name` is NUL-terminated and copied; a null partition list asks for
             // every committed partition.
@@ -493,8 +495,9 @@ pub(crate) fn list_group_offsets<C: ClientContext>(
                 );
                 sys::rd_kafka_ListConsumerGroupOffsets_destroy(request);
             }
-        }
-        collect_group_results(&queue, window.len(), &mut outcomes, |event| {
+            Ok(())
+        },
+        |event| {
             // SAFETY: `event` is live; the accessor returns null for another event type.
             let result = unsafe { sys::rd_kafka_event_ListConsumerGroupOffsets_result(event.0) };
             if result.is_null() {
@@ -505,8 +508,8 @@ pub(crate) fn list_group_offsets<C: ClientContext>(
             let array =
                 unsafe { sys::rd_kafka_ListConsumerGroupOffsets_result_groups(result, &mut count) };
             Ok((array, count))
-        })?;
-    }
+        },
+    )?;
     Ok(groups
         .iter()
         .map(|group| {
@@ -529,13 +532,11 @@ pub(crate) fn alter_group_offsets<C: ClientContext>(
     client: &Client<C>,
     commits: &[GroupCommit],
 ) -> Result<Vec<Result<(), NativeError>>, NativeError> {
-    let mut outcomes = std::collections::HashMap::with_capacity(commits.len());
-    for window in commits.chunks(PIPELINE) {
-        let (queue, options) = admin_queue(
-            client,
-            sys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS,
-        )?;
-        for (group, offsets) in window {
+    let mut outcomes = pipelined(
+        client,
+        sys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS,
+        commits,
+        |(group, offsets), options, queue| {
             let name = c_string(group)?;
             let list = PartitionList::with(offsets)?;
             // SAFETY: `name` and `list` are live and copied by librdkafka.
@@ -557,8 +558,9 @@ pub(crate) fn alter_group_offsets<C: ClientContext>(
                 );
                 sys::rd_kafka_AlterConsumerGroupOffsets_destroy(request);
             }
-        }
-        collect_group_results(&queue, window.len(), &mut outcomes, |event| {
+            Ok(())
+        },
+        |event| {
             // SAFETY: `event` is live; the accessor returns null for another event type.
             let result = unsafe { sys::rd_kafka_event_AlterConsumerGroupOffsets_result(event.0) };
             if result.is_null() {
@@ -570,8 +572,8 @@ pub(crate) fn alter_group_offsets<C: ClientContext>(
                 sys::rd_kafka_AlterConsumerGroupOffsets_result_groups(result, &mut count)
             };
             Ok((array, count))
-        })?;
-    }
+        },
+    )?;
     Ok(commits
         .iter()
         .map(|(group, _)| match outcomes.remove(group) {
@@ -598,23 +600,43 @@ fn missing_result(group: &str) -> NativeError {
     }
 }
 
-/// Polls `expected` group-result events from `queue` into `outcomes` (by group name);
-/// `groups_of(event)` returns the event's array of group results. Stops, leaving the rest
-/// unanswered, when the request timeout (for the whole window) runs out.
-fn collect_group_results(
-    queue: &Queue,
-    expected: usize,
-    outcomes: &mut std::collections::HashMap<String, Result<Vec<GroupOffset>, NativeError>>,
+/// Issues one request of `operation` per item (`issue(item, options, queue)`) on one result
+/// queue, up to [`PIPELINE`] in flight: each answer lets the next request go. Collects the
+/// group results of every answer (`groups_of(event)` returns its array of them). Stops,
+/// leaving the rest unanswered, when no answer comes within the request timeout (librdkafka
+/// answers every request by then, with a timeout error if need be).
+fn pipelined<C: ClientContext, T>(
+    client: &Client<C>,
+    operation: sys::rd_kafka_admin_op_t,
+    items: &[T],
+    mut issue: impl FnMut(&T, &Options, &Queue) -> Result<(), NativeError>,
     groups_of: impl Fn(&Event) -> Result<(*mut *const sys::rd_kafka_group_result_t, usize), NativeError>,
-) -> Result<(), NativeError> {
-    let deadline = std::time::Instant::now() + REQUEST_TIMEOUT + POLL_GRACE;
-    for _ in 0..expected {
-        let wait = deadline.saturating_duration_since(std::time::Instant::now());
-        let event = match next_event(queue, wait) {
-            Ok(event) => event,
-            Err(NativeError::NoAnswer(_)) => return Ok(()),
+) -> Result<GroupResults, NativeError> {
+    let mut outcomes = GroupResults::with_capacity(items.len());
+    if items.is_empty() {
+        return Ok(outcomes);
+    }
+    let (queue, options) = admin_queue(client, operation)?;
+    let mut waiting = items.iter();
+    let mut in_flight = 0_usize;
+    for item in waiting.by_ref().take(PIPELINE) {
+        issue(item, &options, &queue)?;
+        in_flight += 1;
+    }
+    while in_flight > 0 {
+        let event = match next_event(&queue, REQUEST_TIMEOUT + POLL_GRACE) {
+            Ok(event) => Some(event),
+            Err(NativeError::NoAnswer(_)) => return Ok(outcomes),
             // A request-level error belongs to one request, whose group is not named in it.
-            Err(_) => continue,
+            Err(_) => None,
+        };
+        in_flight -= 1;
+        if let Some(item) = waiting.next() {
+            issue(item, &options, &queue)?;
+            in_flight += 1;
+        }
+        let Some(event) = event else {
+            continue;
         };
         let (array, count) = groups_of(&event)?;
         if array.is_null() {
@@ -634,7 +656,7 @@ fn collect_group_results(
             outcomes.insert(name, outcome);
         }
     }
-    Ok(())
+    Ok(outcomes)
 }
 
 /// Copies a partition list out of librdkafka.
