@@ -116,6 +116,8 @@ pub(crate) fn spawn(context: Arc<FlowContext>) -> std::io::Result<Supervised> {
 /// Reads partition 0 of a single-partition internal topic, continuing where it stopped.
 struct PartitionReader {
     consumer: BaseConsumer,
+    /// Asks for the watermarks ([`crate::kafka::watermark_client`]).
+    watermarks: BaseConsumer,
     topic: String,
     next: i64,
 }
@@ -123,6 +125,9 @@ struct PartitionReader {
 impl PartitionReader {
     fn new(cluster: &Cluster, topic: &str) -> Result<PartitionReader, LeaderError> {
         let consumer: BaseConsumer = crate::kafka::plain_consumer(cluster)
+            .create()
+            .map_err(kafka(format!("creating a reader of `{topic}`")))?;
+        let watermarks: BaseConsumer = crate::kafka::watermark_client(cluster)
             .create()
             .map_err(kafka(format!("creating a reader of `{topic}`")))?;
         let mut list = TopicPartitionList::new();
@@ -133,6 +138,7 @@ impl PartitionReader {
             .map_err(kafka(format!("assigning `{topic}`")))?;
         Ok(PartitionReader {
             consumer,
+            watermarks,
             topic: topic.to_owned(),
             next: 0,
         })
@@ -141,7 +147,7 @@ impl PartitionReader {
     /// Hands every record up to the current end to `handle(key, value)`.
     fn read_to_end(&mut self, mut handle: impl FnMut(&[u8], &[u8])) -> Result<(), LeaderError> {
         let (low, high) = self
-            .consumer
+            .watermarks
             .fetch_watermarks(&self.topic, 0, READ_TIMEOUT)
             .map_err(kafka(format!("reading the end of `{}`", self.topic)))?;
         self.next = self.next.max(low);
@@ -341,13 +347,8 @@ impl Leader {
         }
     }
 
-    /// Reads positions, then offset syncs, into the indexes.
-    fn refresh_indexes(&mut self) -> Result<HashMap<(String, i32), i64>, LeaderError> {
-        let positions = self
-            .positions
-            .read_to_end(READ_TIMEOUT)
-            .map_err(LeaderError::Positions)?
-            .clone();
+    /// Reads the offset syncs written since the last call into the indexes.
+    fn read_offset_syncs(&mut self) -> Result<(), LeaderError> {
         if let Some(reader) = &mut self.syncs {
             let indexes = &mut self.indexes;
             reader.read_to_end(|key, value| match OffsetSync::decode(key, value) {
@@ -358,7 +359,7 @@ impl Leader {
                 Err(error) => tracing::warn!(%error, "Ignoring a malformed offset sync."),
             })?;
         }
-        Ok(positions)
+        Ok(())
     }
 
     /// The source groups selected by `groups` / `groups_exclude`.
@@ -394,8 +395,14 @@ impl Leader {
     fn checkpoint(&mut self) -> Result<(), LeaderError> {
         let started = Instant::now();
         let mut phases = Phases::new(started);
-        let positions = self.refresh_indexes()?;
-        phases.done("reading positions and offset syncs");
+        let positions = self
+            .positions
+            .read_to_end(READ_TIMEOUT)
+            .map_err(LeaderError::Positions)?
+            .clone();
+        phases.done("reading positions");
+        self.read_offset_syncs()?;
+        phases.done("reading offset syncs");
         let catalog = Arc::clone(&self.context.tasks.catalog.borrow());
         let groups = self.source_groups()?;
         phases.done("listing groups");

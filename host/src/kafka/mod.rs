@@ -52,6 +52,15 @@ pub(crate) fn plain_consumer(cluster: &Cluster) -> ClientConfig {
     config
 }
 
+/// A client that only asks for partitions' watermarks, beside a consumer that reads those
+/// partitions to their end now and then (positions, offset syncs, checkpoints). Asked on the
+/// reading consumer, a watermark request waits behind its fetch long-poll (up to
+/// `fetch.wait.max.ms`); pausing the consumer instead makes librdkafka start fetching only
+/// about a second after each resume. This one is never assigned, so it never fetches.
+pub(crate) fn watermark_client(cluster: &Cluster) -> ClientConfig {
+    plain_consumer(cluster)
+}
+
 /// A group id no other client uses, so that assign-only consumers never share group state.
 fn assign_only_group() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};

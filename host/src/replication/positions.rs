@@ -30,6 +30,8 @@ pub(crate) enum PositionsError {
 /// partition. Each `read_to_end` continues where the previous one stopped.
 pub(crate) struct PositionReader {
     consumer: BaseConsumer,
+    /// Asks for the watermarks ([`crate::kafka::watermark_client`]).
+    watermarks: BaseConsumer,
     topic: String,
     source_alias: String,
     positions: HashMap<(String, i32), i64>,
@@ -51,8 +53,16 @@ impl PositionReader {
                     topic: topic.to_owned(),
                     source: Box::new(source),
                 })?;
+        let watermarks: BaseConsumer =
+            crate::kafka::watermark_client(target)
+                .create()
+                .map_err(|source| PositionsError::Kafka {
+                    topic: topic.to_owned(),
+                    source: Box::new(source),
+                })?;
         Ok(PositionReader {
             consumer,
+            watermarks,
             topic: topic.to_owned(),
             source_alias: source_alias.to_owned(),
             positions: HashMap::new(),
@@ -77,7 +87,7 @@ impl PositionReader {
             source: Box::new(source),
         };
         let metadata = self
-            .consumer
+            .watermarks
             .fetch_metadata(Some(&self.topic), timeout)
             .map_err(kafka)?;
         let partitions = metadata
@@ -85,12 +95,10 @@ impl PositionReader {
             .first()
             .map(|topic| topic.partitions().len() as i32)
             .unwrap_or(0);
-        // High watermarks first, while the consumer is paused: a fetch long-poll in flight would
-        // delay each watermark request by `fetch.wait.max.ms`.
         let mut remaining: HashMap<i32, i64> = HashMap::new();
         for partition in 0..partitions {
             let (low, high) = self
-                .consumer
+                .watermarks
                 .fetch_watermarks(&self.topic, partition, timeout)
                 .map_err(kafka)?;
             if low < high {
@@ -107,14 +115,7 @@ impl PositionReader {
             self.consumer.incremental_assign(&list).map_err(kafka)?;
             self.assigned_partitions = partitions;
         }
-        let mut all = TopicPartitionList::new();
-        for partition in 0..self.assigned_partitions {
-            all.add_partition(&self.topic, partition);
-        }
-        self.consumer.resume(&all).map_err(kafka)?;
-        let result = self.read_until(&mut remaining, deadline, timeout);
-        self.consumer.pause(&all).map_err(kafka)?;
-        result?;
+        self.read_until(&mut remaining, deadline, timeout)?;
         tracing::debug!(elapsed = ?started.elapsed(), "positions: read to end");
         Ok(&self.positions)
     }
