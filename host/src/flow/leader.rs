@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rdkafka::client::{Client, DefaultClientContext};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -193,10 +194,10 @@ struct Leader {
     syncs: Option<PartitionReader>,
     indexes: HashMap<(String, i32), OffsetIndex>,
     checkpoints: CheckpointState,
-    /// Reads the source groups' offsets.
-    source_admin: Admin,
-    /// Reads and commits the target groups' offsets.
-    target_admin: Admin,
+    /// Read the source groups' offsets.
+    source_admins: Admins,
+    /// Read and commit the target groups' offsets.
+    target_admins: Admins,
     /// What was reported of the group filter plugin's calls.
     group_filter_calls: CallsSeen,
     events: Events,
@@ -258,10 +259,8 @@ impl Leader {
             syncs,
             indexes: HashMap::new(),
             checkpoints,
-            source_admin: Admin::new(flow.source.as_str(), &context.tasks.source)
-                .map_err(LeaderError::Admin)?,
-            target_admin: Admin::new(flow.target.as_str(), &context.tasks.target)
-                .map_err(LeaderError::Admin)?,
+            source_admins: Admins::new(flow.source.as_str(), &context.tasks.source)?,
+            target_admins: Admins::new(flow.target.as_str(), &context.tasks.target)?,
             group_filter_calls: CallsSeen::default(),
             events: Events::new(&context.tasks.metrics, &flow.id),
             context: Arc::clone(context),
@@ -274,8 +273,10 @@ impl Leader {
         let mut next_heartbeat = start;
         let mut next_checkpoint = start;
         let mut next_group_sync = start;
-        // Group offsets are synced from checkpoints: the first round follows the first
-        // checkpoints.
+        // Rounds start at a fixed rate (`interval` after the previous start, at once when a
+        // round took longer), so that a group committed right after a listing waits one
+        // interval, not an interval plus the rounds. Group offsets are synced from
+        // checkpoints: the first round follows the first checkpoints.
         let mut checkpointed = false;
         while !stop.load(Ordering::Acquire) {
             let now = Instant::now();
@@ -291,14 +292,14 @@ impl Leader {
             {
                 self.checkpoint()?;
                 checkpointed = true;
-                next_checkpoint = Instant::now() + interval;
+                next_checkpoint = now + interval;
             }
             if let Some(interval) = flow.sync_group_offsets
                 && checkpointed
                 && now >= next_group_sync
             {
                 self.sync_group_offsets();
-                next_group_sync = Instant::now() + interval;
+                next_group_sync = now + interval;
             }
             self.target_producer.poll(Duration::ZERO);
             if let Some(producer) = &self.source_producer {
@@ -364,11 +365,12 @@ impl Leader {
 
     /// The source groups selected by `groups` / `groups_exclude`.
     fn source_groups(&self) -> Result<Vec<String>, LeaderError> {
-        let list =
-            ffi::list_groups(self.source_admin.client()).map_err(|source| LeaderError::Native {
+        let list = ffi::list_groups(self.source_admins.first.client()).map_err(|source| {
+            LeaderError::Native {
                 what: "listing the source's consumer groups".to_owned(),
                 source,
-            })?;
+            }
+        })?;
         let flow = &self.context.tasks.flow;
         let mut groups: Vec<String> = list
             .into_iter()
@@ -439,7 +441,7 @@ impl Leader {
         let (group_count, written_before) = (groups.len(), written.get());
         // Every group's committed offsets, pipelined on one admin client.
         let committed =
-            ffi::list_group_offsets(self.source_admin.client(), &groups).map_err(|source| {
+            ffi::list_group_offsets(&self.source_admins.clients(), &groups).map_err(|source| {
                 LeaderError::Native {
                     what: "listing the source groups' offsets".to_owned(),
                     source,
@@ -588,11 +590,12 @@ impl Leader {
         if groups.is_empty() {
             return Ok(Vec::new());
         }
-        let listed =
-            ffi::list_groups(self.target_admin.client()).map_err(|source| LeaderError::Native {
+        let listed = ffi::list_groups(self.target_admins.first.client()).map_err(|source| {
+            LeaderError::Native {
                 what: "listing the target's consumer groups".to_owned(),
                 source,
-            })?;
+            }
+        })?;
         let states: HashMap<String, String> = listed.into_iter().collect();
         phases.done("listing target groups");
         let mut existing = Vec::new();
@@ -610,13 +613,12 @@ impl Leader {
                 None => absent.push(group.clone()),
             }
         }
-        let current =
-            ffi::list_group_offsets(self.target_admin.client(), &existing).map_err(|source| {
-                LeaderError::Native {
-                    what: "listing the target groups' offsets".to_owned(),
-                    source,
-                }
-            })?;
+        let current = ffi::list_group_offsets(&self.target_admins.clients(), &existing).map_err(
+            |source| LeaderError::Native {
+                what: "listing the target groups' offsets".to_owned(),
+                source,
+            },
+        )?;
         phases.done("reading target group offsets");
         let mut outcomes = Vec::with_capacity(existing.len() + absent.len());
         let mut commits = Vec::new();
@@ -635,18 +637,47 @@ impl Leader {
                 Err(error) => outcomes.push((group, Err(error))),
             }
         }
-        let results =
-            ffi::alter_group_offsets(self.target_admin.client(), &commits).map_err(|source| {
-                LeaderError::Native {
-                    what: "committing the target groups' offsets".to_owned(),
-                    source,
-                }
-            })?;
+        let results = ffi::alter_group_offsets(&self.target_admins.clients(), &commits).map_err(
+            |source| LeaderError::Native {
+                what: "committing the target groups' offsets".to_owned(),
+                source,
+            },
+        )?;
         phases.done("committing");
         for ((group, offsets), result) in commits.into_iter().zip(results) {
             outcomes.push((group, result.map(|()| offsets.len() as u64)));
         }
         Ok(outcomes)
+    }
+}
+
+/// Admin clients of one cluster for group calls, each with its own connection to the group
+/// coordinators, which answer the requests of one connection one after another
+/// ([`ffi::list_group_offsets`] spreads the groups over them).
+struct Admins {
+    first: Admin,
+    more: Vec<Admin>,
+}
+
+/// How many admin clients a leader keeps per cluster for group calls.
+const GROUP_CLIENTS: usize = 3;
+
+impl Admins {
+    fn new(name: &str, cluster: &Cluster) -> Result<Admins, LeaderError> {
+        let admin = || Admin::new(name, cluster).map_err(LeaderError::Admin);
+        Ok(Admins {
+            first: admin()?,
+            more: (1..GROUP_CLIENTS)
+                .map(|_| admin())
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    fn clients(&self) -> Vec<&Client<DefaultClientContext>> {
+        std::iter::once(&self.first)
+            .chain(&self.more)
+            .map(Admin::client)
+            .collect()
     }
 }
 

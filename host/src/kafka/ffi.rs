@@ -458,13 +458,20 @@ type GroupResults = HashMap<String, Result<Vec<GroupOffset>, NativeError>>;
 /// The committed offsets of each of `groups`, in order (every partition the group committed;
 /// no entry for a partition without a commit). librdkafka takes one group per
 /// ListConsumerGroupOffsets request, so one request per group is issued, up to [`PIPELINE`]
-/// of them in flight at once on one queue of this client: no client per group, no round trip
-/// per group.
+/// of them in flight at once on one queue of each client, the groups spread over `clients`
+/// ([`spread`]): no client per group, no round trip per group.
 ///
 /// # Errors
 /// Per group: the group's error (e.g. the coordinator is loading, not authorised). As a
 /// whole: an argument librdkafka refused.
 pub(crate) fn list_group_offsets<C: ClientContext>(
+    clients: &[&Client<C>],
+    groups: &[String],
+) -> Result<Vec<Result<Vec<GroupOffset>, NativeError>>, NativeError> {
+    spread(clients, groups, list_group_offsets_on)
+}
+
+fn list_group_offsets_on<C: ClientContext>(
     client: &Client<C>,
     groups: &[String],
 ) -> Result<Vec<Result<Vec<GroupOffset>, NativeError>>, NativeError> {
@@ -521,14 +528,21 @@ pub(crate) fn list_group_offsets<C: ClientContext>(
 }
 
 /// Commits `offsets` (topic, partition, offset) to each group, in order, with
-/// AlterConsumerGroupOffsets (one request per group, pipelined as [`list_group_offsets`]). The
-/// broker refuses a commit into a group that has members (`UNKNOWN_MEMBER_ID`), so an active
-/// group is never changed.
+/// AlterConsumerGroupOffsets (one request per group, pipelined and spread over `clients` as in
+/// [`list_group_offsets`]). The broker refuses a commit into a group that has members
+/// (`UNKNOWN_MEMBER_ID`), so an active group is never changed.
 ///
 /// # Errors
 /// Per group: the group's error, or the first partition the broker refused. As a whole: an
 /// argument librdkafka refused.
 pub(crate) fn alter_group_offsets<C: ClientContext>(
+    clients: &[&Client<C>],
+    commits: &[GroupCommit],
+) -> Result<Vec<Result<(), NativeError>>, NativeError> {
+    spread(clients, commits, alter_group_offsets_on)
+}
+
+fn alter_group_offsets_on<C: ClientContext>(
     client: &Client<C>,
     commits: &[GroupCommit],
 ) -> Result<Vec<Result<(), NativeError>>, NativeError> {
@@ -591,6 +605,44 @@ pub(crate) fn alter_group_offsets<C: ClientContext>(
             None => Err(missing_result(group)),
         })
         .collect())
+}
+
+/// Splits `items` into one contiguous share per client and runs `call(client, share)` for the
+/// shares side by side, each on its own thread; the results come back in the order of `items`.
+/// A broker answers the requests of one connection one after another, so a few connections
+/// (one per client) are answered sooner than one.
+fn spread<C: ClientContext, T: Sync, R: Send>(
+    clients: &[&Client<C>],
+    items: &[T],
+    call: impl Fn(&Client<C>, &[T]) -> Result<Vec<R>, NativeError> + Sync,
+) -> Result<Vec<R>, NativeError> {
+    let Some(first) = clients.first() else {
+        return Err(NativeError::InvalidArgument(
+            "no client to send requests with".to_owned(),
+        ));
+    };
+    if clients.len() == 1 || items.len() < 2 * PIPELINE {
+        return call(first, items);
+    }
+    let share = items.len().div_ceil(clients.len());
+    let call = &call;
+    std::thread::scope(|scope| {
+        let running: Vec<_> = items
+            .chunks(share)
+            .zip(clients)
+            .map(|(items, client)| scope.spawn(move || call(client, items)))
+            .collect();
+        let mut results = Vec::with_capacity(items.len());
+        for thread in running {
+            let answered = thread.join().unwrap_or_else(|_| {
+                Err(NativeError::InvalidArgument(
+                    "a thread sending group requests panicked".to_owned(),
+                ))
+            })?;
+            results.extend(answered);
+        }
+        Ok(results)
+    })
 }
 
 fn missing_result(group: &str) -> NativeError {
