@@ -201,6 +201,12 @@ impl SpanIndex {
         None
     }
 
+    /// The span of the value at `path` (for a table opened by a header, the header), if `path`
+    /// is written in the file.
+    pub(crate) fn value_span(&self, path: &KeyPath) -> Option<Range<usize>> {
+        self.entries.get(path).map(|entry| entry.value_span.clone())
+    }
+
     /// The byte offset of the key at `path`, used to restore file order of map entries.
     pub(crate) fn key_offset(&self, path: &KeyPath) -> Option<usize> {
         let entry = self.entries.get(path)?;

@@ -2,15 +2,18 @@
 //!
 //! This module owns the file format, its validation and the librdkafka client settings derived
 //! from it. Reading goes in four steps. Problems are collected, not returned one by one: every
-//! unknown key, every unset variable and every invalid setting is reported in one
-//! [`ConfigErrors`], each with its key path and line. Only a TOML syntax error or a value of
-//! the wrong type stops the checks early.
+//! unknown key, every value of the wrong type, every missing key, every unset variable and
+//! every invalid setting is reported in one [`ConfigErrors`], each with its key path and line.
+//! Only a TOML syntax error stops the checks early. [`check`] also returns the clusters and
+//! flows that are valid, so that `ferry validate` checks their plugins in the same run.
 //!
 //! 1. TOML is parsed into a document that remembers where each key is written
 //!    (`location`).
 //! 2. `${VAR}` references in string values are expanded (`interpolate`).
 //! 3. serde fills the [`raw`] structs, whose docs are the reference manual of the format;
-//!    `serde_ignored` collects every unknown key.
+//!    `serde_ignored` collects every unknown key. A value of the wrong type is reported and
+//!    removed (a missing required key reported and filled in), then serde runs again, so that
+//!    one bad value hides no other problem.
 //! 4. `validate` checks meaning (cluster names, regexes, durations, ranges, plugin files,
 //!    librdkafka keys that Ferry owns) and builds the typed [`Config`].
 //!
@@ -61,16 +64,19 @@ pub use topics::TopicPatterns;
 /// Returns every problem found: an unreadable file, TOML syntax, unknown keys, wrong types,
 /// unset environment variables and invalid settings.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    check(path).into_result()
+}
+
+/// Reads and validates the configuration file at `path`, as [`load`] does, and also returns
+/// the clusters and flows that are valid when others are not, so that a caller can check
+/// their plugins in the same run.
+pub fn check(path: &Path) -> Checked {
     match std::fs::read_to_string(path) {
-        Ok(text) => parse(&text, path),
-        Err(error) => Err(ConfigErrors {
-            file: path.to_path_buf(),
-            errors: vec![ConfigError {
-                line: None,
-                key: String::new(),
-                message: format!("cannot read the configuration file: {error}"),
-            }],
-        }),
+        Ok(text) => check_text(&text, path),
+        Err(error) => Checked::unreadable(
+            path,
+            &format!("cannot read the configuration file: {error}"),
+        ),
     }
 }
 
@@ -82,7 +88,57 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 ///
 /// Returns every problem found, as [`load`] does.
 pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigErrors> {
-    validate::parse_with_env(text, origin, &interpolate::process_env)
+    check_text(text, origin).into_result()
+}
+
+/// Validates configuration `text` read from `origin`, as [`parse`] does, returning the valid
+/// part beside the problems, as [`check`] does.
+pub fn check_text(text: &str, origin: &Path) -> Checked {
+    validate::check_with_env(text, origin, &interpolate::process_env)
+}
+
+/// What validating a configuration found.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The clusters and flows without a problem: all of them when `errors` is empty. A flow
+    /// here may name a cluster that is not (one with a problem of its own).
+    pub config: Config,
+    /// Every problem found; none when the file is valid.
+    pub errors: ConfigErrors,
+}
+
+impl Checked {
+    /// A file that could not be read: nothing valid, one problem.
+    pub(crate) fn unreadable(path: &Path, message: &str) -> Checked {
+        Checked {
+            config: Config {
+                path: path.to_path_buf(),
+                clusters: BTreeMap::new(),
+                flows: Vec::new(),
+            },
+            errors: ConfigErrors {
+                file: path.to_path_buf(),
+                errors: vec![ConfigError {
+                    line: None,
+                    key: String::new(),
+                    message: message.to_owned(),
+                }],
+            },
+        }
+    }
+
+    /// The configuration if the file is valid, else every problem.
+    ///
+    /// # Errors
+    ///
+    /// Returns the problems when there is at least one.
+    pub fn into_result(self) -> Result<Config, ConfigErrors> {
+        if self.errors.errors.is_empty() {
+            Ok(self.config)
+        } else {
+            Err(self.errors)
+        }
+    }
 }
 
 /// The validated configuration.

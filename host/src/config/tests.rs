@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::validate::parse_with_env;
+use super::validate::{self, parse_with_env};
 use super::*;
 
 /// The environment every test sees.
@@ -254,9 +254,11 @@ fn each_error_kind() {
             &format!("{TWO_CLUSTERS}\n[[flows]]\nsource = \"a\"\n"),
             "ferry.toml:8: flows[0]: missing field `target`",
         ),
+        // A missing key stops no other check.
         (
             "[clusters.a]\nsecurity_protocol = \"SSL\"\n[[flows]]\nsource = \"a\"\ntarget = \"a\"\n",
-            "ferry.toml:1: clusters.a: missing field `bootstrap_servers`",
+            "ferry.toml:1: clusters.a: missing field `bootstrap_servers`
+ferry.toml:5: flows[0].target: must differ from `source`",
         ),
         // No flows, no clusters.
         ("", "ferry.toml: flows: at least one flow is required: add a `[[flows]]` table"),
@@ -474,6 +476,105 @@ ferry.toml:20: flows[1].policy.uses: plugin file `plugins/absent.wasm` does not 
     );
 }
 
+/// Issue 14: the file a user tried, with five problems of four kinds (a misspelt key, a value
+/// of the wrong type, an unknown cluster, a bad regex, a missing plugin file), needed three
+/// runs: serde stopped at the type error, and that stopped the later checks. All five are
+/// reported at once, each with its key and line.
+#[test]
+fn issue_14_five_problems_in_one_run() {
+    let text = r#"[clusters.a]
+bootstrap_servers = "a:9092"
+
+[clusters.b]
+bootstrap_servers = "b:9092"
+
+[[flows]]
+source = "a"
+target = "c"
+topcis = ["orders\\..*"]
+topics_exclude = ["(unclosed"]
+replication_factor = "three"
+filters = [{ uses = "plugins/missing.wasm" }]
+"#;
+    check_errors(
+        text,
+        r#"
+ferry.toml:9: flows[0].target: unknown cluster `c` (defined clusters: a, b)
+ferry.toml:10: flows[0].topcis: unknown key, did you mean `topics`? (expected one of: source, target, enabled, topics, topics_exclude, policy, filters, transforms, topic_filter, group_filter, config_property_filter, on_error, dead_letter_topic, replication_factor, tasks, refresh_topics_interval, commit_interval, heartbeats_replication, group_id, max_in_flight, positions_topic, emit_heartbeats, heartbeats_interval, emit_offset_syncs, offset_lag_max, offset_syncs_location, emit_checkpoints, checkpoints_interval, groups, groups_exclude, sync_group_offsets, sync_group_offsets_interval, sync_topic_configs, sync_topic_configs_interval, config_properties_exclude, use_source_defaults, sync_topic_acls, sync_topic_acls_interval, internal_replication_factor)
+ferry.toml:11: flows[0].topics_exclude: invalid regex `(unclosed`: Parsing error at position 9: Opening parenthesis without closing parenthesis
+ferry.toml:12: flows[0].replication_factor: invalid type: string "three", expected i64
+ferry.toml:13: flows[0].filters[0].uses: plugin file `plugins/missing.wasm` does not exist
+"#,
+    );
+}
+
+/// Values of the wrong type in several tables, a bad array element and a missing key are all
+/// reported, and the rest of each table is still checked; a required key of the wrong type is
+/// reported once, not also as missing.
+#[test]
+fn type_errors_hide_no_other_problem() {
+    let text = r#"[clusters.a]
+bootstrap_servers = 9092
+librdkafka = { "linger.ms" = [1] }
+
+[clusters.b]
+bootstrap_servers = "b:9092"
+security_protocol = "TLS"
+
+[[flows]]
+source = "a"
+target = "b"
+tasks = "eight"
+max_in_flight = 0
+topics = ["ok", 3]
+policy = { uses = 1, with = { w = "x" } }
+
+[[flows]]
+source = 7
+target = "a"
+enabled = "yes"
+commit_interval = "soon"
+
+[[flows]]
+target = "a"
+filters = [{ with = {} }]
+"#;
+    check_errors(
+        text,
+        r#"
+ferry.toml:2: clusters.a.bootstrap_servers: invalid type: integer `9092`, expected a string
+ferry.toml:3: clusters.a.librdkafka."linger.ms": invalid type: sequence, expected a string, number or boolean
+ferry.toml:7: clusters.b.security_protocol: unknown security protocol `TLS` (expected one of: PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)
+ferry.toml:12: flows[0].tasks: invalid type: string "eight", expected i64
+ferry.toml:13: flows[0].max_in_flight: must be between 1 and 1000000, not 0
+ferry.toml:14: flows[0].topics[1]: invalid type: integer `3`, expected a string
+ferry.toml:15: flows[0].policy.uses: invalid type: integer `1`, expected a string
+ferry.toml:18: flows[1].source: invalid type: integer `7`, expected a string
+ferry.toml:20: flows[1].enabled: invalid type: string "yes", expected a boolean
+ferry.toml:21: flows[1].commit_interval: invalid duration `soon`: expected number at 0 (write e.g. "500ms", "30s", "5m")
+ferry.toml:23: flows[2]: missing field `source`
+ferry.toml:25: flows[2].filters[0]: missing field `uses`
+"#,
+    );
+}
+
+/// The clusters and flows without a problem are returned beside the problems (for the
+/// plugin checks of `ferry validate`); a flow with a problem is not.
+#[test]
+fn check_returns_the_valid_part() {
+    let text = with_flow("tasks = \"eight\"\n[[flows]]\nsource = \"b\"\ntarget = \"a\"\n");
+    let checked = validate::check_with_env(&text, Path::new("ferry.toml"), &test_env);
+    assert_eq!(checked.errors.errors.len(), 1, "{}", checked.errors);
+    assert_eq!(checked.config.clusters.len(), 2);
+    let flows: Vec<&str> = checked
+        .config
+        .flows
+        .iter()
+        .map(|flow| flow.id.as_str())
+        .collect();
+    assert_eq!(flows, ["b->a"]);
+}
+
 #[test]
 fn relative_plugin_paths_resolve_against_the_file() {
     let dir = scratch_dir("plugin-path");
@@ -600,7 +701,9 @@ bootstrap_servers = "b:9092"
             &format!("key_password = \"{file_secret}\""),
             "key_password = 424242",
         ),
-        "ferry.toml:6: clusters.a.ssl.key_password: has the wrong type (the value is not shown because it is a secret)",
+        // `text` has no flow: reported too, since the type error no longer stops the checks.
+        "ferry.toml:6: clusters.a.ssl.key_password: has the wrong type (the value is not shown because it is a secret)
+ferry.toml: flows: at least one flow is required: add a `[[flows]]` table",
     );
 }
 

@@ -27,7 +27,7 @@
 //!    `tasks.max` 1, `refresh.topics.interval.seconds` 600, `offset.flush.interval.ms` 60000).
 //!
 //! Every key that Ferry does not use is returned as an [`UnusedKey`] with the reason, never
-//! silently dropped; every bad value is a [`ConfigError`] naming the key and its line, and all
+//! silently dropped; every bad value is a [`ConfigError`](super::ConfigError) naming the key and its line, and all
 //! of them are collected before returning. No message quotes a secret, nor anything a config
 //! provider substituted.
 //!
@@ -43,6 +43,7 @@ mod providers;
 mod resolve;
 mod unused;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
@@ -50,7 +51,7 @@ use self::properties::parse_properties;
 use self::resolve::Resolver;
 use self::unused::unused_keys;
 use super::interpolate::{self, Env};
-use super::{Config, ConfigError, ConfigErrors};
+use super::{Checked, Config, ConfigErrors};
 
 /// A key of the MM2 file that Ferry does not use, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,16 +82,23 @@ impl fmt::Display for UnusedKey {
 /// Returns every problem found: an unreadable file, malformed escapes, unknown cluster
 /// aliases, invalid values, and a file in which no flow is enabled.
 pub fn load_mm2(path: &Path) -> Result<(Config, Vec<UnusedKey>), ConfigErrors> {
+    let (checked, unused) = check_mm2(path);
+    checked.into_result().map(|config| (config, unused))
+}
+
+/// Reads the MM2 properties file at `path`, as [`load_mm2`] does, and also returns the
+/// clusters and flows that resolved when others did not, so that a caller can check their
+/// plugins in the same run. The keys Ferry does not use are listed only for a valid file.
+pub fn check_mm2(path: &Path) -> (Checked, Vec<UnusedKey>) {
     match std::fs::read_to_string(path) {
-        Ok(text) => parse_mm2(&text, path),
-        Err(error) => Err(ConfigErrors {
-            file: path.to_path_buf(),
-            errors: vec![ConfigError {
-                line: None,
-                key: String::new(),
-                message: format!("cannot read the mm2 properties file: {error}"),
-            }],
-        }),
+        Ok(text) => check_mm2_with_env(&text, path, &interpolate::process_env),
+        Err(error) => (
+            Checked::unreadable(
+                path,
+                &format!("cannot read the mm2 properties file: {error}"),
+            ),
+            Vec::new(),
+        ),
     }
 }
 
@@ -119,27 +127,51 @@ pub(crate) fn parse_mm2_with_env(
     origin: &Path,
     env: Env<'_>,
 ) -> Result<(Config, Vec<UnusedKey>), ConfigErrors> {
+    let (checked, unused) = check_mm2_with_env(text, origin, env);
+    checked.into_result().map(|config| (config, unused))
+}
+
+/// [`check_mm2`] on `text` read from `origin`, with an injectable environment.
+fn check_mm2_with_env(text: &str, origin: &Path, env: Env<'_>) -> (Checked, Vec<UnusedKey>) {
     let (mut props, mut errors) = parse_properties(text);
     let provided = providers::substitute(&mut props, env, &mut errors);
     let mut resolver = Resolver::new(&props, &provided.values);
     resolver.used.extend(provided.used.iter().cloned());
     let resolved = resolver.resolve(origin);
     errors.append(&mut resolver.errors);
-    if let (Some((config, clusters_used, flows_enabled)), true) = (&resolved, errors.is_empty()) {
-        let unused = unused_keys(
-            &props,
-            &resolver.used,
-            &resolver.reasons,
-            clusters_used,
-            flows_enabled,
-        );
-        return Ok((config.clone(), unused));
-    }
     errors.sort_by_key(|error| (error.line.unwrap_or(usize::MAX), error.key.clone()));
-    Err(ConfigErrors {
-        file: origin.to_path_buf(),
-        errors,
-    })
+    let (config, unused) = match resolved {
+        Some((config, clusters_used, flows_enabled)) => {
+            let unused = if errors.is_empty() {
+                unused_keys(
+                    &props,
+                    &resolver.used,
+                    &resolver.reasons,
+                    &clusters_used,
+                    &flows_enabled,
+                )
+            } else {
+                Vec::new()
+            };
+            (config, unused)
+        }
+        None => (
+            Config {
+                path: origin.to_path_buf(),
+                clusters: BTreeMap::new(),
+                flows: Vec::new(),
+            },
+            Vec::new(),
+        ),
+    };
+    let checked = Checked {
+        config,
+        errors: ConfigErrors {
+            file: origin.to_path_buf(),
+            errors,
+        },
+    };
+    (checked, unused)
 }
 
 #[cfg(test)]
@@ -148,7 +180,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::config::{ClientRole, ClusterName, PluginSource, SaslMechanism, SecurityProtocol};
+    use crate::config::{
+        ClientRole, ClusterName, ConfigError, PluginSource, SaslMechanism, SecurityProtocol,
+    };
 
     /// The test environment of `${env:VAR}`.
     pub(super) fn env(name: &str) -> Option<String> {

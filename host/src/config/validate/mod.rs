@@ -6,51 +6,67 @@
 //! cluster are in [`cluster`], those of a flow in [`flow`] (its plugin references in
 //! [`plugin`]), and the messages for unknown keys in [`unknown`].
 //!
-//! It collects all problems before returning, each with the key path and the line where the
-//! key is written (or, for a defaulted key, where its table starts). It never puts a secret
-//! into a message.
+//! It collects all problems before returning: a value of the wrong type or a missing key does
+//! not stop the checks ([`recover`]), and the clusters and flows without a problem are returned
+//! beside the problems, so that their plugins can be checked in the same run. Each problem has
+//! the key path and the line where the key is written (or, for a defaulted key, where its table
+//! starts). It never puts a secret into a message.
 
 mod cluster;
 mod flow;
 mod plugin;
+mod recover;
 mod unknown;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use toml::Spanned;
 use toml::de::DeTable;
 
-use self::unknown::unknown_key_message;
 use super::interpolate::{self, Env};
 use super::location::{KeyPath, SpanIndex};
 use super::raw::RawConfig;
-use super::{Config, ConfigError, ConfigErrors, FlowId, is_secret_librdkafka_key};
+use super::{Checked, Config, ConfigError, ConfigErrors, FlowId, is_secret_librdkafka_key};
 
 /// [`super::parse`] with an injectable environment (tests cannot set process variables safely).
+#[cfg(test)]
 pub(crate) fn parse_with_env(
     text: &str,
     origin: &Path,
     env: Env<'_>,
 ) -> Result<Config, ConfigErrors> {
-    let fail = |mut errors: Vec<ConfigError>| {
+    check_with_env(text, origin, env).into_result()
+}
+
+/// [`super::check`] with an injectable environment.
+pub(crate) fn check_with_env(text: &str, origin: &Path, env: Env<'_>) -> Checked {
+    let finish = |config: Config, mut errors: Vec<ConfigError>| {
         errors.sort_by_key(|error| (error.line.is_none(), error.line));
-        ConfigErrors {
-            file: origin.to_path_buf(),
-            errors,
+        Checked {
+            config,
+            errors: ConfigErrors {
+                file: origin.to_path_buf(),
+                errors,
+            },
         }
+    };
+    let empty = || Config {
+        path: origin.to_path_buf(),
+        clusters: BTreeMap::new(),
+        flows: Vec::new(),
     };
 
     let document = match DeTable::parse(text) {
         Ok(document) => document,
         Err(error) => {
             let lines = SpanIndex::lines_only(text);
-            return Err(fail(vec![ConfigError {
+            let error = ConfigError {
                 line: error.span().map(|span| lines.line_of_offset(span.start)),
                 key: String::new(),
                 message: one_line(error.message()),
-            }]));
+            };
+            return finish(empty(), vec![error]);
         }
     };
     let index = SpanIndex::build(&document, text);
@@ -60,48 +76,21 @@ pub(crate) fn parse_with_env(
     let mut errors = Vec::new();
     let mut interpolation_errors = Vec::new();
     interpolate::interpolate_table(&mut table, &KeyPath::root(), env, &mut interpolation_errors);
-    let mut interpolated_paths = HashSet::new();
+    let mut suppressed = HashSet::new();
     for (path, error) in interpolation_errors {
         errors.push(ConfigError {
             line: index.line(&path),
             key: path.to_string(),
             message: error.to_string(),
         });
-        interpolated_paths.insert(path);
+        suppressed.insert(path);
     }
 
-    let mut unknown_keys = Vec::new();
-    let deserializer = toml::de::Deserializer::from(Spanned::new(span, table));
-    let deserialized: Result<RawConfig, toml::de::Error> =
-        serde_ignored::deserialize(deserializer, |path| {
-            unknown_keys.push(KeyPath::from_ignored(&path));
-        });
-    for path in unknown_keys {
-        errors.push(ConfigError {
-            line: index.line(&path),
-            key: path.to_string(),
-            message: unknown_key_message(&path),
-        });
-    }
-    let raw = match deserialized {
-        Ok(raw) => raw,
-        Err(error) => {
-            let path = error
-                .span()
-                .map(|span| index.path_at(&span))
-                .unwrap_or_default();
-            let message = if is_secret_path(&path) {
-                "has the wrong type (the value is not shown because it is a secret)".to_owned()
-            } else {
-                one_line(error.message())
-            };
-            errors.push(ConfigError {
-                line: error.span().map(|span| index.line_of_offset(span.start)),
-                key: path.to_string(),
-                message,
-            });
-            return Err(fail(errors));
-        }
+    let deserialized = recover::deserialize(table, span, &index);
+    errors.extend(deserialized.errors);
+    suppressed.extend(deserialized.repaired);
+    let Some(raw) = deserialized.raw else {
+        return finish(empty(), errors);
     };
 
     let base_dir = origin
@@ -111,14 +100,11 @@ pub(crate) fn parse_with_env(
     let mut validator = Validator {
         index: &index,
         base_dir,
-        suppressed: interpolated_paths,
+        suppressed,
         errors,
     };
     let config = validator.config(raw, origin);
-    match config {
-        Some(config) if validator.errors.is_empty() => Ok(config),
-        _ => Err(fail(validator.errors)),
-    }
+    finish(config, validator.errors)
 }
 
 /// Collects problems while building typed values.
@@ -151,17 +137,18 @@ impl Validator<'_> {
         });
     }
 
-    fn config(&mut self, raw: RawConfig, origin: &Path) -> Option<Config> {
+    /// The clusters and flows of `raw` without a problem; every problem is reported.
+    fn config(&mut self, raw: RawConfig, origin: &Path) -> Config {
         let root = KeyPath::root();
         let cluster_names: Vec<String> = raw.clusters.keys().cloned().collect();
         let mut clusters = BTreeMap::new();
-        let mut clusters_ok = true;
         for (name, cluster) in raw.clusters {
-            match self.cluster(&root.key("clusters").key(&name), name, cluster) {
-                Some(cluster) => {
+            let path = root.key("clusters").key(&name);
+            match self.cluster(&path, name, cluster) {
+                Some(cluster) if self.is_clean(&path) => {
                     clusters.insert(cluster.name.clone(), cluster);
                 }
-                None => clusters_ok = false,
+                _ => {}
             }
         }
 
@@ -172,7 +159,6 @@ impl Validator<'_> {
             );
         }
         let mut flows = Vec::new();
-        let mut flows_ok = true;
         let mut first_flow_at: HashMap<(String, String), usize> = HashMap::new();
         let mut group_owner: HashMap<String, FlowId> = HashMap::new();
         for (position, flow) in raw.flows.into_iter().enumerate() {
@@ -193,32 +179,45 @@ impl Validator<'_> {
             } else {
                 first_flow_at.insert(pair, position);
             }
-            match self.flow(&path, flow, &cluster_names) {
-                Some(flow) => {
-                    if duplicate_of.is_none() {
-                        if let Some(owner) = group_owner.get(&flow.group_id) {
-                            self.report(
-                                &path.key("group_id"),
-                                format!(
-                                    "group `{}` is already used by flow {owner}; each flow needs its own group",
-                                    flow.group_id
-                                ),
-                            );
-                        } else {
-                            group_owner.insert(flow.group_id.clone(), flow.id.clone());
-                        }
-                    }
-                    flows.push(flow);
-                }
-                None => flows_ok = false,
+            let Some(flow) = self.flow(&path, flow, &cluster_names) else {
+                continue;
+            };
+            if duplicate_of.is_some() {
+                continue;
+            }
+            if let Some(owner) = group_owner.get(&flow.group_id) {
+                self.report(
+                    &path.key("group_id"),
+                    format!(
+                        "group `{}` is already used by flow {owner}; each flow needs its own group",
+                        flow.group_id
+                    ),
+                );
+                continue;
+            }
+            group_owner.insert(flow.group_id.clone(), flow.id.clone());
+            if self.is_clean(&path) {
+                flows.push(flow);
             }
         }
 
-        (clusters_ok && flows_ok).then(|| Config {
+        Config {
             path: origin.to_path_buf(),
             clusters,
             flows,
-        })
+        }
+    }
+
+    /// Whether no problem was found at `path` or inside it (a reported one, or a value that
+    /// interpolation or deserialisation could not use).
+    fn is_clean(&self, path: &KeyPath) -> bool {
+        let prefix = path.to_string();
+        let inside = |key: &str| {
+            key.strip_prefix(prefix.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        };
+        !self.errors.iter().any(|error| inside(&error.key))
+            && !self.suppressed.iter().any(|key| inside(&key.to_string()))
     }
 
     fn in_range(&mut self, path: &KeyPath, value: i64, min: i64, max: i64) -> Option<i64> {
@@ -254,7 +253,7 @@ impl Validator<'_> {
 }
 
 /// Whether the value at `path` is a secret, so that no message may quote it.
-fn is_secret_path(path: &KeyPath) -> bool {
+pub(super) fn is_secret_path(path: &KeyPath) -> bool {
     let Some(key) = path.last_key() else {
         return false;
     };
