@@ -163,3 +163,73 @@ fn role_table_refuses_a_host_owned_key() {
         ],
     );
 }
+
+/// Issue 14: five problems of four kinds (a misspelt key, a value of the wrong type, an unknown
+/// cluster, a bad regex, a missing plugin file) took three runs of `ferry validate` to see.
+/// One run of `validate`, and the start of `run`, report all five, each with its key and line,
+/// and exit 2 without contacting a cluster (nothing listens on ports 1 and 2).
+#[test]
+fn issue_14_every_config_problem_in_one_run() {
+    let text = "[clusters.clusterA]\nbootstrap_servers = \"127.0.0.1:1\"\n\n\
+                [clusters.clusterB]\nbootstrap_servers = \"127.0.0.1:2\"\n\n\
+                [[flows]]\nsource = \"clusterA\"\ntarget = \"clusterC\"\n\
+                topcis = [\"orders\"]\n\
+                topics_exclude = [\"(unclosed\"]\n\
+                replication_factor = \"three\"\n\
+                filters = [{ uses = \"no-such-filter.wasm\" }]\n";
+    for command in ["validate", "run"] {
+        let (code, errors) = run(command, text);
+        assert_eq!(code, 2, "{command}: exit code; errors: {errors:#?}");
+        let expected = [
+            (":9:", "flows[0].target", "unknown cluster `clusterC`"),
+            (":10:", "flows[0].topcis", "did you mean `topics`?"),
+            (
+                ":11:",
+                "flows[0].topics_exclude",
+                "invalid regex `(unclosed`",
+            ),
+            (":12:", "flows[0].replication_factor", "invalid type"),
+            (":13:", "flows[0].filters[0].uses", "no-such-filter.wasm"),
+        ];
+        assert_eq!(
+            errors.len(),
+            expected.len(),
+            "{command}: one line per problem: {errors:#?}"
+        );
+        for ((line, key, message), error) in expected.iter().zip(&errors) {
+            for needle in [line, key, message] {
+                assert!(
+                    error.contains(needle),
+                    "{command}: `{needle}` missing from {error:?}; all: {errors:#?}"
+                );
+            }
+        }
+    }
+}
+
+/// Issue 14: the plugins of the flows that are valid are loaded even when another flow has a
+/// problem, so a plugin Ferry refuses is reported in the same run as the configuration problem.
+#[test]
+fn issue_14_plugin_problems_beside_config_problems() {
+    let wasm = support::plugin("wrong_world");
+    assert!(wasm.exists(), "fixture {} was not built", wasm.display());
+    let text = format!(
+        "[clusters.clusterA]\nbootstrap_servers = \"127.0.0.1:1\"\n\n\
+         [clusters.clusterB]\nbootstrap_servers = \"127.0.0.1:2\"\n\n\
+         [[flows]]\nsource = \"clusterA\"\ntarget = \"clusterB\"\ntasks = \"eight\"\n\n\
+         [[flows]]\nsource = \"clusterB\"\ntarget = \"clusterA\"\npolicy = {{ uses = {:?} }}\n",
+        wasm.display().to_string()
+    );
+    let (code, errors) = run("validate", &text);
+    assert_eq!(code, 2, "exit code; errors: {errors:#?}");
+    assert_eq!(errors.len(), 2, "two problems: {errors:#?}");
+    assert!(
+        errors[0].contains(":10:") && errors[0].contains("flows[0].tasks"),
+        "{errors:#?}"
+    );
+    assert!(
+        errors[1].contains("flow clusterB->clusterA")
+            && errors[1].contains("ferry:plugin/replication-policy"),
+        "{errors:#?}"
+    );
+}

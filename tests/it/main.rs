@@ -16,6 +16,7 @@ mod checkpoints;
 mod cycles;
 mod failover;
 mod hot_swap;
+mod logging;
 mod mm2;
 mod mm2_sasl;
 mod replication;

@@ -2,7 +2,11 @@
 //!
 //! Exit codes: 0 success; 1 a runtime failure (a cluster unreachable, a flow that cannot
 //! start); 2 the configuration or a plugin is invalid. Start-up problems are printed to stderr
-//! as `error: ...` lines, one per problem, so they read well without a log pipeline.
+//! as `error: ...` lines, one per problem, all of them in one run (a configuration problem
+//! does not stop the plugin checks of the flows that are valid), so they read well without a
+//! log pipeline. This module also owns logging: tracing to stderr, as text or, with
+//! `--log-format json`, one JSON object per line; then the command's own lines are log events
+//! too (`Console`).
 //!
 //! `plugin.rs` is `ferry plugin check`; `failure.rs` the exit codes both use.
 
@@ -14,7 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, Config, Flow};
 use crate::flow;
@@ -30,6 +34,53 @@ use plugin::CheckRequest;
 pub struct Arguments {
     #[command(subcommand)]
     command: Command,
+    /// How log lines are written to stderr: `text` for people, `json` for a log pipeline
+    /// (Loki, ELK): one JSON object per line, with `timestamp`, `level`, `message`, `target` and
+    /// the event's fields. Under `json`, the command's own lines (problems, notes, the result
+    /// of `validate`) are log events too.
+    #[arg(long, global = true, value_enum, env = "FERRY_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines (tracing's default format).
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Writes the command's own lines (problems, notes, the result of `validate`) to stderr: as
+/// prefixed text lines, or, under `--log-format json`, as log events like every other line, so
+/// that stderr stays one JSON object per line.
+#[derive(Debug, Clone, Copy)]
+struct Console(LogFormat);
+
+impl Console {
+    /// A problem that stops the command (`error: ...`).
+    fn error(self, line: &str) {
+        match self.0 {
+            LogFormat::Text => eprintln!("error: {line}"),
+            LogFormat::Json => tracing::error!("{line}"),
+        }
+    }
+
+    /// Something worth knowing that stops nothing (`note: ...`).
+    fn note(self, line: &str) {
+        match self.0 {
+            LogFormat::Text => eprintln!("note: {line}"),
+            LogFormat::Json => tracing::info!("{line}"),
+        }
+    }
+
+    /// The outcome of a command that succeeded.
+    fn outcome(self, line: &str) {
+        match self.0 {
+            LogFormat::Text => eprintln!("{line}"),
+            LogFormat::Json => tracing::info!("{line}"),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,14 +215,15 @@ pub fn main(arguments: Arguments) -> ExitCode {
         Command::Plugin { .. } => "warn",
         Command::Run { .. } | Command::Validate { .. } => "info",
     };
-    init_tracing(default_level);
+    init_tracing(default_level, arguments.log_format);
+    let console = Console(arguments.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("error: starting the async runtime failed: {error}");
+            console.error(&format!("starting the async runtime failed: {error}"));
             return ExitCode::from(1);
         }
     };
@@ -197,6 +249,7 @@ pub fn main(arguments: Arguments) -> ExitCode {
             Source::from(config, mm2),
             offline,
             cache.engine_options(),
+            console,
         )),
         Command::Plugin {
             command:
@@ -231,22 +284,25 @@ pub fn main(arguments: Arguments) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             for line in failure.lines {
-                eprintln!("error: {line}");
+                console.error(&line);
             }
             ExitCode::from(failure.code)
         }
     }
 }
 
-fn init_tracing(default_level: &str) {
+fn init_tracing(default_level: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     use std::io::IsTerminal as _;
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        // Fields at the top level (`message` beside `level`), as Loki and ELK expect them.
+        LogFormat::Json => builder.json().flatten_event(true).with_ansi(false).init(),
+    }
 }
 
 /// Where the configuration comes from.
@@ -272,24 +328,42 @@ impl Source {
     }
 }
 
-/// Loads the configuration. Keys of an MM2 file that Ferry does not use are reported once, with
-/// the reason, never dropped silently.
-fn load_config(
+/// An enabled flow whose plugins loaded, with its policy.
+type LoadedFlow = (Flow, Arc<Policy>);
+
+/// Checks the configuration, then loads the plugins of every enabled flow that is valid, even
+/// when other flows or clusters are not, so that one run reports every problem. Keys of a valid
+/// MM2 file that Ferry does not use are reported once, with the reason, never dropped silently.
+///
+/// # Errors
+///
+/// Exit code 2 with every configuration and plugin problem, after the `problems` the caller
+/// found first; exit code 1 if the plugin engine does not start.
+fn load_checked(
     source: &Source,
+    options: EngineOptions,
+    mut problems: Vec<String>,
     report_unused: impl Fn(&config::mm2::UnusedKey),
-) -> Result<Config, Failure> {
-    let to_failure = |errors: config::ConfigErrors| {
-        Failure::config(errors.to_string().lines().map(str::to_owned).collect())
-    };
-    match source {
-        Source::Toml(path) => config::load(path).map_err(to_failure),
+) -> Result<(Config, Vec<LoadedFlow>), Failure> {
+    let checked = match source {
+        Source::Toml(path) => config::check(path),
         Source::Mm2(path) => {
-            let (config, unused) = config::mm2::load_mm2(path).map_err(to_failure)?;
+            let (checked, unused) = config::mm2::check_mm2(path);
             for key in &unused {
                 report_unused(key);
             }
-            Ok(config)
+            checked
         }
+    };
+    if !checked.errors.errors.is_empty() {
+        problems.extend(checked.errors.to_string().lines().map(str::to_owned));
+    }
+    let (policies, plugin_problems) = load_policies(&checked.config, options)?;
+    problems.extend(plugin_problems);
+    if problems.is_empty() {
+        Ok((checked.config, policies))
+    } else {
+        Err(Failure::config(problems))
     }
 }
 
@@ -311,15 +385,25 @@ fn new_engine(options: EngineOptions) -> Result<Engine, Failure> {
 }
 
 /// Loads the policy plugin of every enabled flow, and checks its other plugins (filters,
-/// transforms, name filters) load and accept their configuration.
+/// transforms, name filters) load and accept their configuration. Returns the loaded policies
+/// and one line per flow whose plugins failed.
+///
+/// # Errors
+///
+/// Exit code 1 if the plugin engine does not start; no engine starts for a configuration
+/// without enabled flows.
 fn load_policies(
     config: &Config,
     options: EngineOptions,
-) -> Result<Vec<(Flow, Arc<Policy>)>, Failure> {
-    let engine = new_engine(options)?;
+) -> Result<(Vec<LoadedFlow>, Vec<String>), Failure> {
     let mut loaded = Vec::new();
     let mut problems = Vec::new();
-    for flow in config.flows.iter().filter(|flow| flow.enabled) {
+    let mut enabled = config.flows.iter().filter(|flow| flow.enabled).peekable();
+    if enabled.peek().is_none() {
+        return Ok((loaded, problems));
+    }
+    let engine = new_engine(options)?;
+    for flow in enabled {
         let policy = Policy::load(&engine, &flow.policy.uses, &flow.plugin_init(&flow.policy))
             .and_then(|policy| {
                 flow::check_plugins(&engine, flow)?;
@@ -332,11 +416,7 @@ fn load_policies(
             }
         }
     }
-    if problems.is_empty() {
-        Ok(loaded)
-    } else {
-        Err(Failure::config(problems))
-    }
+    Ok((loaded, problems))
 }
 
 /// Checks that every cluster an enabled flow uses answers a metadata request.
@@ -380,16 +460,20 @@ async fn check_clusters(config: &Config) -> Result<(), Failure> {
     }
 }
 
-async fn validate(source: Source, offline: bool, options: EngineOptions) -> Result<(), Failure> {
-    let config = load_config(&source, |unused| {
-        eprintln!("note: not used by Ferry: {unused}")
+async fn validate(
+    source: Source,
+    offline: bool,
+    options: EngineOptions,
+    console: Console,
+) -> Result<(), Failure> {
+    let (config, policies) = load_checked(&source, options, Vec::new(), |unused| {
+        console.note(&format!("not used by Ferry: {unused}"));
     })?;
     let path = source.path();
-    let policies = load_policies(&config, options)?;
     if !offline {
         check_clusters(&config).await?;
     }
-    eprintln!(
+    console.outcome(&format!(
         "{}: valid ({} clusters, {} flows, {} enabled{})",
         path.display(),
         config.clusters.len(),
@@ -400,7 +484,7 @@ async fn validate(source: Source, offline: bool, options: EngineOptions) -> Resu
         } else {
             "; clusters answered"
         }
-    );
+    ));
     Ok(())
 }
 
@@ -410,14 +494,15 @@ async fn run(
     admin: AdminArguments,
     options: EngineOptions,
 ) -> Result<(), Failure> {
-    let config = load_config(&source, |unused| {
+    let mut problems = Vec::new();
+    if let AdminBind(Some(address)) = admin.admin_bind
+        && let Err(error) = crate::admin::check_bind(address, admin.admin_token.as_deref())
+    {
+        problems.push(error.to_string());
+    }
+    let (config, policies) = load_checked(&source, options, problems, |unused| {
         tracing::info!(key = %unused.key, line = unused.line, reason = unused.reason, "Key not used by Ferry.");
     })?;
-    if let AdminBind(Some(address)) = admin.admin_bind {
-        crate::admin::check_bind(address, admin.admin_token.as_deref())
-            .map_err(|error| Failure::config(vec![error.to_string()]))?;
-    }
-    let policies = load_policies(&config, options)?;
     check_clusters(&config).await?;
     let metrics =
         Arc::new(Metrics::new().map_err(|error| Failure::runtime(crate::error_chain(&error)))?);
