@@ -288,4 +288,15 @@ impl Events {
                 .inc_by(count);
         }
     }
+
+    /// `cluster` stopped answering the flow's readiness check (the flow is not ready).
+    pub(crate) fn cluster_unreachable(&self, cluster: &str, error: &str) {
+        tracing::warn!(flow = %self.flow, cluster, error,
+            "Cluster not answering; the flow reports not ready until it does.");
+    }
+
+    /// `cluster` answers the flow's readiness check again.
+    pub(crate) fn cluster_answers(&self, cluster: &str) {
+        tracing::info!(flow = %self.flow, cluster, "Cluster answering again.");
+    }
 }

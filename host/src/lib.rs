@@ -25,6 +25,7 @@ pub mod cli;
 pub mod config;
 pub(crate) mod events;
 pub(crate) mod flow;
+pub mod health;
 pub(crate) mod http;
 pub(crate) mod kafka;
 pub mod metrics;

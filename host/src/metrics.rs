@@ -6,6 +6,18 @@
 //!
 //! Labels are bounded: `flow` always, `topic` (source topic) on per-topic counters, `partition`
 //! only on the lag gauge, `sync` (`configs` or `acls`) on sync errors.
+//!
+//! No stale series: a series that belongs to what one process holds for a while (a partition's
+//! lag, the leader's round times) leaves `/metrics` when the process gives it up. The lag of a
+//! partition is an `OwnedGauge`, removed from its family when the partition's task worker
+//! unassigns or drops it; the leader's round times are removed by
+//! `Metrics::forget_leader_rounds` when the leader duties are released. Per-topic counters are
+//! totals of this process and stay (a counter that vanished and came back would read as a
+//! reset, and the tasks of one process share them).
+//!
+//! Besides Ferry's own families, the registry holds the process collector (`process_*`: CPU
+//! seconds, resident memory, open file descriptors, threads; Linux only) and
+//! `ferry_build_info{version}`, always 1.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,9 +25,14 @@ use std::sync::Arc;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
+
+use crate::health::Health;
+
+/// The duties whose round times `ferry_leader_round_seconds` shows (its `duty` label).
+pub(crate) const LEADER_DUTIES: [&str; 2] = ["checkpoints", "group_offsets"];
 
 /// Every metric family Ferry exposes.
 #[derive(Clone)]
@@ -87,6 +104,49 @@ pub struct Metrics {
     /// did not load or failed the canary batch; `refused`: a policy that would rename
     /// mirrored topics).
     pub plugin_swaps: IntCounterVec,
+    /// 1, with the version of this build as label.
+    pub build_info: IntGaugeVec,
+}
+
+/// The gauge of one label set, owned by the code that holds what it measures: dropping it
+/// removes the label set from its family, so the series leaves `/metrics` with the partition
+/// it belongs to. One owner per label set: a second handle on the same labels would be
+/// detached by the first one's removal.
+pub(crate) struct OwnedGauge {
+    family: IntGaugeVec,
+    labels: Vec<String>,
+    gauge: IntGauge,
+}
+
+impl OwnedGauge {
+    fn new(family: &IntGaugeVec, labels: Vec<String>) -> OwnedGauge {
+        let values: Vec<&str> = labels.iter().map(String::as_str).collect();
+        let gauge = family.with_label_values(&values);
+        OwnedGauge {
+            family: family.clone(),
+            labels,
+            gauge,
+        }
+    }
+
+    /// Sets the value.
+    pub(crate) fn set(&self, value: i64) {
+        self.gauge.set(value);
+    }
+
+    /// The current value.
+    #[cfg(test)]
+    pub(crate) fn get(&self) -> i64 {
+        self.gauge.get()
+    }
+}
+
+impl Drop for OwnedGauge {
+    fn drop(&mut self) {
+        let values: Vec<&str> = self.labels.iter().map(String::as_str).collect();
+        // Absent already is fine.
+        let _ = self.family.remove_label_values(&values);
+    }
 }
 
 /// Errors creating or serving metrics.
@@ -279,10 +339,51 @@ impl Metrics {
                     "Hot swaps asked for, per outcome (applied, failed, refused).",
                     &["flow", "plugin", "outcome"],
                 )?,
+                build_info: {
+                    let metric = gauge(
+                        "ferry_build_info",
+                        "Always 1; the label is the version of this build.",
+                        &["version"],
+                    )?;
+                    metric
+                        .with_label_values(&[env!("CARGO_PKG_VERSION")])
+                        .set(1);
+                    metric
+                },
                 registry: registry.clone(),
             })
         };
-        build().map_err(MetricsError::Register)
+        let metrics = build().map_err(MetricsError::Register)?;
+        #[cfg(target_os = "linux")]
+        metrics
+            .registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .map_err(MetricsError::Register)?;
+        Ok(metrics)
+    }
+
+    /// The lag gauge of `partition` of source `topic` in `flow`, removed from `/metrics` when
+    /// dropped.
+    pub(crate) fn partition_lag_series(
+        &self,
+        flow: &str,
+        topic: &str,
+        partition: i32,
+    ) -> OwnedGauge {
+        OwnedGauge::new(
+            &self.partition_lag,
+            vec![flow.to_owned(), topic.to_owned(), partition.to_string()],
+        )
+    }
+
+    /// Removes the leader's round times of `flow`: its leader duties left this process.
+    pub(crate) fn forget_leader_rounds(&self, flow: &str) {
+        for duty in LEADER_DUTIES {
+            // Absent (no round finished yet) is fine.
+            let _ = self.leader_round_seconds.remove_label_values(&[flow, duty]);
+        }
     }
 
     /// Counts a hot swap of `plugin` with its `outcome`.
@@ -319,14 +420,19 @@ impl Metrics {
         buffer
     }
 
-    /// Binds `address` and serves `GET /metrics` (and `GET /healthz`) until the runtime
-    /// stops. Returns the bound address (useful with port 0).
+    /// Binds `address` and serves `GET /metrics`, `GET /healthz` (alive: always 200) and
+    /// `GET /readyz` (200 when `health` is ready, 503 with a line per reason otherwise) until
+    /// the runtime stops. Returns the bound address (useful with port 0).
     ///
     /// # Errors
     /// `Bind` when the address is taken or not local.
-    pub async fn serve(self: Arc<Self>, address: SocketAddr) -> Result<SocketAddr, MetricsError> {
+    pub async fn serve(
+        self: Arc<Self>,
+        health: Arc<Health>,
+        address: SocketAddr,
+    ) -> Result<SocketAddr, MetricsError> {
         crate::http::serve(address, "metrics", move |request| {
-            let answer = respond(&self, &request);
+            let answer = respond(&self, &health, &request);
             async move { answer }
         })
         .await
@@ -334,7 +440,7 @@ impl Metrics {
     }
 }
 
-fn respond(metrics: &Metrics, request: &Request<Incoming>) -> crate::http::Reply {
+fn respond(metrics: &Metrics, health: &Health, request: &Request<Incoming>) -> crate::http::Reply {
     match request.uri().path() {
         "/metrics" => crate::http::reply(
             StatusCode::OK,
@@ -342,6 +448,80 @@ fn respond(metrics: &Metrics, request: &Request<Incoming>) -> crate::http::Reply
             metrics.render(),
         ),
         "/healthz" => crate::http::reply(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
+        "/readyz" => match health.not_ready() {
+            reasons if reasons.is_empty() => {
+                crate::http::reply(StatusCode::OK, "text/plain", b"ready\n".to_vec())
+            }
+            reasons => {
+                let mut body = reasons.join("\n");
+                body.push('\n');
+                crate::http::reply(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    body.into_bytes(),
+                )
+            }
+        },
         _ => crate::http::reply(StatusCode::NOT_FOUND, "text/plain", b"not found\n".to_vec()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Metrics;
+
+    fn text(metrics: &Metrics) -> String {
+        String::from_utf8(metrics.render()).unwrap()
+    }
+
+    #[test]
+    fn an_owned_gauge_leaves_the_exposition_when_dropped() {
+        let metrics = Metrics::new().unwrap();
+        let kept = metrics.partition_lag_series("a->b", "orders", 0);
+        let moved = metrics.partition_lag_series("a->b", "orders", 1);
+        kept.set(3);
+        moved.set(7);
+        assert_eq!(kept.get(), 3);
+        let before = text(&metrics);
+        assert!(
+            before.contains(
+                r#"ferry_partition_lag_records{flow="a->b",partition="1",topic="orders"} 7"#
+            ),
+            "{before}"
+        );
+        drop(moved);
+        let after = text(&metrics);
+        assert!(!after.contains(r#"partition="1""#), "{after}");
+        assert!(
+            after.contains(
+                r#"ferry_partition_lag_records{flow="a->b",partition="0",topic="orders"} 3"#
+            ),
+            "{after}"
+        );
+    }
+
+    #[test]
+    fn leader_rounds_are_forgotten_and_build_info_and_process_metrics_are_shown() {
+        let metrics = Metrics::new().unwrap();
+        metrics
+            .leader_round_seconds
+            .with_label_values(&["a->b", "checkpoints"])
+            .set(0.5);
+        metrics.forget_leader_rounds("a->b");
+        metrics.forget_leader_rounds("never-led");
+        let text = text(&metrics);
+        assert!(!text.contains("ferry_leader_round_seconds{"), "{text}");
+        let build = format!(
+            "ferry_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(text.contains(&build), "{text}");
+        for name in [
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+        ] {
+            assert!(text.contains(name), "{name} missing:\n{text}");
+        }
     }
 }

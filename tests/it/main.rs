@@ -19,6 +19,7 @@ mod hot_swap;
 mod logging;
 mod mm2;
 mod mm2_sasl;
+mod operations;
 mod replication;
 mod selection;
 mod support;

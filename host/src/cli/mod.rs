@@ -1,18 +1,19 @@
 //! The command line: `ferry run`, `ferry validate` and `ferry plugin check`.
 //!
-//! Exit codes: 0 success; 1 a runtime failure (a cluster unreachable, a flow that cannot
-//! start); 2 the configuration or a plugin is invalid. Start-up problems are printed to stderr
-//! as `error: ...` lines, one per problem, all of them in one run (a configuration problem
-//! does not stop the plugin checks of the flows that are valid), so they read well without a
-//! log pipeline. This module also owns logging: tracing to stderr, as text or, with
-//! `--log-format json`, one JSON object per line; then the command's own lines are log events
-//! too (`Console`).
+//! Exit codes: 0 success; 1 a runtime failure (a cluster unreachable, unless `run
+//! --wait-for-clusters` waits for it; a flow that cannot start); 2 the configuration or a
+//! plugin is invalid. Start-up problems are printed to stderr as `error: ...` lines, one per
+//! problem, all of them in one run (a configuration problem does not stop the plugin checks of
+//! the flows that are valid), so they read well without a log pipeline. This module also owns
+//! logging: tracing to stderr, as text or, with `--log-format json`, one JSON object per line;
+//! then the command's own lines are log events too (`Console`).
 //!
 //! `plugin.rs` is `ferry plugin check`; `failure.rs` the exit codes both use.
 
 mod failure;
 pub mod plugin;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +23,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, Config, Flow};
 use crate::flow;
+use crate::health::{FlowHealth, Health};
 use crate::kafka::Admin;
 use crate::metrics::Metrics;
 use crate::plugins::{Engine, EngineOptions, Policy};
@@ -97,6 +99,10 @@ enum Command {
         /// scrapers already look; use 127.0.0.1:7070 to keep it local.
         #[arg(long, env = "FERRY_METRICS_BIND", default_value = "0.0.0.0:7070")]
         metrics_bind: SocketAddr,
+        /// Wait for clusters that do not answer at start (retrying every 5 s; `/readyz` says
+        /// which) instead of exiting with code 1.
+        #[arg(long, env = "FERRY_WAIT_FOR_CLUSTERS")]
+        wait_for_clusters: bool,
         #[command(flatten)]
         admin: AdminArguments,
         #[command(flatten)]
@@ -232,11 +238,13 @@ pub fn main(arguments: Arguments) -> ExitCode {
             config,
             mm2,
             metrics_bind,
+            wait_for_clusters,
             admin,
             cache,
         } => runtime.block_on(run(
             Source::from(config, mm2),
             metrics_bind,
+            wait_for_clusters,
             admin,
             cache.engine_options(),
         )),
@@ -421,6 +429,20 @@ fn load_policies(
 
 /// Checks that every cluster an enabled flow uses answers a metadata request.
 async fn check_clusters(config: &Config) -> Result<(), Failure> {
+    let problems: Vec<String> = cluster_problems(config).await.into_values().collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure {
+            code: 1,
+            lines: problems,
+        })
+    }
+}
+
+/// Why each cluster an enabled flow uses does not answer a metadata request, by name; empty
+/// when every one answers.
+async fn cluster_problems(config: &Config) -> BTreeMap<config::ClusterName, String> {
     let mut names: Vec<&config::ClusterName> = config
         .flows
         .iter()
@@ -429,7 +451,7 @@ async fn check_clusters(config: &Config) -> Result<(), Failure> {
         .collect();
     names.sort();
     names.dedup();
-    let mut problems = Vec::new();
+    let mut problems = BTreeMap::new();
     for name in names {
         let Some(cluster) = config.clusters.get(name) else {
             continue;
@@ -441,22 +463,54 @@ async fn check_clusters(config: &Config) -> Result<(), Failure> {
             Admin::new(&alias, &client).and_then(|admin| admin.topic_partitions().map(|_| ()))
         })
         .await;
-        match answer {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => problems.push(format!(
+        let problem = match answer {
+            Ok(Ok(())) => continue,
+            Ok(Err(error)) => format!(
                 "cluster `{name}` ({bootstrap}) is unreachable: {}",
                 crate::error_chain(&error)
-            )),
-            Err(error) => problems.push(format!("checking cluster `{name}` failed: {error}")),
-        }
+            ),
+            Err(error) => format!("checking cluster `{name}` failed: {error}"),
+        };
+        problems.insert(name.clone(), problem);
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure {
-            code: 1,
-            lines: problems,
-        })
+    problems
+}
+
+/// How often `--wait-for-clusters` checks the clusters again.
+const WAIT_FOR_CLUSTERS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Checks the clusters of `flows` until every one answers, showing each flow that waits in its
+/// readiness. Returns `false` when a signal asked the process to stop meanwhile.
+async fn wait_for_clusters(
+    config: &Config,
+    flows: &[(Flow, Arc<Policy>, Arc<FlowHealth>)],
+) -> bool {
+    // One signal listener for the whole wait, so that no signal falls between two checks.
+    let signal = wait_for_signal();
+    tokio::pin!(signal);
+    loop {
+        let problems = tokio::select! {
+            problems = cluster_problems(config) => problems,
+            () = &mut signal => return false,
+        };
+        if problems.is_empty() {
+            return true;
+        }
+        for (flow, _, health) in flows {
+            let waits_for: Vec<&str> = [&flow.source, &flow.target]
+                .into_iter()
+                .filter_map(|name| problems.get(name).map(String::as_str))
+                .collect();
+            if !waits_for.is_empty() {
+                health.waiting(format!("waiting: {}", waits_for.join("; ")));
+            }
+        }
+        tracing::warn!(problems = ?problems.values().collect::<Vec<_>>(), retry_in = ?WAIT_FOR_CLUSTERS_INTERVAL,
+            "Waiting for clusters to answer before starting the flows.");
+        tokio::select! {
+            () = tokio::time::sleep(WAIT_FOR_CLUSTERS_INTERVAL) => {}
+            () = &mut signal => return false,
+        }
     }
 }
 
@@ -491,6 +545,7 @@ async fn validate(
 async fn run(
     source: Source,
     metrics_bind: SocketAddr,
+    wait: bool,
     admin: AdminArguments,
     options: EngineOptions,
 ) -> Result<(), Failure> {
@@ -503,17 +558,31 @@ async fn run(
     let (config, policies) = load_checked(&source, options, problems, |unused| {
         tracing::info!(key = %unused.key, line = unused.line, reason = unused.reason, "Key not used by Ferry.");
     })?;
-    check_clusters(&config).await?;
+    if !wait {
+        check_clusters(&config).await?;
+    }
     let metrics =
         Arc::new(Metrics::new().map_err(|error| Failure::runtime(crate::error_chain(&error)))?);
+    let health = Arc::new(Health::new());
+    let flows: Vec<_> = policies
+        .into_iter()
+        .map(|(flow, policy)| {
+            let readiness = health.flow(&flow.id.to_string());
+            (flow, policy, readiness)
+        })
+        .collect();
     let bound = Arc::clone(&metrics)
-        .serve(metrics_bind)
+        .serve(Arc::clone(&health), metrics_bind)
         .await
         .map_err(|error| Failure::runtime(crate::error_chain(&error)))?;
     tracing::info!(address = %bound, "Metrics endpoint listening.");
+    if wait && !wait_for_clusters(&config, &flows).await {
+        tracing::info!("Stopped while waiting for clusters.");
+        return Ok(());
+    }
     let mut running = Vec::new();
-    for (flow, policy) in policies {
-        match flow::start(&config, &flow, policy, Arc::clone(&metrics)).await {
+    for (flow, policy, readiness) in flows {
+        match flow::start(&config, &flow, policy, Arc::clone(&metrics), readiness).await {
             Ok(flow) => running.push(flow),
             Err(error) => {
                 for flow in running {

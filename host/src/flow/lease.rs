@@ -16,6 +16,11 @@
 //! The group member runs on its own thread, because librdkafka calls the rebalance callback on
 //! the polling thread and Ferry blocks in it: a revoked task is drained (in-flight records
 //! acknowledged, positions stored) before its lease is released.
+//!
+//! The member also keeps the flow's readiness (`crate::health`) current: an assignment, even an
+//! empty one, makes the process a member; a lost assignment or leaving the group ends that. And
+//! it owns the leader's series: releasing the leader duties removes their round times from
+//! `/metrics`, so that only the leader shows them.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -98,6 +103,11 @@ impl LeaseContext {
                 .take();
             if let Some(leader) = leader {
                 leader.stop();
+                // The next leader shows its own round times; this process's go stale.
+                self.flow
+                    .tasks
+                    .metrics
+                    .forget_leader_rounds(self.flow.tasks.flow.id.as_str());
                 tracing::info!("Flow leader duties released.");
             }
         }
@@ -179,11 +189,12 @@ impl ConsumerContext for LeaseContext {
         match rebalance {
             Rebalance::Revoke(list) => {
                 let tasks = Self::tasks_in(list);
-                tracing::info!(
-                    ?tasks,
-                    lost = consumer.assignment_lost(),
-                    "Releasing tasks."
-                );
+                let lost = consumer.assignment_lost();
+                tracing::info!(?tasks, lost, "Releasing tasks.");
+                if lost {
+                    // Not a member until the group takes this process in again.
+                    self.flow.health.left();
+                }
                 self.stop_tasks(&tasks);
             }
             Rebalance::Assign(_) => {}
@@ -196,6 +207,8 @@ impl ConsumerContext for LeaseContext {
             let tasks = Self::tasks_in(list);
             tracing::info!(?tasks, "Acquiring tasks.");
             self.start_tasks(&tasks);
+            // An assignment, even an empty one, means the group counts this process in.
+            self.flow.health.joined();
         }
     }
 }
@@ -244,6 +257,7 @@ impl Membership {
                 // Drain every task before leaving, so the next owners start exactly where this
                 // process stopped.
                 consumer.context().stop_all();
+                consumer.context().flow.health.left();
                 consumer.unsubscribe();
                 drop(consumer);
                 tracing::info!("Left the task-lease group.");

@@ -10,7 +10,9 @@
 //!   (`crate::replication::worker`);
 //! * `leader`: on the owner of task 0, heartbeats, checkpoints and group offset sync;
 //! * `settings`: MM2's topic config and ACL sync, each on its own interval;
-//! * `swap`: hot swap of the flow's plugins, for the admin endpoint and the file watcher.
+//! * `swap`: hot swap of the flow's plugins, for the admin endpoint and the file watcher;
+//! * the cluster checks (`probe_clusters`): whether the source and target answer, for the
+//!   flow's readiness (`crate::health`).
 
 pub(crate) mod leader;
 pub(crate) mod lease;
@@ -19,11 +21,14 @@ pub(crate) mod swap;
 pub(crate) mod topics;
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::{Config, Flow};
+use crate::events::Events;
+use crate::health::FlowHealth;
 use crate::kafka::{Admin, AdminCallError};
 use crate::metrics::Metrics;
 use crate::mm2::positions::POSITIONS_TOPIC_PARTITIONS;
@@ -51,6 +56,8 @@ pub(crate) struct FlowContext {
     pub(crate) name_filters: NameFilters,
     /// Wakes the topic manager for a refresh now (after a policy or topic filter swap).
     pub(crate) refresh_now: tokio::sync::Notify,
+    /// The flow's readiness (`/readyz`): the lease member and the cluster checks update it.
+    pub(crate) health: Arc<FlowHealth>,
 }
 
 /// A flow's name filter plugins (`topic_filter`, `group_filter`, `config_property_filter`),
@@ -184,6 +191,7 @@ pub(crate) struct RunningFlow {
     background: JoinSet<()>,
     membership: lease::Membership,
     plugins: Arc<FlowPlugins>,
+    health: Arc<FlowHealth>,
 }
 
 impl RunningFlow {
@@ -203,12 +211,14 @@ impl RunningFlow {
         {
             tracing::error!(flow = %self.id, "Stopping the flow failed.");
         }
+        self.health.stopped();
         tracing::info!(flow = %self.id, "Flow stopped.");
     }
 }
 
 /// Starts `flow`: creates its bookkeeping topics, publishes the first catalog, starts the topic
-/// manager and joins the task-lease group.
+/// manager and the cluster checks, and joins the task-lease group; `health` is marked started
+/// then.
 ///
 /// # Errors
 /// When the target cannot be prepared or the group cannot be joined.
@@ -217,6 +227,7 @@ pub(crate) async fn start(
     flow: &Flow,
     policy: Arc<Policy>,
     metrics: Arc<Metrics>,
+    health: Arc<FlowHealth>,
 ) -> Result<RunningFlow, FlowError> {
     let id = flow.id.to_string();
     let cluster = |name: &crate::config::ClusterName| {
@@ -346,6 +357,7 @@ pub(crate) async fn start(
         checkpoints_topic: names.checkpoints.clone(),
         name_filters,
         refresh_now: tokio::sync::Notify::new(),
+        health: Arc::clone(&health),
     });
     let stages = swappable_stages(flow, context.tasks.chain.as_ref());
     let name_stages: Vec<NameStageSpec> = context
@@ -373,6 +385,11 @@ pub(crate) async fn start(
     // Dropping the set (when the flow stops) aborts the topic manager and the syncs.
     let mut background = JoinSet::new();
     settings::spawn(&mut background, &context, &source_admin, &target_admin);
+    background.spawn(probe_clusters(
+        Events::new(&context.tasks.metrics, &flow.id),
+        Arc::clone(&health),
+        [Arc::clone(&source_admin), Arc::clone(&target_admin)],
+    ));
     background.spawn(topics::run_manager(
         Arc::clone(&context),
         policy,
@@ -385,13 +402,44 @@ pub(crate) async fn start(
             flow: id.clone(),
             source,
         })?;
+    health.started();
     tracing::info!(flow = %id, tasks = task_count, group = %flow.group_id, "Flow started.");
     Ok(RunningFlow {
         id,
         background,
         membership,
         plugins,
+        health,
     })
+}
+
+/// How often a flow checks that its clusters answer, for its readiness.
+const PROBE_INTERVAL: Duration = Duration::from_secs(5);
+/// How long a cluster has to answer a check.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Checks every [`PROBE_INTERVAL`] that the flow's source and target answer a metadata request
+/// (one request each, bounded by [`PROBE_TIMEOUT`]) and shows the outcome in `health`; a change
+/// is logged. Runs until aborted with the flow's background tasks.
+async fn probe_clusters(events: Events, health: Arc<FlowHealth>, admins: [Arc<Admin>; 2]) {
+    let mut interval = tokio::time::interval(PROBE_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        for admin in &admins {
+            let outcome = admin
+                .answers(PROBE_TIMEOUT)
+                .await
+                .map_err(|error| crate::error_chain(&error));
+            let failed = outcome.as_ref().err().cloned();
+            if health.cluster_checked(admin.name(), outcome) {
+                match failed {
+                    Some(error) => events.cluster_unreachable(admin.name(), &error),
+                    None => events.cluster_answers(admin.name()),
+                }
+            }
+        }
+    }
 }
 
 /// Loads the flow's filters and transforms into `engine`; `None` without any. Each plugin's

@@ -141,6 +141,33 @@ impl Admin {
             .collect())
     }
 
+    /// Whether the cluster answers a metadata request within `timeout` (readiness checks).
+    pub(crate) async fn answers(
+        self: &std::sync::Arc<Self>,
+        timeout: std::time::Duration,
+    ) -> Result<(), AdminCallError> {
+        let admin = std::sync::Arc::clone(self);
+        let cluster = self.name.clone();
+        tokio::task::spawn_blocking(move || {
+            admin
+                .client
+                .inner()
+                .fetch_metadata(None, timeout)
+                .map(|_| ())
+                .map_err(|source| AdminCallError::Metadata {
+                    cluster: admin.name.clone(),
+                    source,
+                })
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(AdminCallError::Request {
+                cluster,
+                source: KafkaError::Canceled,
+            })
+        })
+    }
+
     /// [`Admin::topic_partitions`] on the blocking pool, for async callers.
     pub(crate) async fn topic_partitions_async(
         self: &std::sync::Arc<Self>,

@@ -37,6 +37,11 @@ impl Ferry {
         )
     }
 
+    /// Starts `ferry run --config <config>` with the environment variables `env` set.
+    pub fn start_with_env(config: &Path, dir: &TempDir, name: &str, env: &[(&str, &str)]) -> Ferry {
+        Ferry::spawn_with("--config", config, dir, name, env)
+    }
+
     fn spawn(option: &str, file: &Path, dir: &TempDir, name: &str) -> Ferry {
         Ferry::spawn_with(option, file, dir, name, &[])
     }
@@ -99,6 +104,13 @@ impl Ferry {
         let (status, body) = http(&address, "GET", "/metrics", &[], None);
         assert_eq!(status, 200, "metrics answered {body}");
         body
+    }
+
+    /// `GET <path>` from this process's metrics endpoint (`/metrics`, `/healthz`, `/readyz`):
+    /// (status, body); `None` before the endpoint is up.
+    pub fn probe(&self, path: &str) -> Option<(u16, String)> {
+        let address = self.address("Metrics endpoint listening.")?;
+        Some(http(&address, "GET", path, &[], None))
     }
 
     /// Whether the admin endpoint is up (its address is in the log).

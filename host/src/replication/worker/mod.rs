@@ -21,7 +21,8 @@
 //!   open circuit breaker) stops its partition there: the partition is paused, later records of
 //!   it are not produced, and its position stays before that record.
 //! * Stopping (revocation or shutdown) drains: in-flight records are acknowledged and positions
-//!   stored before the worker returns. An error stores what was acknowledged and restarts the
+//!   stored before the worker returns. Its partitions' lag series leave `/metrics` with it
+//!   (and with each partition unassigned on the way: `PartitionState::unassign`). An error stores what was acknowledged and restarts the
 //!   worker from the stored positions (`replication::supervisor`): records may be copied twice,
 //!   never lost.
 //!
@@ -581,17 +582,11 @@ impl Worker {
                 continue;
             };
             for partition in partitions {
-                let state = topic.partitions.entry(*partition).or_insert_with(|| {
-                    PartitionState::new(
-                        self.context.flow.offset_lag_max,
-                        self.context.metrics.partition_lag.with_label_values(&[
-                            self.events.flow(),
-                            mirrored.source.as_ref(),
-                            partition.to_string().as_str(),
-                        ]),
-                    )
-                });
-                if state.assigned {
+                let state = topic
+                    .partitions
+                    .entry(*partition)
+                    .or_insert_with(|| PartitionState::new(self.context.flow.offset_lag_max));
+                if state.assigned() {
                     continue;
                 }
                 let stored = self
@@ -617,7 +612,11 @@ impl Worker {
                         task: self.task,
                         source: Box::new(source),
                     })?;
-                state.assigned = true;
+                state.assign(self.context.metrics.partition_lag_series(
+                    self.events.flow(),
+                    &mirrored.source,
+                    *partition,
+                ));
                 if grown_remotes.last() != Some(&mirrored.remote) {
                     grown_remotes.push(Arc::clone(&mirrored.remote));
                 }
@@ -628,10 +627,11 @@ impl Worker {
         for topic in self.table.topics_mut() {
             let wanted_partitions = wanted.get(topic.source.as_ref());
             for (partition, state) in &mut topic.partitions {
-                if state.assigned && !wanted_partitions.is_some_and(|list| list.contains(partition))
+                if state.assigned()
+                    && !wanted_partitions.is_some_and(|list| list.contains(partition))
                 {
                     unassign.add_partition(&topic.source, *partition);
-                    state.assigned = false;
+                    state.unassign();
                     tracing::info!(topic = %topic.source, partition, "Partition unassigned.");
                 }
             }
@@ -725,10 +725,10 @@ impl Worker {
                 let high = marks.get(&(topic.source.to_string(), *partition)).copied();
                 tracing::debug!(topic = %topic.source, partition, next = ?state.next_offset,
                     replicated = ?state.tracker.last_replicated(), ?high, in_flight = self.in_flight,
-                    assigned = state.assigned, "Partition progress.");
+                    assigned = state.assigned(), "Partition progress.");
                 if let Some(high) = high {
                     let replicated = state.tracker.last_replicated().map_or(0, |last| last + 1);
-                    state.lag.set((high - replicated).max(0));
+                    state.set_lag((high - replicated).max(0));
                 }
             }
         }

@@ -9,8 +9,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use prometheus::{IntCounter, IntGauge};
+use prometheus::IntCounter;
 
+use crate::metrics::OwnedGauge;
 use crate::mm2::translation::SyncRule;
 use crate::replication::tracker::CommitTracker;
 
@@ -24,18 +25,19 @@ pub(super) struct PartitionState {
     pub(super) next_offset: Option<i64>,
     /// The last position written to the positions topic.
     pub(super) stored: Option<i64>,
-    /// Whether the consumer is assigned the partition now.
-    pub(super) assigned: bool,
+    /// Whether the consumer is assigned the partition now ([`PartitionState::assign`]).
+    assigned: bool,
     /// Stopped at a record a plugin failed on (`on_error = "halt"`): paused, nothing of it is
     /// produced until a swap resumes it or the task restarts.
     pub(super) halted: bool,
-    /// Records between the replicated position and the high watermark.
-    pub(super) lag: IntGauge,
+    /// Records between the replicated position and the high watermark, while assigned: the
+    /// series leaves `/metrics` when the partition is unassigned or the task ends.
+    lag: Option<OwnedGauge>,
 }
 
 impl PartitionState {
     /// A partition seen for the first time; `offset_lag_max` is MM2's `offset.lag.max`.
-    pub(super) fn new(offset_lag_max: u64, lag: IntGauge) -> PartitionState {
+    pub(super) fn new(offset_lag_max: u64) -> PartitionState {
         PartitionState {
             tracker: CommitTracker::default(),
             sync: SyncRule::new(offset_lag_max),
@@ -43,7 +45,32 @@ impl PartitionState {
             stored: None,
             assigned: false,
             halted: false,
-            lag,
+            lag: None,
+        }
+    }
+
+    /// Whether the consumer is assigned the partition now.
+    pub(super) fn assigned(&self) -> bool {
+        self.assigned
+    }
+
+    /// The consumer is assigned the partition; its lag shows in `lag`.
+    pub(super) fn assign(&mut self, lag: OwnedGauge) {
+        self.assigned = true;
+        self.lag = Some(lag);
+    }
+
+    /// The partition left the task (its topic left the catalog): its lag series goes with it.
+    /// The rest stays, to resume where it stopped if the topic comes back.
+    pub(super) fn unassign(&mut self) {
+        self.assigned = false;
+        self.lag = None;
+    }
+
+    /// Shows `lag` records behind the high watermark, while assigned.
+    pub(super) fn set_lag(&self, lag: i64) {
+        if let Some(gauge) = &self.lag {
+            gauge.set(lag);
         }
     }
 
@@ -187,7 +214,7 @@ mod tests {
     }
 
     fn partition() -> PartitionState {
-        PartitionState::new(100, IntGauge::new("lag", "lag").unwrap())
+        PartitionState::new(100)
     }
 
     #[test]
