@@ -1,6 +1,7 @@
-//! The librdkafka admin calls rdkafka 0.39 does not wrap: describe topic ACLs, create ACLs,
-//! incremental AlterConfigs (KIP-339), and list and alter consumer group offsets, issued on an
-//! existing [`Admin`]'s client handle.
+//! The librdkafka calls rdkafka 0.39 does not wrap: the admin calls describe topic ACLs, create
+//! ACLs, incremental AlterConfigs (KIP-339), list groups, and list and alter consumer group
+//! offsets, issued on an existing [`Admin`]'s client handle; and a client's cached high
+//! watermark of a partition ([`cached_high_watermark`], no request).
 //!
 //! One of the host's two reviewed places with `unsafe` code (the other loads precompiled
 //! plugins, `plugins/engine.rs`). Every call follows one pattern
@@ -446,6 +447,29 @@ pub(crate) fn list_groups<C: ClientContext>(
             }
         })
         .collect())
+}
+
+/// The high watermark of `topic` / `partition` as the client last saw it in a fetch response
+/// (no request is sent); `None` before the first fetch or for a partition it does not fetch.
+pub(crate) fn cached_high_watermark<C: ClientContext>(
+    client: &Client<C>,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
+    let topic = CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1_i64, -1_i64);
+    // SAFETY: a live client handle, a NUL-terminated topic name and two writable integers;
+    // librdkafka only reads its own cached state.
+    let code = unsafe {
+        sys::rd_kafka_get_watermark_offsets(
+            client.native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (code == sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
 }
 
 /// Requests of one kind in flight at once on a queue (bounds what librdkafka holds): a new one

@@ -4,8 +4,8 @@
 //!
 //! * [`AckContext`] (target producer): delivery reports of mirrored records, of dead-letter
 //!   writes and of position writes, told apart by the delivery opaque ([`Opaque`]).
-//! * [`SourceContext`] (source consumer): the latest high watermark per partition, from
-//!   librdkafka's statistics, for the lag gauge.
+//! * [`SourceContext`] (source consumer): nothing to record; why librdkafka's statistics stay
+//!   off is on it.
 //! * [`OffsetSyncContext`] (offset-sync producer): delivery errors of offset syncs.
 
 use std::collections::HashMap;
@@ -16,7 +16,6 @@ use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Headers, Message};
 use rdkafka::producer::ProducerContext;
-use rdkafka::statistics::Statistics;
 
 /// What a delivery report belongs to, encoded in the record's `usize` opaque.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,33 +167,15 @@ impl ProducerContext for AckContext {
     }
 }
 
-/// Source consumer context: keeps the latest high watermark per partition from librdkafka
-/// statistics, for the lag gauge.
+/// Source consumer context. The lag gauge reads the high watermark librdkafka keeps from
+/// every fetch response (`kafka::ffi::cached_high_watermark`), not its statistics: with
+/// statistics on, librdkafka runs a timer and a ListOffsets request per partition and emits a
+/// JSON document of every partition, which at thousands of partitions kept each consumer's
+/// main thread busy re-sorting timers and starved the fetches (issue 13, `bench/topics`).
 #[derive(Default)]
-pub(super) struct SourceContext {
-    /// (source topic, partition) → high watermark.
-    pub(super) high_watermarks: Mutex<HashMap<(String, i32), i64>>,
-}
+pub(super) struct SourceContext;
 
-impl ClientContext for SourceContext {
-    fn stats(&self, statistics: Statistics) {
-        let mut marks = self
-            .high_watermarks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        for (topic_name, topic) in statistics.topics {
-            for (partition, stats) in topic.partitions {
-                tracing::trace!(topic = %topic_name, partition, fetch_state = %stats.fetch_state,
-                    next = stats.next_offset, query = stats.query_offset, app = stats.app_offset,
-                    hi = stats.hi_offset, fetchq = stats.fetchq_cnt, leader = stats.leader,
-                    "Source partition statistics.");
-                if partition >= 0 && stats.hi_offset >= 0 {
-                    marks.insert((topic_name.clone(), partition), stats.hi_offset);
-                }
-            }
-        }
-    }
-}
+impl ClientContext for SourceContext {}
 
 impl ConsumerContext for SourceContext {}
 

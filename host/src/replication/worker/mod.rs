@@ -246,8 +246,7 @@ impl Worker {
             source: Box::new(source),
         };
         let consumer: BaseConsumer<SourceContext> = crate::kafka::source_consumer(&context.source)
-            .set("statistics.interval.ms", "2000")
-            .create_with_context(SourceContext::default())
+            .create_with_context(SourceContext)
             .map_err(client_error)?;
         let producer: BaseProducer<AckContext> = crate::kafka::target_producer(&context.target)
             .create_with_context(AckContext {
@@ -714,15 +713,13 @@ impl Worker {
     }
 
     fn update_lag(&self) {
-        let marks = self
-            .consumer
-            .context()
-            .high_watermarks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
         for topic in self.table.topics() {
             for (partition, state) in &topic.partitions {
-                let high = marks.get(&(topic.source.to_string(), *partition)).copied();
+                let high = crate::kafka::ffi::cached_high_watermark(
+                    self.consumer.client(),
+                    &topic.source,
+                    *partition,
+                );
                 tracing::debug!(topic = %topic.source, partition, next = ?state.next_offset,
                     replicated = ?state.tracker.last_replicated(), ?high, in_flight = self.in_flight,
                     assigned = state.assigned(), "Partition progress.");
