@@ -20,12 +20,24 @@ def main(bootstrap, prefix, topics, partitions, per_partition):
         for future in admin.create_topics(batch, operation_timeout=60).values():
             future.result()
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "queue.buffering.max.messages": 1000000})
+    failed = []
+
+    def delivered(error, message):
+        if error is not None:
+            failed.append(error)
+
+    # Every record must land: a write to a topic created a moment ago can wait for its
+    # metadata, so flush until nothing is queued, and fail on any delivery error (an earlier
+    # version returned after a fixed flush timeout and left 80 % of the partitions empty).
     for name in names:
         for partition in range(partitions):
             for index in range(per_partition):
-                producer.produce(name, value=b"%d" % index, partition=partition)
+                producer.produce(name, value=b"%d" % index, partition=partition, on_delivery=delivered)
         producer.poll(0)
-    producer.flush(120)
+    while len(producer) > 0:
+        producer.flush(10)
+    if failed:
+        sys.exit(f"{len(failed)} records were not written, the first because: {failed[0]}")
 
 
 if __name__ == "__main__":
