@@ -4,6 +4,7 @@
 """
 
 import sys
+import time
 
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -19,6 +20,24 @@ def main(bootstrap, prefix, topics, partitions, per_partition):
         ]
         for future in admin.create_topics(batch, operation_timeout=60).values():
             future.result()
+    # A created topic is known to the broker that serves it only once that broker applied the
+    # controller's metadata (at 8 000 partitions, many seconds later): wait for every
+    # partition to have a leader before writing.
+    deadline = time.monotonic() + 600
+    while True:
+        listed = admin.list_topics(timeout=30).topics
+        ready = sum(
+            1
+            for name in names
+            if name in listed
+            and len(listed[name].partitions) == partitions
+            and all(p.leader >= 0 for p in listed[name].partitions.values())
+        )
+        if ready == len(names):
+            break
+        if time.monotonic() > deadline:
+            sys.exit(f"only {ready} of {len(names)} topics have leaders after 600 s")
+        time.sleep(1)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "queue.buffering.max.messages": 1000000})
     failed = []
 
