@@ -83,6 +83,12 @@ pub(crate) enum LeaderError {
     },
 }
 
+/// Maps a failed librdkafka call made through `kafka::ffi` on `what`.
+fn native(what: &str) -> impl FnOnce(NativeError) -> LeaderError {
+    let what = what.to_owned();
+    move |source| LeaderError::Native { what, source }
+}
+
 fn kafka(what: impl Into<String>) -> impl FnOnce(KafkaError) -> LeaderError {
     let what = what.into();
     move |source| LeaderError::Kafka {
@@ -365,12 +371,8 @@ impl Leader {
 
     /// The source groups selected by `groups` / `groups_exclude`.
     fn source_groups(&self) -> Result<Vec<String>, LeaderError> {
-        let list = ffi::list_groups(self.source_admins.first.client()).map_err(|source| {
-            LeaderError::Native {
-                what: "listing the source's consumer groups".to_owned(),
-                source,
-            }
-        })?;
+        let list = ffi::list_groups(self.source_admins.first.client())
+            .map_err(native("listing the source's consumer groups"))?;
         let flow = &self.context.tasks.flow;
         let mut groups: Vec<String> = list
             .into_iter()
@@ -440,13 +442,8 @@ impl Leader {
             .with_label_values(&[&self.flow]);
         let (group_count, written_before) = (groups.len(), written.get());
         // Every group's committed offsets, pipelined on one admin client.
-        let committed =
-            ffi::list_group_offsets(&self.source_admins.clients(), &groups).map_err(|source| {
-                LeaderError::Native {
-                    what: "listing the source groups' offsets".to_owned(),
-                    source,
-                }
-            })?;
+        let committed = ffi::list_group_offsets(&self.source_admins.clients(), &groups)
+            .map_err(native("listing the source groups' offsets"))?;
         phases.done("reading group offsets");
         for (group, committed) in groups.into_iter().zip(committed) {
             let committed = match committed {
@@ -590,12 +587,8 @@ impl Leader {
         if groups.is_empty() {
             return Ok(Vec::new());
         }
-        let listed = ffi::list_groups(self.target_admins.first.client()).map_err(|source| {
-            LeaderError::Native {
-                what: "listing the target's consumer groups".to_owned(),
-                source,
-            }
-        })?;
+        let listed = ffi::list_groups(self.target_admins.first.client())
+            .map_err(native("listing the target's consumer groups"))?;
         let states: HashMap<String, String> = listed.into_iter().collect();
         phases.done("listing target groups");
         let mut existing = Vec::new();
@@ -613,12 +606,8 @@ impl Leader {
                 None => absent.push(group.clone()),
             }
         }
-        let current = ffi::list_group_offsets(&self.target_admins.clients(), &existing).map_err(
-            |source| LeaderError::Native {
-                what: "listing the target groups' offsets".to_owned(),
-                source,
-            },
-        )?;
+        let current = ffi::list_group_offsets(&self.target_admins.clients(), &existing)
+            .map_err(native("listing the target groups' offsets"))?;
         phases.done("reading target group offsets");
         let mut outcomes = Vec::with_capacity(existing.len() + absent.len());
         let mut commits = Vec::new();
@@ -637,12 +626,8 @@ impl Leader {
                 Err(error) => outcomes.push((group, Err(error))),
             }
         }
-        let results = ffi::alter_group_offsets(&self.target_admins.clients(), &commits).map_err(
-            |source| LeaderError::Native {
-                what: "committing the target groups' offsets".to_owned(),
-                source,
-            },
-        )?;
+        let results = ffi::alter_group_offsets(&self.target_admins.clients(), &commits)
+            .map_err(native("committing the target groups' offsets"))?;
         phases.done("committing");
         for ((group, offsets), result) in commits.into_iter().zip(results) {
             outcomes.push((group, result.map(|()| offsets.len() as u64)));

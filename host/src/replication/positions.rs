@@ -46,20 +46,16 @@ impl PositionReader {
         topic: &str,
         source_alias: &str,
     ) -> Result<Self, PositionsError> {
-        let consumer: BaseConsumer =
-            crate::kafka::plain_consumer(target)
-                .create()
-                .map_err(|source| PositionsError::Kafka {
-                    topic: topic.to_owned(),
-                    source: Box::new(source),
-                })?;
-        let watermarks: BaseConsumer =
-            crate::kafka::watermark_client(target)
-                .create()
-                .map_err(|source| PositionsError::Kafka {
-                    topic: topic.to_owned(),
-                    source: Box::new(source),
-                })?;
+        let failed = |source| PositionsError::Kafka {
+            topic: topic.to_owned(),
+            source: Box::new(source),
+        };
+        let consumer: BaseConsumer = crate::kafka::plain_consumer(target)
+            .create()
+            .map_err(failed)?;
+        let watermarks: BaseConsumer = crate::kafka::watermark_client(target)
+            .create()
+            .map_err(failed)?;
         Ok(PositionReader {
             consumer,
             watermarks,
