@@ -150,14 +150,11 @@ fn issue_14_readyz_answers_ready_once_the_flow_joined_its_group() {
     let flow = format!("flow {source}->{target}");
     let mut ferry = Ferry::start(&config, &dir, "ready");
     let not_member = format!("{flow}: not a member of its task-lease group yet\n");
-    support::wait_for_value(
+    ferry.wait_for_probe(
         Duration::from_secs(60),
         "/readyz says the started flow is not a member of its group",
-        &Some((503, not_member.clone())),
-        || {
-            ferry.assert_running();
-            ferry.probe("/readyz")
-        },
+        "/readyz",
+        (503, &not_member),
     );
     assert!(
         ferry.log_text().contains("Flow started."),
@@ -177,14 +174,11 @@ fn issue_14_readyz_answers_ready_once_the_flow_joined_its_group() {
     );
 
     drop(blocker);
-    support::wait_for_value(
+    ferry.wait_for_probe(
         Duration::from_secs(60),
         "/readyz answers ready once the flow joined its group",
-        &Some((200, "ready\n".to_owned())),
-        || {
-            ferry.assert_running();
-            ferry.probe("/readyz")
-        },
+        "/readyz",
+        (200, "ready\n"),
     );
     assert!(
         ferry.log_text().contains("Acquiring tasks."),

@@ -113,6 +113,22 @@ impl Ferry {
         Some(http(&address, "GET", path, &[], None))
     }
 
+    /// Waits until `GET <path>` answers `expected` (status, body) while the process keeps
+    /// running; fails with `what` and the last answer after `timeout`.
+    pub fn wait_for_probe(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        path: &str,
+        expected: (u16, &str),
+    ) {
+        let expected = Some((expected.0, expected.1.to_owned()));
+        super::wait_for_value(timeout, what, &expected, || {
+            self.assert_running();
+            self.probe(path)
+        });
+    }
+
     /// Whether the admin endpoint is up (its address is in the log).
     pub fn admin_ready(&self) -> bool {
         self.address("Admin endpoint listening.").is_some()
