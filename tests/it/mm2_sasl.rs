@@ -5,9 +5,37 @@
 //! `your_user`/`your_password` are a super user of the test harness (`scripts/kafka-local start
 //! --sasl`, which also generates the test CA), and so is `ferry`, the tokens' principal.
 
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::support::{self, Ferry, TempDir, TokenEndpoint};
+
+/// The runs below are one deployment: the same flow (`clusterA->clusterB`, topics
+/// `prod.*.global`) on the same clusters, in one flow group. Run together, each would mirror the
+/// others' topics and share their tasks, and a test could pass on what another process copied.
+/// So they take turns.
+static DEPLOYMENT: Mutex<()> = Mutex::new(());
+
+fn deployment_turn() -> MutexGuard<'static, ()> {
+    // A failed test poisons the lock; the next one may still run.
+    DEPLOYMENT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Waits until `ferry` alone has mirrored `expected` records to `remote`, and checks that it
+/// held tasks to do so (the copy is its own).
+fn wait_for_own_copy(ferry: &mut Ferry, b: &str, remote: &str, expected: i64) {
+    support::wait_until(Duration::from_secs(120), "all records mirrored", || {
+        ferry.assert_running();
+        support::record_count(b, remote) >= expected
+    });
+    assert!(
+        ferry.tasks_held() > 0,
+        "the records were mirrored while this process held no task:\n{}",
+        ferry.log_text()
+    );
+}
 
 /// `examples/connect-mirror-maker.properties` with only the addresses made local and, for the
 /// one-broker clusters, every replication factor set to 1 (the issue allows both edits). Its
@@ -41,6 +69,7 @@ fn operator_file(a: &str, b: &str) -> String {
 /// `sync.topic.acls`).
 #[test]
 fn operators_mm2_file_runs_with_sasl() {
+    let _turn = deployment_turn();
     let clusters = support::sasl_clusters();
     let text = operator_file(&clusters.a, &clusters.b);
     assert!(text.contains("username=\"your_user\" password=\"your_password\""));
@@ -67,10 +96,7 @@ fn operators_mm2_file_runs_with_sasl() {
     std::fs::write(&file, &text).unwrap();
     let mut ferry = Ferry::start_mm2(&file, &dir, "ferry");
     let expected = i64::from(partitions) * per_partition as i64;
-    support::wait_until(Duration::from_secs(120), "all records mirrored", || {
-        ferry.assert_running();
-        support::record_count(&clusters.b, &remote) >= expected
-    });
+    wait_for_own_copy(&mut ferry, &clusters.b, &remote, expected);
     support::wait_until(Duration::from_secs(60), "the topic ACL follows", || {
         support::acls(&clusters.b).iter().any(|acl| {
             acl.name == remote && acl.principal == "User:alice" && acl.operation == "READ"
@@ -127,6 +153,7 @@ fn operator_file_with_tls(truststore: &[(&str, String)]) -> String {
 /// `prod.*.global` topic is mirrored exactly, and no secret reaches the log.
 #[test]
 fn operators_mm2_file_runs_with_sasl_ssl_and_scram() {
+    let _turn = deployment_turn();
     let clusters = support::sasl_clusters();
     let text = operator_file_with_tls(&[
         (
@@ -149,10 +176,7 @@ fn operators_mm2_file_runs_with_sasl_ssl_and_scram() {
     std::fs::write(&file, &text).unwrap();
     let mut ferry = Ferry::start_mm2(&file, &dir, "ferry");
     let expected = i64::from(partitions) * per_partition as i64;
-    support::wait_until(Duration::from_secs(120), "all records mirrored", || {
-        ferry.assert_running();
-        support::record_count(&clusters.b, &remote) >= expected
-    });
+    wait_for_own_copy(&mut ferry, &clusters.b, &remote, expected);
     let log = ferry.log_text();
     assert!(!log.contains("your_password"), "secret in the log");
     ferry.terminate();
@@ -244,6 +268,7 @@ fn operator_file_with_oauthbearer(token_url: &str) -> String {
 /// `prod.*.global` topic is mirrored exactly, and the client secret never reaches the log.
 #[test]
 fn operators_mm2_file_runs_with_oauthbearer_oidc() {
+    let _turn = deployment_turn();
     let clusters = support::sasl_clusters();
     let endpoint = TokenEndpoint::start("ferry", "ferry-secret", "kafka", "ferry");
     let text = operator_file_with_oauthbearer(&endpoint.url);
@@ -274,10 +299,7 @@ fn operators_mm2_file_runs_with_oauthbearer_oidc() {
 
     let mut ferry = Ferry::start_mm2(&file, &dir, "ferry");
     let expected = i64::from(partitions) * per_partition as i64;
-    support::wait_until(Duration::from_secs(120), "all records mirrored", || {
-        ferry.assert_running();
-        support::record_count(&clusters.b, &remote) >= expected
-    });
+    wait_for_own_copy(&mut ferry, &clusters.b, &remote, expected);
     ferry.terminate();
     let log = std::fs::read_to_string(dir.0.join("ferry.log")).unwrap();
     assert!(!log.contains("ferry-secret"), "secret in the log:\n{log}");

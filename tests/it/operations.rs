@@ -250,3 +250,42 @@ fn issue_14_a_flow_whose_source_does_not_answer_is_not_ready() {
     assert_eq!(ferry.probe("/healthz").map(|(status, _)| status), Some(200));
     ferry.terminate();
 }
+
+/// A SIGTERM that arrives while the flows start (the metrics endpoint is up, no flow has started
+/// yet) is answered like any other: the flows finish starting, are drained, and the process
+/// exits 0; it is never killed by the signal's default action.
+#[test]
+fn a_sigterm_during_start_drains_and_exits_cleanly() {
+    let clusters = support::clusters();
+    let source = support::unique("stA");
+    let target = support::unique("stB");
+    let topic = support::unique("st.orders");
+    support::create_topic(&clusters.a, &topic, 2);
+    let dir = TempDir::new("sigterm-start");
+    let extra = format!("topics = \"{}\"\ntasks = 2", topic.replace('.', "\\\\."));
+    let config = ConfigBuilder::new()
+        .cluster(&source, &clusters.a)
+        .cluster(&target, &clusters.b)
+        .flow(&source, &target, &support::unique("g"), &extra)
+        .write(&dir);
+    let ferry = Ferry::start(&config, &dir, "sigterm");
+    // Polled more often than support::wait_until does: the window is the flow's start (its
+    // bookkeeping topics are created on a new target prefix), a few hundred milliseconds.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !ferry.log_text().contains("Metrics endpoint listening.") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no metrics endpoint:\n{}",
+            ferry.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let log_at_signal = ferry.log_text();
+    let log = ferry.terminate();
+    assert!(
+        !log_at_signal.contains("Flow started."),
+        "the signal came after the start, so this run shows nothing:\n{log}"
+    );
+    assert!(log.contains("Flow started."), "{log}");
+    assert!(log.contains("Shutting down"), "{log}");
+}

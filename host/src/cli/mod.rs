@@ -484,14 +484,12 @@ const WAIT_FOR_CLUSTERS_INTERVAL: std::time::Duration = std::time::Duration::fro
 async fn wait_for_clusters(
     config: &Config,
     flows: &[(Flow, Arc<Policy>, Arc<FlowHealth>)],
+    signals: &mut StopSignals,
 ) -> bool {
-    // One signal listener for the whole wait, so that no signal falls between two checks.
-    let signal = wait_for_signal();
-    tokio::pin!(signal);
     loop {
         let problems = tokio::select! {
             problems = cluster_problems(config) => problems,
-            () = &mut signal => return false,
+            () = signals.recv() => return false,
         };
         if problems.is_empty() {
             return true;
@@ -509,7 +507,7 @@ async fn wait_for_clusters(
             "Waiting for clusters to answer before starting the flows.");
         tokio::select! {
             () = tokio::time::sleep(WAIT_FOR_CLUSTERS_INTERVAL) => {}
-            () = &mut signal => return false,
+            () = signals.recv() => return false,
         }
     }
 }
@@ -549,6 +547,9 @@ async fn run(
     admin: AdminArguments,
     options: EngineOptions,
 ) -> Result<(), Failure> {
+    // Listening from the first moment: a SIGTERM that arrives while the flows start is kept
+    // and answered by a drain once they run, never by the default action (exit, no drain).
+    let mut signals = StopSignals::listen();
     let mut problems = Vec::new();
     if let AdminBind(Some(address)) = admin.admin_bind
         && let Err(error) = crate::admin::check_bind(address, admin.admin_token.as_deref())
@@ -576,7 +577,7 @@ async fn run(
         .await
         .map_err(|error| Failure::runtime(crate::error_chain(&error)))?;
     tracing::info!(address = %bound, "Metrics endpoint listening.");
-    if wait && !wait_for_clusters(&config, &flows).await {
+    if wait && !wait_for_clusters(&config, &flows, &mut signals).await {
         tracing::info!("Stopped while waiting for clusters.");
         return Ok(());
     }
@@ -608,7 +609,7 @@ async fn run(
         }
     }
     crate::admin::watch(plugins, !admin.no_watch_plugins);
-    wait_for_signal().await;
+    signals.recv().await;
     tracing::info!("Shutting down: draining tasks and storing positions.");
     for flow in running {
         flow.stop().await;
@@ -616,20 +617,42 @@ async fn run(
     Ok(())
 }
 
-async fn wait_for_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "Cannot listen for SIGTERM.");
-                std::future::pending::<()>().await;
+/// SIGTERM and SIGINT, registered when made: a signal that arrives before [`StopSignals::recv`]
+/// is awaited is kept for it.
+struct StopSignals {
+    terminate: Option<tokio::signal::unix::Signal>,
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn listen() -> StopSignals {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen = |kind: SignalKind, name: &str| {
+            signal(kind)
+                .map_err(
+                    |error| tracing::warn!(%error, signal = name, "Cannot listen for a signal."),
+                )
+                .ok()
+        };
+        StopSignals {
+            terminate: listen(SignalKind::terminate(), "SIGTERM"),
+            interrupt: listen(SignalKind::interrupt(), "SIGINT"),
+        }
+    }
+
+    /// Waits for either signal (forever when neither could be listened for).
+    async fn recv(&mut self) {
+        async fn one(signal: &mut Option<tokio::signal::unix::Signal>) {
+            match signal {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
             }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
+        tokio::select! {
+            () = one(&mut self.terminate) => {}
+            () = one(&mut self.interrupt) => {}
+        }
     }
 }

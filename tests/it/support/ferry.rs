@@ -180,8 +180,8 @@ impl Ferry {
         self.child.wait().unwrap();
     }
 
-    /// Sends SIGTERM and waits for a clean exit.
-    pub fn terminate(mut self) {
+    /// Sends SIGTERM and waits for a clean exit; returns the whole log.
+    pub fn terminate(mut self) -> String {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -195,7 +195,7 @@ impl Ferry {
                     "ferry exited with {status}; log:\n{}",
                     self.log_text()
                 );
-                return;
+                return self.log_text();
             }
             assert!(
                 Instant::now() < deadline,
