@@ -1,5 +1,6 @@
 //! MM2's own `connect-mirror-maker.properties` is read as is (`--mm2`).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::support::{self, Ferry, TempDir};
@@ -120,6 +121,7 @@ fn runs_operators_mm2_file() {
     let dir = TempDir::new("mm2-run");
     let file = dir.0.join("connect-mirror-maker.properties");
     std::fs::write(&file, operator_file_for_one_broker()).unwrap();
+    let started = now_ms();
     let mut ferry = Ferry::start_mm2(&file, &dir, "ferry");
     let expected = i64::from(partitions) * per_partition as i64;
     support::wait_until(
@@ -140,6 +142,7 @@ fn runs_operators_mm2_file() {
             support::committed(&clusters.b, &group, &remote, partitions) == translated
         },
     );
+    check_mm2_metrics(&ferry, &remote, &group, partitions, per_partition, started);
     let log = ferry.log_text();
     ferry.terminate();
 
@@ -162,6 +165,121 @@ fn runs_operators_mm2_file() {
                 .any(|line| line.contains("Key not used by Ferry.")
                     && line.contains(&format!("key={key} "))),
             "{key} not logged as unused:\n{log}"
+        );
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Issue 14: the queries of a Strimzi MM2 dashboard (`record_count`, `byte_rate`,
+/// `replication_latency_ms_max`, `record_age_ms_avg`, `checkpoint_latency_ms_max`) answer per
+/// partition of `remote`, with the values the records written imply. Every record was written
+/// before Ferry started (at `started`) and acknowledged before now, so a latency or age lies
+/// between `started - timestamp` and `now - timestamp` of the records it covers.
+fn check_mm2_metrics(
+    ferry: &Ferry,
+    remote: &str,
+    group: &str,
+    partitions: i32,
+    per_partition: u64,
+    started: i64,
+) {
+    const SOURCE: &str = "kafka_connect_mirror_mirrorsourceconnector_";
+    let scraped = now_ms();
+    let source_family = |name: &str| -> BTreeMap<i32, f64> {
+        ferry
+            .samples(&format!("{SOURCE}{name}"))
+            .into_iter()
+            .filter(|(labels, _)| labels.get("topic").map(String::as_str) == Some(remote))
+            .map(|(labels, value)| {
+                assert_eq!(
+                    labels.get("target").map(String::as_str),
+                    Some("clusterB"),
+                    "{labels:?}"
+                );
+                assert_eq!(
+                    labels.get("source").map(String::as_str),
+                    Some("clusterA"),
+                    "{labels:?}"
+                );
+                (labels["partition"].parse().unwrap(), value)
+            })
+            .collect()
+    };
+    let (counts, bytes, byte_rates, latency_max, latency_min, age_avg) = (
+        source_family("record_count"),
+        source_family("byte_count"),
+        source_family("byte_rate"),
+        source_family("replication_latency_ms_max"),
+        source_family("replication_latency_ms_min"),
+        source_family("record_age_ms_avg"),
+    );
+    for partition in 0..partitions {
+        let written: Vec<support::TestRecord> = (0..per_partition)
+            .map(|index| support::record(partition, index))
+            .collect();
+        let value_bytes: usize = written
+            .iter()
+            .map(|record| record.value.as_ref().map_or(0, Vec::len))
+            .sum();
+        let first = written.iter().map(|record| record.timestamp).min().unwrap();
+        let last = written.iter().map(|record| record.timestamp).max().unwrap();
+        let mean = written
+            .iter()
+            .map(|record| record.timestamp as f64)
+            .sum::<f64>()
+            / written.len() as f64;
+        println!(
+            "partition {partition}: record_count {:?}, byte_count {:?} (written {value_bytes}), byte_rate {:?}, latency max {:?} min {:?}, age avg {:?}",
+            counts.get(&partition),
+            bytes.get(&partition),
+            byte_rates.get(&partition),
+            latency_max.get(&partition),
+            latency_min.get(&partition),
+            age_avg.get(&partition)
+        );
+        assert_eq!(counts.get(&partition), Some(&(per_partition as f64)));
+        assert_eq!(bytes.get(&partition), Some(&(value_bytes as f64)));
+        // A rate is the window's bytes over its elapsed time, at least 30 s; while the first
+        // acknowledgement (after `started`) is less than 60 s old, the window has them all.
+        let rate = byte_rates[&partition];
+        assert!(
+            rate > 0.0 && rate <= value_bytes as f64 / 30.0,
+            "byte_rate {rate}"
+        );
+        if scraped - started < 60_000 {
+            assert!(rate >= value_bytes as f64 / 60.0, "byte_rate {rate}");
+        }
+        let within = |value: f64, timestamp: f64| {
+            value >= started as f64 - timestamp && value <= scraped as f64 - timestamp
+        };
+        assert!(within(latency_max[&partition], first as f64), "latency max");
+        assert!(within(latency_min[&partition], last as f64), "latency min");
+        assert!(within(age_avg[&partition], mean), "age avg");
+    }
+    let checkpoints: BTreeMap<i32, f64> = ferry
+        .samples("kafka_connect_mirror_mirrorcheckpointconnector_checkpoint_latency_ms_max")
+        .into_iter()
+        .filter(|(labels, _)| {
+            labels.get("group").map(String::as_str) == Some(group)
+                && labels.get("topic").map(String::as_str) == Some(remote)
+        })
+        .map(|(labels, value)| (labels["partition"].parse().unwrap(), value))
+        .collect();
+    println!("checkpoint_latency_ms_max of {group}: {checkpoints:?}");
+    assert_eq!(
+        checkpoints.keys().copied().collect::<Vec<_>>(),
+        (0..partitions).collect::<Vec<_>>()
+    );
+    for latency in checkpoints.values() {
+        assert!(
+            *latency >= 0.0 && *latency <= (scraped - started) as f64,
+            "{latency}"
         );
     }
 }

@@ -23,6 +23,20 @@ fn lag_partitions(ferry: &Ferry, topic: &str) -> BTreeSet<i32> {
         .collect()
 }
 
+/// The partitions of remote topic `remote` that have MM2's
+/// `kafka_connect_mirror_mirrorsourceconnector_record_count` series in `ferry`'s metrics.
+fn mm2_partitions(ferry: &Ferry, remote: &str) -> BTreeSet<i32> {
+    if ferry.probe("/metrics").is_none() {
+        return BTreeSet::new();
+    }
+    ferry
+        .samples("kafka_connect_mirror_mirrorsourceconnector_record_count")
+        .into_iter()
+        .filter(|(labels, _)| labels.get("topic").map(String::as_str) == Some(remote))
+        .filter_map(|(labels, _)| labels.get("partition")?.parse().ok())
+        .collect()
+}
+
 /// Issue 14, no stale series: two processes share one flow; once the second took some tasks,
 /// the partitions that moved to it are gone from the first process's `/metrics` (the lag
 /// gauge is the one per-partition series), the first still shows its own, and between them
@@ -86,27 +100,33 @@ fn issue_14_a_partition_that_moved_away_leaves_the_first_process_metrics() {
         first.tasks_held() > 0 && second.tasks_held() > 0
     });
     // Each partition shows in exactly one process: in the second once its task started there,
-    // and no longer in the first once the first gave the task up.
-    let mut last = (BTreeSet::new(), BTreeSet::new());
+    // and no longer in the first once the first gave the task up; MM2's series (remote topic
+    // name) follow the same partitions.
+    let remote = format!("{source}.{topic}");
+    let mut last = Default::default();
     support::wait_until(
         Duration::from_secs(60),
-        "the processes show disjoint lag series that cover every partition",
+        "the processes show disjoint lag and MM2 series that cover every partition",
         || {
             first.assert_running();
             second.assert_running();
             last = (
                 lag_partitions(&first, &topic),
                 lag_partitions(&second, &topic),
+                mm2_partitions(&first, &remote),
+                mm2_partitions(&second, &remote),
             );
-            let (mine, theirs) = &last;
+            let (mine, theirs, mine_mm2, theirs_mm2) = &last;
             !mine.is_empty()
                 && !theirs.is_empty()
                 && mine.is_disjoint(theirs)
                 && mine.union(theirs).copied().collect::<BTreeSet<_>>() == all
+                && mine == mine_mm2
+                && theirs == theirs_mm2
         },
     );
-    let (kept, moved) = last;
-    println!("lag series: first {kept:?}, second {moved:?}");
+    let (kept, moved, _, _) = last;
+    println!("lag and MM2 series: first {kept:?}, second {moved:?}");
     assert_eq!(
         first.metric(&format!("ferry_tasks_owned{{flow=\"{source}->{target}\"}}")),
         Some(first.tasks_held() as f64),

@@ -441,6 +441,8 @@ impl Leader {
             .untranslatable_offsets
             .with_label_values(&[&self.flow]);
         let (group_count, written_before) = (groups.len(), written.get());
+        // The checkpoints sent this round, with their creation times (MM2's checkpoint latency).
+        let mut sent = Vec::new();
         // Every group's committed offsets, pipelined on one admin client.
         let committed = ffi::list_group_offsets(&self.source_admins.clients(), &groups)
             .map_err(native("listing the source groups' offsets"))?;
@@ -512,6 +514,7 @@ impl Leader {
                     Ok(()) => {
                         written.inc();
                         tracing::debug!(%checkpoint, "Checkpoint written.");
+                        sent.push((checkpoint, listed_at));
                     }
                     Err((error, _)) => {
                         tracing::warn!(%error, group, "Writing a checkpoint failed.");
@@ -522,6 +525,19 @@ impl Leader {
         self.target_producer
             .flush(READ_TIMEOUT)
             .map_err(kafka("writing checkpoints"))?;
+        // Every checkpoint of the round is acknowledged once the flush returns.
+        let acknowledged = crate::metrics::now_ms();
+        let flow = &self.context.tasks.flow;
+        for (checkpoint, created) in sent {
+            self.context.tasks.metrics.mm2.checkpoint_acknowledged(
+                (flow.source.as_str(), flow.target.as_str()),
+                &checkpoint.consumer_group_id,
+                &checkpoint.topic,
+                checkpoint.partition,
+                created,
+                acknowledged,
+            );
+        }
         phases.done("writing checkpoints");
         self.events.checkpoint_round(
             started.elapsed(),

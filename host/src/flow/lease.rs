@@ -104,10 +104,12 @@ impl LeaseContext {
             if let Some(leader) = leader {
                 leader.stop();
                 // The next leader shows its own round times; this process's go stale.
-                self.flow
-                    .tasks
-                    .metrics
-                    .forget_leader_rounds(self.flow.tasks.flow.id.as_str());
+                let flow = &self.flow.tasks.flow;
+                self.flow.tasks.metrics.forget_leader_rounds(
+                    flow.id.as_str(),
+                    flow.source.as_str(),
+                    flow.target.as_str(),
+                );
                 tracing::info!("Flow leader duties released.");
             }
         }

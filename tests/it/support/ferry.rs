@@ -2,6 +2,7 @@
 //! scraping, admin requests, kill or terminate), the HTTP client its endpoints are reached with,
 //! and one-shot commands run to completion.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -166,6 +167,25 @@ impl Ferry {
         self.metrics()
             .lines()
             .find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
+    }
+
+    /// Every sample of family `name` in this process's metrics: its labels and value.
+    pub fn samples(&self, name: &str) -> Vec<(BTreeMap<String, String>, f64)> {
+        self.metrics()
+            .lines()
+            .filter_map(|line| {
+                let rest = line.strip_prefix(name)?.strip_prefix('{')?;
+                let (labels, value) = rest.rsplit_once("} ")?;
+                let labels = labels
+                    .split(',')
+                    .filter_map(|pair| {
+                        let (key, value) = pair.split_once('=')?;
+                        Some((key.to_owned(), value.trim_matches('"').to_owned()))
+                    })
+                    .collect();
+                Some((labels, value.parse().ok()?))
+            })
+            .collect()
     }
 
     /// Number of tasks this process holds now, from its log.

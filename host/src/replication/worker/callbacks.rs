@@ -71,6 +71,8 @@ pub(super) struct Ack {
     pub(super) timestamp: Option<i64>,
     /// Key, value and header bytes.
     pub(super) bytes: usize,
+    /// Value bytes (what MM2's `byte-count` counts).
+    pub(super) value_bytes: usize,
     /// Why the target refused the record, if it did.
     pub(super) error: Option<KafkaError>,
     /// A dead-letter write standing for the source record (no offset sync, not counted as
@@ -133,6 +135,7 @@ impl ProducerContext for AckContext {
                         downstream: -1,
                         timestamp: None,
                         bytes: 0,
+                        value_bytes: 0,
                         error,
                         dead_letter: true,
                     });
@@ -144,8 +147,9 @@ impl ProducerContext for AckContext {
                     .get(message.topic())
                     .copied()
                     .unwrap_or(u32::MAX);
+                let value_bytes = message.payload().map_or(0, <[u8]>::len);
                 let bytes = message.key().map_or(0, <[u8]>::len)
-                    + message.payload().map_or(0, <[u8]>::len)
+                    + value_bytes
                     + message.headers().map_or(0, |headers| {
                         headers
                             .iter()
@@ -159,6 +163,7 @@ impl ProducerContext for AckContext {
                     downstream: message.offset(),
                     timestamp: message.timestamp().to_millis(),
                     bytes,
+                    value_bytes,
                     error,
                     dead_letter: false,
                 });

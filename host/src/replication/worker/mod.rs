@@ -40,7 +40,7 @@ mod store;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use prometheus::{Histogram, IntCounter, IntGauge};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -237,6 +237,8 @@ struct Worker {
     /// Ids of dead-letter records in flight.
     next_dead_letter: usize,
     partitions_halted: IntGauge,
+    /// Wall-clock milliseconds at the start of this loop turn (record age at poll).
+    turn_ms: i64,
 }
 
 impl Worker {
@@ -294,6 +296,7 @@ impl Worker {
             packed: PackedBatch::default(),
             next_dead_letter: 0,
             partitions_halted: events.halted_gauge(),
+            turn_ms: 0,
             events,
             consumer: Arc::new(consumer),
             producer,
@@ -324,6 +327,7 @@ impl Worker {
                 self.chain_generation = generation;
                 self.resume_halted();
             }
+            self.turn_ms = crate::metrics::now_ms();
             let mut consumed = 0;
             while consumed < BATCH && self.in_flight < max_in_flight {
                 let timeout = if consumed == 0 && self.in_flight == 0 {
@@ -408,6 +412,9 @@ impl Worker {
                 source,
             })?;
         found.state.next_offset = Some(offset + 1);
+        found
+            .state
+            .polled(message.timestamp().to_millis(), self.turn_ms);
         Ok(Arc::clone(found.remote))
     }
 
@@ -492,9 +499,7 @@ impl Worker {
                 self.positions_dirty = true;
             }
         }
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_millis() as i64);
+        let now_ms = crate::metrics::now_ms();
         let mut failure = None;
         for ack in self.scratch.drain(..) {
             self.in_flight = self.in_flight.saturating_sub(1);
@@ -540,6 +545,7 @@ impl Worker {
             }
             topic.records.inc();
             topic.bytes.inc_by(ack.bytes as u64);
+            state.replicated(ack.timestamp, ack.value_bytes, now_ms);
             if let Some(timestamp) = ack.timestamp {
                 self.latency
                     .observe((now_ms - timestamp).max(0) as f64 / 1000.0);
@@ -611,11 +617,16 @@ impl Worker {
                         task: self.task,
                         source: Box::new(source),
                     })?;
-                state.assign(self.context.metrics.partition_lag_series(
-                    self.events.flow(),
-                    &mirrored.source,
-                    *partition,
-                ));
+                let metrics = &self.context.metrics;
+                state.assign(
+                    metrics.partition_lag_series(self.events.flow(), &mirrored.source, *partition),
+                    metrics.mm2.source_series(
+                        self.context.flow.source.as_str(),
+                        self.context.flow.target.as_str(),
+                        &mirrored.remote,
+                        *partition,
+                    ),
+                );
                 if grown_remotes.last() != Some(&mirrored.remote) {
                     grown_remotes.push(Arc::clone(&mirrored.remote));
                 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use prometheus::IntCounter;
 
-use crate::metrics::OwnedGauge;
+use crate::metrics::{OwnedGauge, SourceSeries};
 use crate::mm2::translation::SyncRule;
 use crate::replication::tracker::CommitTracker;
 
@@ -33,6 +33,9 @@ pub(super) struct PartitionState {
     /// Records between the replicated position and the high watermark, while assigned: the
     /// series leaves `/metrics` when the partition is unassigned or the task ends.
     lag: Option<OwnedGauge>,
+    /// MirrorMaker 2's series of the partition (`kafka_connect_mirror_mirrorsourceconnector_*`),
+    /// while assigned, like `lag`.
+    mm2: Option<SourceSeries>,
 }
 
 impl PartitionState {
@@ -46,6 +49,7 @@ impl PartitionState {
             assigned: false,
             halted: false,
             lag: None,
+            mm2: None,
         }
     }
 
@@ -54,10 +58,12 @@ impl PartitionState {
         self.assigned
     }
 
-    /// The consumer is assigned the partition; its lag shows in `lag`.
-    pub(super) fn assign(&mut self, lag: OwnedGauge) {
+    /// The consumer is assigned the partition; its lag shows in `lag`, its MM2 series in
+    /// `mm2`.
+    pub(super) fn assign(&mut self, lag: OwnedGauge, mm2: SourceSeries) {
         self.assigned = true;
         self.lag = Some(lag);
+        self.mm2 = Some(mm2);
     }
 
     /// The partition left the task (its topic left the catalog): its lag series goes with it.
@@ -65,6 +71,21 @@ impl PartitionState {
     pub(super) fn unassign(&mut self) {
         self.assigned = false;
         self.lag = None;
+        self.mm2 = None;
+    }
+
+    /// A record with source timestamp `timestamp` was polled at `now_ms`.
+    pub(super) fn polled(&self, timestamp: Option<i64>, now_ms: i64) {
+        if let Some(series) = &self.mm2 {
+            series.polled(timestamp, now_ms);
+        }
+    }
+
+    /// The target acknowledged a record (`value_bytes` of value) at `now_ms`.
+    pub(super) fn replicated(&self, timestamp: Option<i64>, value_bytes: usize, now_ms: i64) {
+        if let Some(series) = &self.mm2 {
+            series.replicated(timestamp, value_bytes, now_ms);
+        }
     }
 
     /// Shows `lag` records behind the high watermark, while assigned.

@@ -5,7 +5,8 @@
 //! never looks up labels per record. Names follow `ferry_<name>_<unit>[_total]`.
 //!
 //! Labels are bounded: `flow` always, `topic` (source topic) on per-topic counters, `partition`
-//! only on the lag gauge, `sync` (`configs` or `acls`) on sync errors.
+//! only on the lag gauge, `sync` (`configs` or `acls`) on sync errors. MM2's families (`mm2`)
+//! keep MM2's labels: per remote partition, and per group partition for checkpoints.
 //!
 //! No stale series: a series that belongs to what one process holds for a while (a partition's
 //! lag, the leader's round times) leaves `/metrics` when the process gives it up. The lag of a
@@ -14,6 +15,9 @@
 //! `Metrics::forget_leader_rounds` when the leader duties are released. Per-topic counters are
 //! totals of this process and stay (a counter that vanished and came back would read as a
 //! reset, and the tasks of one process share them).
+//!
+//! MirrorMaker 2's own series (`kafka_connect_mirror_*`, as Strimzi's jmx-exporter rules name
+//! them) are computed at each scrape from per-partition stats the record path keeps: `mm2`.
 //!
 //! Besides Ferry's own families, the registry holds the process collector (`process_*`: CPU
 //! seconds, resident memory, open file descriptors, threads; Linux only) and
@@ -30,6 +34,10 @@ use prometheus::{
 };
 
 use crate::health::Health;
+
+mod mm2;
+
+pub(crate) use mm2::{Mm2Metrics, SourceSeries, now_ms};
 
 /// The duties whose round times `ferry_leader_round_seconds` shows (its `duty` label).
 pub(crate) const LEADER_DUTIES: [&str; 2] = ["checkpoints", "group_offsets"];
@@ -106,6 +114,8 @@ pub struct Metrics {
     pub plugin_swaps: IntCounterVec,
     /// 1, with the version of this build as label.
     pub build_info: IntGaugeVec,
+    /// MirrorMaker 2's series, under its names.
+    pub(crate) mm2: Arc<Mm2Metrics>,
 }
 
 /// The gauge of one label set, owned by the code that holds what it measures: dropping it
@@ -350,10 +360,15 @@ impl Metrics {
                         .set(1);
                     metric
                 },
+                mm2: Arc::new(Mm2Metrics::new()?),
                 registry: registry.clone(),
             })
         };
         let metrics = build().map_err(MetricsError::Register)?;
+        metrics
+            .registry
+            .register(Box::new(mm2::Mm2Collector(Arc::clone(&metrics.mm2))))
+            .map_err(MetricsError::Register)?;
         #[cfg(target_os = "linux")]
         metrics
             .registry
@@ -378,12 +393,14 @@ impl Metrics {
         )
     }
 
-    /// Removes the leader's round times of `flow`: its leader duties left this process.
-    pub(crate) fn forget_leader_rounds(&self, flow: &str) {
+    /// Removes the leader's round times and checkpoint latencies of `flow` (from cluster
+    /// `source` to `target`): its leader duties left this process.
+    pub(crate) fn forget_leader_rounds(&self, flow: &str, source: &str, target: &str) {
         for duty in LEADER_DUTIES {
             // Absent (no round finished yet) is fine.
             let _ = self.leader_round_seconds.remove_label_values(&[flow, duty]);
         }
+        self.mm2.forget_checkpoints(source, target);
     }
 
     /// Counts a hot swap of `plugin` with its `outcome`.
@@ -507,10 +524,15 @@ mod tests {
             .leader_round_seconds
             .with_label_values(&["a->b", "checkpoints"])
             .set(0.5);
-        metrics.forget_leader_rounds("a->b");
-        metrics.forget_leader_rounds("never-led");
+        metrics
+            .mm2
+            .checkpoint_acknowledged(("a", "b"), "g", "a.orders", 0, 1_000, 1_020);
+        assert!(text(&metrics).contains("checkpoint_latency_ms_max{"));
+        metrics.forget_leader_rounds("a->b", "a", "b");
+        metrics.forget_leader_rounds("never-led", "c", "d");
         let text = text(&metrics);
         assert!(!text.contains("ferry_leader_round_seconds{"), "{text}");
+        assert!(!text.contains("checkpoint_latency_ms_max{"), "{text}");
         let build = format!(
             "ferry_build_info{{version=\"{}\"}} 1",
             env!("CARGO_PKG_VERSION")
