@@ -157,6 +157,51 @@ impl Events {
         }
     }
 
+    /// The next offset `next` of `partition` of `topic` is beyond the source log's end `high`
+    /// (the topic was deleted and created again, or truncated by an unclean leader election):
+    /// the task copies the log again from its start `low`.
+    pub(crate) fn source_log_rewound(
+        &self,
+        topic: &str,
+        partition: i32,
+        next: i64,
+        (low, high): (i64, i64),
+    ) {
+        self.metrics
+            .partition_resets
+            .with_label_values(&[&self.flow, "beyond_end"])
+            .inc();
+        tracing::warn!(
+            topic,
+            partition,
+            next,
+            high_watermark = high,
+            log_start = low,
+            "The next offset is beyond the source's end (topic recreated or truncated); copying the partition again from its log start."
+        );
+    }
+
+    /// Records `next..low` of `partition` of `topic` were deleted at the source (retention)
+    /// before they were copied: the task goes on at the log start `low`.
+    pub(crate) fn source_records_deleted(&self, topic: &str, partition: i32, next: i64, low: i64) {
+        self.metrics
+            .partition_resets
+            .with_label_values(&[&self.flow, "retention"])
+            .inc();
+        self.metrics
+            .records_skipped
+            .with_label_values(&[&self.flow, "retention"])
+            .inc_by(u64::try_from(low - next).unwrap_or(0));
+        tracing::error!(
+            topic,
+            partition,
+            next,
+            log_start = low,
+            skipped = low - next,
+            "Records were deleted at the source before they were replicated; going on at the log start."
+        );
+    }
+
     /// A partition stopped at a record a plugin failed on; the log line is
     /// [`Events::plugin_record_failed`]'s.
     pub(crate) fn partition_halted(gauge: &IntGauge) {

@@ -15,6 +15,7 @@ mod bad_input;
 mod checkpoints;
 mod cycles;
 mod failover;
+mod faults;
 mod hot_swap;
 mod logging;
 mod mm2;

@@ -77,8 +77,9 @@ fn assign_only_group() -> String {
 /// Every assignment carries an explicit start offset (the stored position, or the beginning or
 /// end for partitions never replicated, following the cluster's `auto.offset.reset`, default
 /// `earliest` as in MM2), so librdkafka must never move a position by itself:
-/// `auto.offset.reset=error` turns an out-of-range fetch into an error; the task then restarts
-/// and re-checks the position against the partition's watermarks (`replication::worker`).
+/// `auto.offset.reset=error` turns an out-of-range fetch into an error; the task then checks
+/// the position against the partition's watermarks and moves it in place
+/// (`replication::worker`, `docs/operations.md` "Source log faults").
 /// `isolation.level=read_uncommitted` is the Java consumer's (and so MM2's) default; librdkafka's
 /// own default would silently drop aborted transactional records that MM2 copies.
 pub(crate) fn source_consumer(cluster: &Cluster) -> ClientConfig {

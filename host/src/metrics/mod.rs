@@ -104,6 +104,14 @@ pub struct Metrics {
     /// Committed source offsets that could not be translated (older than the known history),
     /// per flow.
     pub untranslatable_offsets: IntCounterVec,
+    /// Source partitions whose next offset was outside the source log, so that the task moved
+    /// to the log start, per flow and reason (`beyond_end`: the log is shorter than what was
+    /// copied, a recreated or truncated topic; `retention`: records were deleted before they
+    /// were copied).
+    pub partition_resets: IntCounterVec,
+    /// Source records Ferry could not copy, per flow and reason (`retention`: deleted at the
+    /// source before they were copied).
+    pub records_skipped: IntCounterVec,
     /// 1 per plugin version a flow runs, per flow, plugin, version (12 hex digits of the
     /// component's SHA-256) and state (`active`; `draining`: replaced, still held by a task
     /// until its next batch).
@@ -338,6 +346,16 @@ impl Metrics {
                     "ferry_untranslatable_offsets_total",
                     "Committed source offsets older than the known offset history (no checkpoint).",
                     &["flow"],
+                )?,
+                partition_resets: counter(
+                    "ferry_partition_resets_total",
+                    "Source partitions moved to their log start because the next offset was outside the log (beyond_end, retention).",
+                    &["flow", "reason"],
+                )?,
+                records_skipped: counter(
+                    "ferry_records_skipped_total",
+                    "Source records that could not be copied, by reason (retention: deleted before they were copied).",
+                    &["flow", "reason"],
                 )?,
                 plugin_versions: gauge(
                     "ferry_plugin_version",

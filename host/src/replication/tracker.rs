@@ -77,7 +77,6 @@ impl CommitTracker {
     }
 
     /// Number of records produced and not yet released.
-    #[cfg(test)]
     pub(crate) fn in_flight(&self) -> usize {
         self.in_flight.len()
     }

@@ -39,7 +39,7 @@ mod unique;
 mod wait;
 
 pub use acls::{Acl, acl_command, acls};
-pub use clusters::{client, clusters, sasl_admin, sasl_clusters};
+pub use clusters::{Clusters, client, clusters, sasl_admin, sasl_clusters};
 pub use compare::compare;
 pub use config::ConfigBuilder;
 pub use ferry::{Ferry, ferry_command};
@@ -50,8 +50,8 @@ pub use plugins::{plugin, short_digest};
 pub use positions::positions;
 pub use records::{TestRecord, produce, read_all, read_raw, record};
 pub use topics::{
-    create_topic, create_topic_with, grow_topic, record_count, replace_topic_configs,
-    topic_overrides, topics,
+    create_topic, create_topic_with, delete_records_before, delete_topic, grow_topic, record_count,
+    replace_topic_configs, topic_overrides, topics,
 };
 pub use unique::{TempDir, unique};
 pub use wait::{wait_for_value, wait_until};

@@ -39,6 +39,43 @@ pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
     }
 }
 
+/// Deletes `topic` and waits until the cluster no longer lists it (so that creating it again
+/// makes a new topic).
+pub fn delete_topic(bootstrap: &str, topic: &str) {
+    let admin: AdminClient<DefaultClientContext> = client(bootstrap).create().unwrap();
+    let results = block_on(admin.delete_topics(
+        &[topic],
+        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+    ))
+    .unwrap();
+    for result in results {
+        result.unwrap_or_else(|(topic, code)| panic!("deleting {topic}: {code}"));
+    }
+    super::wait_until(Duration::from_secs(60), "the topic is deleted", || {
+        !topics(bootstrap).contains_key(topic)
+    });
+}
+
+/// Deletes the records of each of `partitions` partitions of `topic` below `before` (what
+/// retention does), so that the log starts at `before`.
+pub fn delete_records_before(bootstrap: &str, topic: &str, partitions: i32, before: i64) {
+    let admin: AdminClient<DefaultClientContext> = client(bootstrap).create().unwrap();
+    let mut offsets = rdkafka::TopicPartitionList::new();
+    for partition in 0..partitions {
+        offsets
+            .add_partition_offset(topic, partition, rdkafka::Offset::Offset(before))
+            .unwrap();
+    }
+    let deleted = block_on(admin.delete_records(
+        &offsets,
+        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+    ))
+    .unwrap();
+    for element in deleted.elements() {
+        assert!(element.error().is_ok(), "deleting records: {element:?}");
+    }
+}
+
 /// Grows `topic` to `partitions` partitions.
 pub fn grow_topic(bootstrap: &str, topic: &str, partitions: usize) {
     let admin: AdminClient<DefaultClientContext> = client(bootstrap).create().unwrap();

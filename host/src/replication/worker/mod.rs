@@ -145,6 +145,12 @@ pub(crate) enum TaskError {
         #[source]
         source: Box<KafkaError>,
     },
+    /// A partition's source log started again while records of the old one were still
+    /// unacknowledged past the drain timeout; the task restarts from the stored positions.
+    #[error(
+        "partition {partition}'s source log started again with {in_flight} records of the old one unacknowledged"
+    )]
+    Rewound { partition: i32, in_flight: usize },
     /// A record came from a partition the task does not track (a bug; restarts safely).
     #[error("received a record of {topic}/{partition}, which task {task} does not own")]
     Unowned {
@@ -346,10 +352,8 @@ impl Worker {
                         consumed += 1;
                     }
                     Some(Err(error)) => {
-                        return Err(TaskError::Consume {
-                            task: self.task,
-                            source: Box::new(error),
-                        });
+                        self.consumer_error(error)?;
+                        break;
                     }
                 }
             }
@@ -570,6 +574,8 @@ impl Worker {
         let latest = self.context.start_latest;
         let mut assign = TopicPartitionList::new();
         let mut grown_remotes: Vec<Arc<str>> = Vec::new();
+        // Partitions whose source log started again: (topic index, partition, new start).
+        let mut rewound: Vec<(u32, i32, i64)> = Vec::new();
         let mut wanted: HashMap<&str, Vec<i32>> = HashMap::new();
         for mirrored in &catalog.topics {
             for partition in 0..mirrored.partitions {
@@ -597,16 +603,27 @@ impl Worker {
                 let stored = self
                     .start_positions
                     .get(&(mirrored.source.to_string(), *partition));
-                let start = match (state.next_offset, stored) {
-                    (Some(next), _) => Offset::Offset(next),
-                    (None, Some(last)) => Offset::Offset(checked_resume(
-                        &self.consumer,
-                        &mirrored.source,
-                        *partition,
-                        last + 1,
-                    )),
-                    (None, None) if latest => Offset::End,
-                    (None, None) => Offset::Beginning,
+                // Where this task stopped (the topic left the catalog and came back), else the
+                // stored position: checked against the source log either way.
+                let next = state.next_offset.or(stored.map(|last| last + 1));
+                let start = match next {
+                    Some(next) => {
+                        let resume = checked_resume(
+                            &self.consumer,
+                            &self.events,
+                            &mirrored.source,
+                            *partition,
+                            next,
+                        );
+                        if state.next_offset.is_some_and(|next| resume < next) {
+                            rewound.push((index, *partition, resume));
+                        } else {
+                            state.next_offset = Some(resume);
+                        }
+                        Offset::Offset(resume)
+                    }
+                    None if latest => Offset::End,
+                    None => Offset::Beginning,
                 };
                 if let Some(last) = stored {
                     state.stored.get_or_insert(*last);
@@ -665,6 +682,9 @@ impl Worker {
                 tracing::warn!(%error, topic = %remote, "Refreshing remote topic metadata failed.");
             }
         }
+        for (index, partition, start) in rewound {
+            self.restart_log(index, partition, start)?;
+        }
         if assign.count() > 0 {
             self.consumer
                 .incremental_assign(&assign)
@@ -674,6 +694,123 @@ impl Worker {
                 })?;
         }
         Ok(())
+    }
+
+    /// Handles an error the source consumer reported: an out-of-range fetch moves the
+    /// partitions concerned in place ([`Worker::reset_out_of_range`]); a transport error of a
+    /// source broker (restarting, unreachable, leadership moving) is retried by librdkafka
+    /// itself, so the loop goes on; any other error stops the task.
+    fn consumer_error(&mut self, error: KafkaError) -> Result<(), TaskError> {
+        use RDKafkaErrorCode as Code;
+        match error.rdkafka_error_code() {
+            Some(Code::AutoOffsetReset) => self.reset_out_of_range(error),
+            Some(
+                Code::BrokerTransportFailure
+                | Code::AllBrokersDown
+                | Code::OperationTimedOut
+                | Code::RequestTimedOut
+                | Code::NetworkException
+                | Code::LeaderNotAvailable
+                | Code::NotLeaderForPartition
+                | Code::PreferredLeaderNotAvailable,
+            ) => {
+                tracing::warn!(%error, "The source reported a transient error; fetching goes on.");
+                Ok(())
+            }
+            _ => Err(TaskError::Consume {
+                task: self.task,
+                source: Box::new(error),
+            }),
+        }
+    }
+
+    /// The source refused a fetch as out of range (`auto.offset.reset=error`: librdkafka never
+    /// moves a position by itself). Each assigned partition whose next offset the log no
+    /// longer holds moves as at a resume ([`checked_resume`]), in place (assigned again at the
+    /// new offset). When none does, the
+    /// error is not understood and stops the task (it resumes with back-off).
+    fn reset_out_of_range(&mut self, error: KafkaError) -> Result<(), TaskError> {
+        let mut moves: Vec<(u32, i32, Arc<str>, i64, i64)> = Vec::new();
+        for (index, topic) in (0u32..).zip(self.table.topics()) {
+            for (partition, state) in &topic.partitions {
+                let Some(next) = state.next_offset.filter(|_| state.assigned()) else {
+                    continue;
+                };
+                let resume = checked_resume(
+                    &self.consumer,
+                    &self.events,
+                    &topic.source,
+                    *partition,
+                    next,
+                );
+                if resume != next {
+                    moves.push((index, *partition, Arc::clone(&topic.source), next, resume));
+                }
+            }
+        }
+        if moves.is_empty() {
+            return Err(TaskError::Consume {
+                task: self.task,
+                source: Box::new(error),
+            });
+        }
+        for (index, partition, topic, next, resume) in moves {
+            if resume < next {
+                self.restart_log(index, partition, resume)?;
+            } else if let Some(state) = self
+                .table
+                .topic_mut(index)
+                .and_then(|topic| topic.partitions.get_mut(&partition))
+            {
+                state.next_offset = Some(resume);
+            }
+            // A seek is refused in the partition's error state; assigning it again is not.
+            let mut list = TopicPartitionList::new();
+            list.add_partition(&topic, partition);
+            let assign_error = |source| TaskError::Assign {
+                task: self.task,
+                source: Box::new(source),
+            };
+            self.consumer
+                .incremental_unassign(&list)
+                .map_err(assign_error)?;
+            let mut list = TopicPartitionList::new();
+            list.add_partition_offset(&topic, partition, Offset::Offset(resume))
+                .map_err(assign_error)?;
+            self.consumer
+                .incremental_assign(&list)
+                .map_err(assign_error)?;
+        }
+        Ok(())
+    }
+
+    /// The source log of `partition` of topic `index` started again at `start`: waits until
+    /// the target acknowledged every record of the old log in flight (bounded by the drain
+    /// timeout), then tracks the partition afresh.
+    fn restart_log(&mut self, index: u32, partition: i32, start: i64) -> Result<(), TaskError> {
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        loop {
+            let Some(state) = self
+                .table
+                .topic_mut(index)
+                .and_then(|topic| topic.partitions.get_mut(&partition))
+            else {
+                return Ok(());
+            };
+            let in_flight = state.tracker.in_flight();
+            if in_flight == 0 {
+                state.restart_log(self.context.flow.offset_lag_max, start);
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(TaskError::Rewound {
+                    partition,
+                    in_flight,
+                });
+            }
+            self.producer.poll(Duration::from_millis(10));
+            self.process_acks()?;
+        }
     }
 
     fn topic_index(&mut self, source: &Arc<str>, remote: &Arc<str>) -> u32 {

@@ -66,6 +66,16 @@ impl PartitionState {
         self.mm2 = Some(mm2);
     }
 
+    /// The source log of the partition started again (recreated or truncated topic) and every
+    /// record of the old one is acknowledged: offsets are tracked afresh from `next`, and the
+    /// next acknowledged record starts a new offset-sync run. The stored position stays until a
+    /// record of the new log replaces it.
+    pub(super) fn restart_log(&mut self, offset_lag_max: u64, next: i64) {
+        self.tracker = CommitTracker::default();
+        self.sync = SyncRule::new(offset_lag_max);
+        self.next_offset = Some(next);
+    }
+
     /// The partition left the task (its topic left the catalog): its lag series goes with it.
     /// The rest stays, to resume where it stopped if the topic comes back.
     pub(super) fn unassign(&mut self) {

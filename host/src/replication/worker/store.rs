@@ -10,56 +10,63 @@ use rdkafka::producer::BaseRecord;
 
 use super::callbacks::{Opaque, SourceContext};
 use super::{DRAIN_TIMEOUT, TaskError, Worker};
+use crate::events::Events;
 use crate::mm2::positions;
 
-/// Where a partition resumes, given its stored next offset and the source log's bounds.
+/// Where a partition resumes, given its next offset and the source log's bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Resume {
-    /// At the stored position.
-    Stored(i64),
+    /// At the next offset: the log holds it (or it is the log's end).
+    Next(i64),
     /// At the log start: retention deleted records before they were replicated.
     LogStart {
         /// The first offset the source still holds.
         low: i64,
-        /// The stored next offset.
-        stored: i64,
+        /// The next offset.
+        next: i64,
     },
-    /// At the stored position, which is beyond the log end (topic recreated or truncated?).
+    /// At the log start: the next offset is beyond the log's end, so the log is not the one
+    /// copied so far (the topic was deleted and created again, or truncated). Its records are
+    /// copied again from the start: never skipped, at worst copied twice after a truncation.
     BeyondEnd {
-        /// The stored next offset.
-        stored: i64,
+        /// The first offset the source holds.
+        low: i64,
+        /// The next offset.
+        next: i64,
         /// The high watermark.
         high: i64,
     },
 }
 
 impl Resume {
-    /// The decision for stored next offset `next` in a log holding `low..high`.
+    /// The decision for next offset `next` in a log holding `low..high`.
     pub(super) fn decide(next: i64, low: i64, high: i64) -> Resume {
-        if next < low {
-            Resume::LogStart { low, stored: next }
-        } else if next > high {
-            Resume::BeyondEnd { stored: next, high }
+        if next > high {
+            Resume::BeyondEnd { low, next, high }
+        } else if next < low {
+            Resume::LogStart { low, next }
         } else {
-            Resume::Stored(next)
+            Resume::Next(next)
         }
     }
 
-    /// The offset to assign.
+    /// The offset to consume from.
     pub(super) fn offset(self) -> i64 {
         match self {
-            Resume::Stored(offset) | Resume::BeyondEnd { stored: offset, .. } => offset,
-            Resume::LogStart { low, .. } => low,
+            Resume::Next(offset) => offset,
+            Resume::LogStart { low, .. } | Resume::BeyondEnd { low, .. } => low,
         }
     }
 }
 
-/// The offset to resume `partition` of `topic` at, given the stored `next` offset: `next`
-/// itself unless the source no longer holds it. Records deleted by retention before they
-/// were replicated cannot be copied; resuming at the log start is then what MM2 does too
-/// (`auto.offset.reset=earliest`), and it is logged as an error.
+/// The offset to resume `partition` of `topic` at, given its `next` offset (stored, or where
+/// this task stopped): `next` itself unless the source log no longer holds it. Records deleted
+/// by retention before they were replicated cannot be copied; going on at the log start is
+/// what MM2 does too (`auto.offset.reset=earliest`); they are counted and logged as an error.
+/// A next offset beyond the log's end means a new log: it is copied from its start.
 pub(super) fn checked_resume(
     consumer: &BaseConsumer<SourceContext>,
+    events: &Events,
     topic: &str,
     partition: i32,
     next: i64,
@@ -68,26 +75,18 @@ pub(super) fn checked_resume(
         Ok((low, high)) => {
             let resume = Resume::decide(next, low, high);
             match resume {
-                Resume::LogStart { low, stored } => tracing::error!(
-                    topic,
-                    partition,
-                    stored,
-                    log_start = low,
-                    "Records were deleted at the source before they were replicated; resuming at the log start."
-                ),
-                Resume::BeyondEnd { stored, high } => tracing::warn!(
-                    topic,
-                    partition,
-                    stored,
-                    high_watermark = high,
-                    "The stored position is beyond the source's end (topic recreated?); resuming at the stored position."
-                ),
-                Resume::Stored(_) => {}
+                Resume::LogStart { low, next } => {
+                    events.source_records_deleted(topic, partition, next, low);
+                }
+                Resume::BeyondEnd { low, next, high } => {
+                    events.source_log_rewound(topic, partition, next, (low, high));
+                }
+                Resume::Next(_) => {}
             }
             resume.offset()
         }
         Err(error) => {
-            tracing::warn!(topic, partition, %error, "Reading watermarks failed; resuming at the stored position.");
+            tracing::warn!(topic, partition, %error, "Reading watermarks failed; resuming at the next offset.");
             next
         }
     }
@@ -160,21 +159,27 @@ mod tests {
     use super::Resume;
 
     #[test]
-    fn resumes_at_the_stored_position_unless_the_source_lost_it() {
-        assert_eq!(Resume::decide(10, 0, 20), Resume::Stored(10));
-        assert_eq!(Resume::decide(20, 0, 20), Resume::Stored(20), "caught up");
+    fn resumes_at_the_next_offset_unless_the_source_log_lacks_it() {
+        assert_eq!(Resume::decide(10, 0, 20), Resume::Next(10));
+        assert_eq!(Resume::decide(20, 0, 20), Resume::Next(20), "caught up");
         assert_eq!(
             Resume::decide(3, 5, 20),
-            Resume::LogStart { low: 5, stored: 3 }
+            Resume::LogStart { low: 5, next: 3 }
         );
         assert_eq!(Resume::decide(3, 5, 20).offset(), 5);
         assert_eq!(
-            Resume::decide(30, 0, 20),
+            Resume::decide(30, 2, 20),
             Resume::BeyondEnd {
-                stored: 30,
+                low: 2,
+                next: 30,
                 high: 20
             }
         );
-        assert_eq!(Resume::decide(30, 0, 20).offset(), 30);
+        assert_eq!(
+            Resume::decide(30, 2, 20).offset(),
+            2,
+            "a new log, from its start"
+        );
+        assert_eq!(Resume::decide(30, 0, 0).offset(), 0, "a new, empty log");
     }
 }
