@@ -157,6 +157,52 @@ impl Events {
         }
     }
 
+    /// The target refused the record `at` for good (`error`: too large, invalid timestamp, not
+    /// authorised); the flow's error policy `policy` is applied to it. A refused dead-letter
+    /// write halts whatever the policy.
+    pub(crate) fn target_refused(&self, error: &str, policy: ErrorPolicy, at: At<'_>) {
+        self.metrics
+            .records_refused
+            .with_label_values(&[self.flow.as_str(), policy.as_str()])
+            .inc();
+        let At {
+            topic,
+            partition,
+            offset,
+        } = at;
+        match policy {
+            ErrorPolicy::Skip => {
+                self.metrics
+                    .records_skipped
+                    .with_label_values(&[&self.flow, "refused"])
+                    .inc();
+                tracing::error!(
+                    error,
+                    topic,
+                    partition,
+                    offset,
+                    "The target refused a record for good; it is skipped (on_error = skip)."
+                );
+            }
+            ErrorPolicy::DeadLetter => tracing::warn!(
+                error,
+                topic,
+                partition,
+                offset,
+                "The target refused a record for good; it goes to the dead-letter topic."
+            ),
+            ErrorPolicy::Halt => tracing::error!(
+                error,
+                topic,
+                partition,
+                offset,
+                "The target refused a record for good; its partition stops there (on_error = halt). \
+                 Fix the target (e.g. the remote topic's max.message.bytes) and restart, or swap in \
+                 a transform that makes the record acceptable: the partition resumes at this record."
+            ),
+        }
+    }
+
     /// The next offset `next` of `partition` of `topic` is beyond the source log's end `high`
     /// (the topic was deleted and created again, or truncated by an unclean leader election):
     /// the task copies the log again from its start `low`.

@@ -120,6 +120,24 @@ impl Scenario {
         }
     }
 
+    /// Waits until the records the topic held at the start (`first` per partition) are
+    /// mirrored.
+    fn wait_for_first(&self, ferry: &mut Ferry, first: u64) {
+        self.wait_for(
+            ferry,
+            i64::from(self.partitions) * first as i64,
+            "the first records are mirrored",
+        );
+    }
+
+    /// Asserts that the remote topic holds `expected`, in order, none lost, none duplicated.
+    fn assert_mirrored(&self, expected: &BTreeMap<i32, Vec<TestRecord>>) {
+        assert_eq!(
+            compare_in_order(&self.clusters.b, &self.remote, expected),
+            (0, 0)
+        );
+    }
+
     /// Deletes the source topic and creates it again with `second` new records per partition
     /// (indexes `1_000..`).
     fn recreate(&self, second: u64) {
@@ -143,11 +161,7 @@ fn issue_10_a_source_topic_recreated_while_stopped_is_copied_from_its_start() {
     let (partitions, first, second) = (2, 50, 10);
     let scenario = Scenario::new("recreated-stopped", partitions, first);
     let mut ferry = Ferry::start(&scenario.config, &scenario.dir, "before");
-    scenario.wait_for(
-        &mut ferry,
-        i64::from(partitions) * first as i64,
-        "the first topic is mirrored",
-    );
+    scenario.wait_for_first(&mut ferry, first);
     let log = ferry.terminate();
     assert!(log.contains("Task drained."), "{log}");
 
@@ -165,14 +179,7 @@ fn issue_10_a_source_topic_recreated_while_stopped_is_copied_from_its_start() {
     );
     let resets = ferry.metric_sum("ferry_partition_resets_total");
     let log = ferry.terminate();
-    assert_eq!(
-        compare_in_order(
-            &scenario.clusters.b,
-            &scenario.remote,
-            &expected(partitions, first, second)
-        ),
-        (0, 0)
-    );
+    scenario.assert_mirrored(&expected(partitions, first, second));
     assert_eq!(resets, f64::from(partitions), "resets counted:\n{log}");
     assert!(log.contains("beyond the source's end"), "{log}");
     assert!(!log.contains("Task failed"), "the task restarted:\n{log}");
@@ -186,11 +193,7 @@ fn issue_10_a_source_topic_recreated_while_running_is_copied_from_its_start() {
     let (partitions, first, second) = (2, 50, 10);
     let scenario = Scenario::new("recreated-running", partitions, first);
     let mut ferry = Ferry::start(&scenario.config, &scenario.dir, "ferry");
-    scenario.wait_for(
-        &mut ferry,
-        i64::from(partitions) * first as i64,
-        "the first topic is mirrored",
-    );
+    scenario.wait_for_first(&mut ferry, first);
     scenario.recreate(second);
     let started = Instant::now();
     scenario.wait_for(
@@ -203,14 +206,7 @@ fn issue_10_a_source_topic_recreated_while_running_is_copied_from_its_start() {
         started.elapsed()
     );
     let log = ferry.terminate();
-    assert_eq!(
-        compare_in_order(
-            &scenario.clusters.b,
-            &scenario.remote,
-            &expected(partitions, first, second)
-        ),
-        (0, 0)
-    );
+    scenario.assert_mirrored(&expected(partitions, first, second));
     let restarts = log.matches("Task failed").count();
     println!("task restarts: {restarts}");
     assert_eq!(restarts, 0, "{log}");
@@ -225,11 +221,7 @@ fn issue_10_records_deleted_by_retention_before_the_copy_are_counted() {
     let (partitions, first) = (2, 50);
     let scenario = Scenario::new("retention", partitions, first);
     let mut ferry = Ferry::start(&scenario.config, &scenario.dir, "before");
-    scenario.wait_for(
-        &mut ferry,
-        i64::from(partitions) * first as i64,
-        "the first records are mirrored",
-    );
+    scenario.wait_for_first(&mut ferry, first);
     ferry.terminate();
 
     // 50 more records per partition; retention takes the log up to offset 80.
@@ -259,10 +251,7 @@ fn issue_10_records_deleted_by_retention_before_the_copy_are_counted() {
             )
         })
         .collect();
-    assert_eq!(
-        compare_in_order(&scenario.clusters.b, &scenario.remote, &expected),
-        (0, 0)
-    );
+    scenario.assert_mirrored(&expected);
     println!("skipped {skipped}, resets {resets}");
     assert_eq!(skipped, f64::from(partitions) * 30.0, "{log}");
     assert_eq!(resets, f64::from(partitions), "{log}");
@@ -271,4 +260,214 @@ fn issue_10_records_deleted_by_retention_before_the_copy_are_counted() {
         "{log}"
     );
     assert!(!log.contains("Task failed"), "{log}");
+}
+
+/// Issue 10, refused records: the oversized record of `partition`, `size` value bytes.
+fn oversized(partition: i32, size: usize) -> TestRecord {
+    let mut record = support::record(partition, 9_999);
+    record.key = Some(b"oversized".to_vec());
+    record.value = Some(vec![b'x'; size]);
+    record
+}
+
+/// Partition `partition`'s records as the tests below write them: records `0..10`, the
+/// oversized record on partition 0, then records `10..30`.
+fn with_oversized(partition: i32, size: usize) -> Vec<TestRecord> {
+    let mut records: Vec<TestRecord> = (0..10).map(|i| support::record(partition, i)).collect();
+    if partition == 0 {
+        records.push(oversized(0, size));
+    }
+    records.extend((10..30).map(|i| support::record(partition, i)));
+    records
+}
+
+/// Writes [`with_oversized`] to `topic` (of `partitions` partitions).
+fn write_with_oversized(topic: &str, partitions: i32, size: usize) {
+    let clusters = support::clusters();
+    support::produce(&clusters.a, topic, partitions, 0..10);
+    support::produce_records(&clusters.a, topic, [oversized(0, size)]);
+    support::produce(&clusters.a, topic, partitions, 10..30);
+}
+
+/// `ferry_records_refused_total` for `action`.
+fn refused_count(ferry: &Ferry, action: &str) -> f64 {
+    ferry
+        .samples("ferry_records_refused_total")
+        .iter()
+        .filter(|(labels, _)| labels.get("action").map(String::as_str) == Some(action))
+        .map(|(_, value)| value)
+        .sum()
+}
+
+/// What `topic` on clusterB holds, per partition, in order.
+fn by_partition(records: Vec<TestRecord>) -> BTreeMap<i32, Vec<TestRecord>> {
+    let mut by_partition: BTreeMap<i32, Vec<TestRecord>> = BTreeMap::new();
+    for record in records {
+        by_partition
+            .entry(record.partition)
+            .or_default()
+            .push(record);
+    }
+    by_partition
+}
+
+/// Issue 10: a record larger than the target producer's `message.max.bytes` (librdkafka
+/// refuses it when it is produced). Before: the task failed and restarted forever, copying
+/// the partitions' later records again each time. Now, under the default `on_error = "halt"`:
+/// that partition stops exactly at the record (ERROR, `ferry_records_refused_total`,
+/// `ferry_partitions_halted`), the other partition is copied in full, no task restarts; after
+/// the limit is raised and Ferry restarted, the partition resumes at the record: 0 lost,
+/// 0 duplicated.
+#[test]
+fn issue_10_a_record_the_producer_refuses_halts_only_its_partition() {
+    let clusters = support::clusters();
+    let (partitions, size) = (2, 50_000);
+    let source = support::unique("frA");
+    let target = support::unique("frB");
+    let topic = support::unique("fault.refused");
+    let remote = format!("{source}.{topic}");
+    support::create_topic(&clusters.a, &topic, partitions);
+    write_with_oversized(&topic, partitions, size);
+    let dir = TempDir::new("refused-send");
+    let group = support::unique("g");
+    let flows = |limit: &str| {
+        ConfigBuilder::new()
+            .cluster(&source, &clusters.a)
+            .cluster(&target, &clusters.b)
+            .flow(
+                &source,
+                &target,
+                &group,
+                &format!("topics = \"{}\"", topic.replace('.', "\\\\.")),
+            )
+            .raw(&format!(
+                "[clusters.{target}.producer]\n\"message.max.bytes\" = \"{limit}\"\n"
+            ))
+            .write(&dir)
+    };
+    let config = flows("20000");
+    let mut ferry = Ferry::start(&config, &dir, "limited");
+    let started = Instant::now();
+    support::wait_until(
+        Duration::from_secs(90),
+        "the refused record halted its partition and the rest is mirrored",
+        || {
+            ferry.assert_running();
+            ferry.metric_sum("ferry_records_refused_total") >= 1.0
+                && support::record_count(&clusters.b, &remote) >= 10 + 30
+        },
+    );
+    println!("partition halted {:?} after the start", started.elapsed());
+    let halted = ferry.metric_sum("ferry_partitions_halted");
+    let refused = refused_count(&ferry, "halt");
+    let log = ferry.terminate();
+    let mirrored = by_partition(support::read_all(&clusters.b, &remote));
+    assert_eq!(
+        mirrored.get(&1),
+        Some(&with_oversized(1, size)),
+        "partition 1"
+    );
+    assert_eq!(
+        mirrored.get(&0).map(Vec::as_slice),
+        Some(&with_oversized(0, size)[..10]),
+        "partition 0 stops right before the refused record"
+    );
+    assert_eq!(halted, 1.0, "{log}");
+    assert!(refused >= 1.0, "{log}");
+    assert!(
+        log.contains("The target refused a record for good"),
+        "{log}"
+    );
+    assert!(!log.contains("Task failed"), "the task restarted:\n{log}");
+
+    let config = flows("1000000");
+    let mut ferry = Ferry::start(&config, &dir, "unlimited");
+    support::wait_until(
+        Duration::from_secs(90),
+        "the halted partition resumed",
+        || {
+            ferry.assert_running();
+            support::record_count(&clusters.b, &remote) >= 31 + 30
+        },
+    );
+    let log = ferry.terminate();
+    let mirrored = by_partition(support::read_all(&clusters.b, &remote));
+    for partition in 0..partitions {
+        assert_eq!(
+            mirrored.get(&partition),
+            Some(&with_oversized(partition, size)),
+            "partition {partition}: 0 lost, 0 duplicated, in order\n{log}"
+        );
+    }
+    println!("after the restart: 0 lost, 0 duplicated");
+}
+
+/// Issue 10: a remote topic whose `max.message.bytes` is below a record's size (the broker
+/// refuses the record batch, in a delivery report). Before: the task restarted forever. Now
+/// the partition halts at the first refused record — also under `on_error = "dead-letter"`,
+/// because the delivery report's copy of a record is not faithful — and no task restarts;
+/// once the operator raised the remote topic's limit and restarted Ferry, the partition
+/// resumes there: every record on the target once, in order.
+#[test]
+fn issue_10_records_the_remote_topic_refuses_halt_their_partition_until_fixed() {
+    let clusters = support::clusters();
+    let size = 50_000;
+    let source = support::unique("fdA");
+    let target = support::unique("fdB");
+    let topic = support::unique("fault.refused");
+    let remote = format!("{source}.{topic}");
+    support::create_topic(&clusters.a, &topic, 1);
+    let admin = support::client(&clusters.b);
+    support::create_topic_with(&admin, &remote, &[("max.message.bytes", "20000")]);
+    write_with_oversized(&topic, 1, size);
+    let dir = TempDir::new("refused-delivery");
+    let extra = format!(
+        "topics = \"{}\"\non_error = \"dead-letter\"\ndead_letter_topic = \"{}\"\n\
+         sync_topic_configs = false",
+        topic.replace('.', "\\\\."),
+        support::unique("fault.dead")
+    );
+    let config = ConfigBuilder::new()
+        .cluster(&source, &clusters.a)
+        .cluster(&target, &clusters.b)
+        .flow(&source, &target, &support::unique("g"), &extra)
+        .write(&dir);
+    let mut ferry = Ferry::start(&config, &dir, "limited");
+    support::wait_until(Duration::from_secs(90), "the partition halted", || {
+        ferry.assert_running();
+        ferry.metric_sum("ferry_partitions_halted") == 1.0
+    });
+    let refused = refused_count(&ferry, "halt");
+    let log = ferry.terminate();
+    let expected = with_oversized(0, size);
+    let mirrored = support::read_all(&clusters.b, &remote);
+    println!(
+        "{} of {} mirrored before the halt, {refused} refused",
+        mirrored.len(),
+        expected.len()
+    );
+    assert!(refused >= 1.0, "{log}");
+    assert!(
+        mirrored.len() <= 10 && expected.starts_with(&mirrored),
+        "the partition stops at or before the oversized record: {mirrored:?}"
+    );
+    assert!(
+        log.contains("The target refused a record for good"),
+        "{log}"
+    );
+    assert!(!log.contains("Task failed"), "the task restarted:\n{log}");
+
+    support::replace_topic_configs(&admin, &remote, &[("max.message.bytes", "1000000")]);
+    let mut ferry = Ferry::start(&config, &dir, "fixed");
+    support::wait_until(Duration::from_secs(90), "the partition resumed", || {
+        ferry.assert_running();
+        support::record_count(&clusters.b, &remote) >= expected.len() as i64
+    });
+    let log = ferry.terminate();
+    assert_eq!(
+        support::read_all(&clusters.b, &remote),
+        expected,
+        "0 lost, 0 duplicated, in order:\n{log}"
+    );
+    println!("after the fix: 0 lost, 0 duplicated");
 }

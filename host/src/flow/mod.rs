@@ -321,7 +321,8 @@ pub(crate) async fn start(
                 source,
             }
         })?;
-    if chain.is_some() && flow.on_error == crate::config::ErrorPolicy::DeadLetter {
+    // Plugin failures and records the target refuses both go to the dead-letter topic.
+    if flow.on_error == crate::config::ErrorPolicy::DeadLetter {
         target_admin
             .create_topic(&flow.dead_letter_topic, 1, flow.replication_factor, &[])
             .await

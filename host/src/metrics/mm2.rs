@@ -269,23 +269,23 @@ pub(crate) struct Mm2Metrics {
 
 impl Mm2Metrics {
     pub(crate) fn new() -> prometheus::Result<Mm2Metrics> {
-        let mut descs = Vec::new();
-        for (suffix, help) in SOURCE_FAMILIES {
-            descs.push(Desc::new(
-                format!("{SOURCE_PREFIX}{suffix}"),
-                help.to_owned(),
-                SOURCE_LABELS.map(str::to_owned).to_vec(),
-                Default::default(),
-            )?);
-        }
-        for (suffix, help) in CHECKPOINT_FAMILIES {
-            descs.push(Desc::new(
-                format!("{CHECKPOINT_PREFIX}{suffix}"),
-                help.to_owned(),
-                CHECKPOINT_LABELS.map(str::to_owned).to_vec(),
-                Default::default(),
-            )?);
-        }
+        let source = SOURCE_FAMILIES
+            .iter()
+            .map(|family| (SOURCE_PREFIX, family, &SOURCE_LABELS[..]));
+        let checkpoint = CHECKPOINT_FAMILIES
+            .iter()
+            .map(|family| (CHECKPOINT_PREFIX, family, &CHECKPOINT_LABELS[..]));
+        let descs = source
+            .chain(checkpoint)
+            .map(|(prefix, (suffix, help), labels)| {
+                Desc::new(
+                    format!("{prefix}{suffix}"),
+                    (*help).to_owned(),
+                    labels.iter().map(|label| (*label).to_owned()).collect(),
+                    Default::default(),
+                )
+            })
+            .collect::<prometheus::Result<Vec<Desc>>>()?;
         Ok(Mm2Metrics {
             sources: Mutex::new(BTreeMap::new()),
             checkpoints: Mutex::new(BTreeMap::new()),

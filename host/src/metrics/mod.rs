@@ -110,8 +110,12 @@ pub struct Metrics {
     /// were copied).
     pub partition_resets: IntCounterVec,
     /// Source records Ferry could not copy, per flow and reason (`retention`: deleted at the
-    /// source before they were copied).
+    /// source before they were copied; `refused`: the target refused them for good and
+    /// `on_error = "skip"`).
     pub records_skipped: IntCounterVec,
+    /// Records the target refused for good (too large, invalid timestamp, not authorised),
+    /// per flow and the action taken (`halt`, `skip`, `dead-letter`).
+    pub records_refused: IntCounterVec,
     /// 1 per plugin version a flow runs, per flow, plugin, version (12 hex digits of the
     /// component's SHA-256) and state (`active`; `draining`: replaced, still held by a task
     /// until its next batch).
@@ -354,8 +358,13 @@ impl Metrics {
                 )?,
                 records_skipped: counter(
                     "ferry_records_skipped_total",
-                    "Source records that could not be copied, by reason (retention: deleted before they were copied).",
+                    "Source records that could not be copied, by reason (retention: deleted before they were copied; refused: refused by the target, on_error = skip).",
                     &["flow", "reason"],
+                )?,
+                records_refused: counter(
+                    "ferry_records_refused_total",
+                    "Records the target refused for good (too large, invalid timestamp, not authorised), by the action taken (halt, skip, dead-letter).",
+                    &["flow", "action"],
                 )?,
                 plugin_versions: gauge(
                     "ferry_plugin_version",

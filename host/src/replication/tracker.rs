@@ -80,6 +80,13 @@ impl CommitTracker {
     pub(crate) fn in_flight(&self) -> usize {
         self.in_flight.len()
     }
+
+    /// Forgets the records from `offset` on, acknowledged or not (the partition stops before
+    /// `offset` and will produce them again); earlier records stay in flight.
+    pub(crate) fn withdraw_from(&mut self, offset: i64) {
+        let keep = self.in_flight.partition_point(|(o, _)| *o < offset);
+        self.in_flight.truncate(keep);
+    }
 }
 
 #[cfg(test)]
@@ -150,6 +157,27 @@ mod tests {
             })
         );
         assert_eq!(tracker.in_flight(), 0);
+    }
+
+    #[test]
+    fn withdrawn_records_can_be_produced_again() {
+        let mut tracker = CommitTracker::default();
+        for offset in [3, 4, 5, 6] {
+            tracker.produced(offset).unwrap();
+        }
+        tracker.acknowledged(6).unwrap();
+        tracker.withdraw_from(5);
+        assert_eq!(tracker.in_flight(), 2);
+        assert_eq!(
+            tracker.acknowledged(6),
+            Err(TrackError::UnknownAck { offset: 6 })
+        );
+        tracker.acknowledged(3).unwrap();
+        tracker.acknowledged(4).unwrap();
+        assert_eq!(tracker.last_replicated(), Some(4));
+        tracker.produced(5).unwrap();
+        tracker.acknowledged(5).unwrap();
+        assert_eq!(tracker.last_replicated(), Some(5));
     }
 
     /// Model check: for random ack orders, the released offset is always the largest offset

@@ -88,6 +88,12 @@ impl ConfigBuilder {
         self
     }
 
+    /// Adds TOML text as is (e.g. a client-role table of a cluster).
+    pub fn raw(mut self, text: &str) -> ConfigBuilder {
+        writeln!(self.text, "{text}").unwrap();
+        self
+    }
+
     /// Writes the file into `dir`.
     pub fn write(&self, dir: &TempDir) -> PathBuf {
         let path = dir.0.join("ferry.toml");

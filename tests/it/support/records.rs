@@ -61,53 +61,62 @@ pub fn record(partition: i32, index: u64) -> TestRecord {
 /// Produces records `range` of each of `partitions` partitions to `topic`, partition by
 /// partition in index order, and waits until the cluster acknowledged all of them.
 pub fn produce(bootstrap: &str, topic: &str, partitions: i32, range: std::ops::Range<u64>) {
+    let records =
+        range.flat_map(|index| (0..partitions).map(move |partition| record(partition, index)));
+    produce_records(bootstrap, topic, records);
+}
+
+/// Produces `records` to `topic`, each to its partition, in order, and waits until the cluster
+/// acknowledged all of them.
+pub fn produce_records(
+    bootstrap: &str,
+    topic: &str,
+    records: impl IntoIterator<Item = TestRecord>,
+) {
     let producer: BaseProducer = client(bootstrap)
         .set("linger.ms", "20")
         .set("enable.idempotence", "true")
         .set("queue.buffering.max.messages", "1000000")
         .create()
         .unwrap();
-    for index in range {
-        for partition in 0..partitions {
-            let expected = record(partition, index);
-            let mut headers = OwnedHeaders::new();
-            for (key, value) in &expected.headers {
-                headers = headers.insert(Header {
-                    key,
-                    value: value.as_deref(),
-                });
-            }
-            let mut message = BaseRecord::to(topic)
-                .partition(partition)
-                .timestamp(expected.timestamp)
-                .headers(headers);
-            if let Some(key) = &expected.key {
-                message = message.key(key.as_slice());
-            }
-            if let Some(value) = &expected.value {
-                message = message.payload(value.as_slice());
-            }
-            let mut pending = message;
-            loop {
-                match producer.send(pending) {
-                    Ok(()) => break,
-                    Err((error, returned)) => {
-                        assert!(
-                            matches!(
-                                error,
-                                rdkafka::error::KafkaError::MessageProduction(
-                                    rdkafka::types::RDKafkaErrorCode::QueueFull
-                                )
-                            ),
-                            "producing: {error}"
-                        );
-                        producer.poll(Duration::from_millis(10));
-                        pending = returned;
-                    }
+    for expected in records {
+        let mut headers = OwnedHeaders::new();
+        for (key, value) in &expected.headers {
+            headers = headers.insert(Header {
+                key,
+                value: value.as_deref(),
+            });
+        }
+        let mut message = BaseRecord::to(topic)
+            .partition(expected.partition)
+            .timestamp(expected.timestamp)
+            .headers(headers);
+        if let Some(key) = &expected.key {
+            message = message.key(key.as_slice());
+        }
+        if let Some(value) = &expected.value {
+            message = message.payload(value.as_slice());
+        }
+        let mut pending = message;
+        loop {
+            match producer.send(pending) {
+                Ok(()) => break,
+                Err((error, returned)) => {
+                    assert!(
+                        matches!(
+                            error,
+                            rdkafka::error::KafkaError::MessageProduction(
+                                rdkafka::types::RDKafkaErrorCode::QueueFull
+                            )
+                        ),
+                        "producing: {error}"
+                    );
+                    producer.poll(Duration::from_millis(10));
+                    pending = returned;
                 }
             }
-            producer.poll(Duration::ZERO);
         }
+        producer.poll(Duration::ZERO);
     }
     producer.flush(Duration::from_secs(120)).unwrap();
 }

@@ -18,6 +18,7 @@ use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::callbacks::Opaque;
+use super::refusals::RecordParts;
 use super::{TaskError, Worker};
 use crate::config::ErrorPolicy;
 use crate::events::{At, CallsSeen, Events};
@@ -158,7 +159,9 @@ impl Worker {
         message: &BorrowedMessage<'_>,
         view: RecordView<'_>,
     ) -> Result<(), TaskError> {
-        let remote = self.track_produced(message)?;
+        let Some(remote) = self.track_produced(message)? else {
+            return Ok(());
+        };
         let mut headers = None;
         for (key, value) in view.headers() {
             headers = Some(
@@ -185,7 +188,9 @@ impl Worker {
         message: &BorrowedMessage<'_>,
         dropped: bool,
     ) -> Result<(), TaskError> {
-        self.track_produced(message)?;
+        if self.track_produced(message)?.is_none() {
+            return Ok(());
+        }
         let partition = message.partition();
         let Some(found) = self.table.get_mut(message.topic(), partition) else {
             return Err(self.unowned(message.topic(), partition));
@@ -290,39 +295,58 @@ impl Worker {
         plugin: &str,
         error: &str,
     ) -> Result<(), TaskError> {
-        self.track_produced(message)?;
+        if self.track_produced(message)?.is_none() {
+            return Ok(());
+        }
         let Some(index) = self.table.index(message.topic()) else {
             return Err(self.unowned(message.topic(), message.partition()));
         };
+        let record = RecordParts {
+            key: message.key(),
+            value: message.payload(),
+            timestamp: message.timestamp().to_millis(),
+            headers: message.headers().map(|headers| headers.detach()),
+        };
+        self.write_dead_letter(index, at(message), record, plugin, error)
+    }
+
+    /// Writes `record`, standing for the tracked source record `at` of topic `index`, with
+    /// `ferry.error.*` headers to the dead-letter topic.
+    pub(super) fn write_dead_letter(
+        &mut self,
+        index: u32,
+        at: At<'_>,
+        record: RecordParts<'_>,
+        plugin: &str,
+        error: &str,
+    ) -> Result<(), TaskError> {
         let opaque = Opaque::DeadLetter(self.next_dead_letter).encode();
         self.next_dead_letter = self.next_dead_letter.wrapping_add(1);
         self.producer
             .context()
             .buffer()
             .dead_letters
-            .insert(opaque, (index, message.partition(), message.offset()));
-        let mut headers = message
-            .headers()
-            .map_or_else(OwnedHeaders::new, |headers| headers.detach());
-        for (key, value) in dead_letter_headers(plugin, error, at(message)) {
+            .insert(opaque, (index, at.partition, at.offset));
+        let mut headers = record.headers.unwrap_or_default();
+        for (key, value) in dead_letter_headers(plugin, error, at) {
             headers = headers.insert(Header {
                 key,
                 value: Some(value.as_ref()),
             });
         }
         let dead_letter_topic = self.context.flow.dead_letter_topic.clone();
-        let mut record: BaseRecord<'_, [u8], [u8], usize> =
+        let mut produced: BaseRecord<'_, [u8], [u8], usize> =
             BaseRecord::with_opaque_to(&dead_letter_topic, opaque).headers(headers);
-        if let Some(key) = message.key() {
-            record = record.key(key);
+        if let Some(key) = record.key {
+            produced = produced.key(key);
         }
-        if let Some(payload) = message.payload() {
-            record = record.payload(payload);
+        if let Some(value) = record.value {
+            produced = produced.payload(value);
         }
-        if let Some(timestamp) = message.timestamp().to_millis() {
-            record = record.timestamp(timestamp);
+        if let Some(timestamp) = record.timestamp {
+            produced = produced.timestamp(timestamp);
         }
-        self.send(record, message)
+        self.send(produced, at)
     }
 }
 

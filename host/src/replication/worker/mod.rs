@@ -19,7 +19,9 @@
 //!   acknowledged at once, so positions move past it; a dead-lettered one is acknowledged when
 //!   its dead-letter write is. A record a plugin fails on under `on_error = "halt"` (or behind an
 //!   open circuit breaker) stops its partition there: the partition is paused, later records of
-//!   it are not produced, and its position stays before that record.
+//!   it are not produced, and its position stays before that record. A record the target
+//!   refuses for good (too large, invalid timestamp, not authorised) goes through the same
+//!   policy (`refusals.rs`); it never restarts the task.
 //! * Stopping (revocation or shutdown) drains: in-flight records are acknowledged and positions
 //!   stored before the worker returns. Its partitions' lag series leave `/metrics` with it
 //!   (and with each partition unassigned on the way: `PartitionState::unassign`). An error stores what was acknowledged and restarts the
@@ -28,13 +30,15 @@
 //!
 //! Files: this one holds the loop, assignment, acknowledgements and the drain;
 //! `callbacks.rs` the rdkafka callbacks, `partitions.rs` the partition table, `dispositions.rs`
-//! what happens to a record after the chain answered (and the error policy),
+//! what happens to a record after the chain answered (and the error policy), `refusals.rs`
+//! records the target refuses for good (the same policy),
 //! `offset_syncs.rs` MM2's offset syncs, `store.rs` storing and resuming from positions.
 
 mod callbacks;
 mod dispositions;
 mod offset_syncs;
 mod partitions;
+mod refusals;
 mod store;
 
 use std::collections::HashMap;
@@ -54,12 +58,13 @@ use super::assignment::task_of;
 use super::catalog::Catalog;
 use super::supervisor::{Backoff, Supervised};
 use super::tracker::TrackError;
-use crate::events::{CallsSeen, Events};
+use crate::events::{At, CallsSeen, Events};
 use crate::mm2::translation::SyncRule;
 use crate::plugins::{ChainSpec, PackedBatch, RecordChain};
 use callbacks::{Ack, AckBuffer, AckContext, OffsetSyncContext, Opaque, SourceContext};
 use offset_syncs::OffsetSyncWriter;
 use partitions::{PartitionState, PartitionTable, TopicState};
+use refusals::{RecordParts, Refusal};
 use store::checked_resume;
 
 /// How long a stopping worker waits for in-flight records to be acknowledged.
@@ -388,7 +393,9 @@ impl Worker {
 
     /// Produces one source record to the target.
     fn forward(&mut self, message: &BorrowedMessage<'_>) -> Result<(), TaskError> {
-        let remote = self.track_produced(message)?;
+        let Some(remote) = self.track_produced(message)? else {
+            return Ok(());
+        };
         self.produce(
             message,
             &remote,
@@ -400,12 +407,20 @@ impl Worker {
     }
 
     /// Records that `message` is handed on (produced, dropped or dead-lettered) and returns
-    /// its remote topic: one lookup in the partition table.
-    fn track_produced(&mut self, message: &BorrowedMessage<'_>) -> Result<Arc<str>, TaskError> {
+    /// its remote topic: one lookup in the partition table. `None` when its partition is
+    /// halted (the target refused an earlier record of it in this loop turn): the record is
+    /// left alone, produced again when the partition resumes.
+    fn track_produced(
+        &mut self,
+        message: &BorrowedMessage<'_>,
+    ) -> Result<Option<Arc<str>>, TaskError> {
         let (offset, partition) = (message.offset(), message.partition());
         let Some(found) = self.table.get_mut(message.topic(), partition) else {
             return Err(self.unowned(message.topic(), partition));
         };
+        if found.state.halted {
+            return Ok(None);
+        }
         found
             .state
             .tracker
@@ -419,7 +434,7 @@ impl Worker {
         found
             .state
             .polled(message.timestamp().to_millis(), self.turn_ms);
-        Ok(Arc::clone(found.remote))
+        Ok(Some(Arc::clone(found.remote)))
     }
 
     /// same partition), with the given parts.
@@ -449,17 +464,22 @@ impl Worker {
         if let Some(headers) = headers {
             record = record.headers(headers);
         }
-        self.send(record, message)
+        let at = At {
+            topic: message.topic(),
+            partition,
+            offset,
+        };
+        self.send(record, at)
     }
 
-    /// Hands `record` to the producer, serving delivery reports while its queue is full.
+    /// Hands `record` (standing for the source record `at`) to the producer, serving delivery
+    /// reports while its queue is full. A record the producer refuses for good goes through
+    /// the flow's error policy (`refusals.rs`).
     fn send(
         &mut self,
         mut record: BaseRecord<'_, [u8], [u8], usize>,
-        message: &BorrowedMessage<'_>,
+        at: At<'_>,
     ) -> Result<(), TaskError> {
-        let partition = message.partition();
-        let offset = message.offset();
         self.in_flight += 1;
         loop {
             match self.producer.send(record) {
@@ -469,12 +489,36 @@ impl Worker {
                     self.producer.poll(Duration::from_millis(10));
                     self.process_acks()?;
                 }
+                Err((source, returned)) if refusals::is_refusal(&source) => {
+                    self.in_flight = self.in_flight.saturating_sub(1);
+                    let parts = RecordParts {
+                        key: returned.key,
+                        value: returned.payload,
+                        timestamp: returned.timestamp,
+                        headers: returned.headers,
+                    };
+                    let opaque = returned.delivery_opaque;
+                    let dead_letter = match Opaque::decode(opaque) {
+                        Opaque::Record(_) => false,
+                        Opaque::DeadLetter(_) => {
+                            self.producer
+                                .context()
+                                .buffer()
+                                .dead_letters
+                                .remove(&opaque);
+                            true
+                        }
+                        Opaque::Position => return Ok(()),
+                    };
+                    return self.refused_at_send(dead_letter, at, parts, source);
+                }
                 Err((source, returned)) => {
+                    self.in_flight = self.in_flight.saturating_sub(1);
                     return Err(TaskError::Produce {
-                        source_topic: message.topic().to_owned(),
+                        source_topic: at.topic.to_owned(),
                         target_topic: returned.topic.to_owned(),
-                        partition,
-                        offset,
+                        partition: at.partition,
+                        offset: at.offset,
                         source: Box::new(source),
                     });
                 }
@@ -482,7 +526,7 @@ impl Worker {
         }
     }
 
-    /// Runs the records of one loop turn through the chain and hands each on as the chain
+    /// The error for a record of a partition the task does not track.
     fn unowned(&self, topic: &str, partition: i32) -> TaskError {
         TaskError::Unowned {
             task: self.task,
@@ -505,12 +549,30 @@ impl Worker {
         }
         let now_ms = crate::metrics::now_ms();
         let mut failure = None;
+        let mut refusals = Vec::new();
         for ack in self.scratch.drain(..) {
             self.in_flight = self.in_flight.saturating_sub(1);
             let Some(topic) = self.table.topic_mut(ack.index) else {
                 continue;
             };
+            let Some(state) = topic.partitions.get_mut(&ack.partition) else {
+                continue;
+            };
+            if state.ignores_report(ack.offset) {
+                // Halted at or before it: no longer tracked, produced again on resume.
+                continue;
+            }
             if let Some(error) = ack.error {
+                if refusals::is_refusal(&error) {
+                    refusals.push(Refusal {
+                        index: ack.index,
+                        partition: ack.partition,
+                        offset: ack.offset,
+                        dead_letter: ack.dead_letter,
+                        error,
+                    });
+                    continue;
+                }
                 self.delivery_errors.inc();
                 if failure.is_none() {
                     failure = Some(TaskError::Delivery {
@@ -522,9 +584,6 @@ impl Worker {
                 }
                 continue;
             }
-            let Some(state) = topic.partitions.get_mut(&ack.partition) else {
-                continue;
-            };
             if let Err(source) = state.tracker.acknowledged(ack.offset) {
                 failure.get_or_insert(TaskError::Track {
                     topic: topic.source.to_string(),
@@ -558,6 +617,11 @@ impl Worker {
         if let Some(syncs) = &mut self.syncs {
             let table = &self.table;
             syncs.send_pending(|index| table.topic(index).map(|topic| &*topic.source));
+        }
+        for refusal in refusals {
+            if let Err(error) = self.apply_refusal(refusal, None) {
+                failure.get_or_insert(error);
+            }
         }
         // The gauge is per flow and shared by its tasks: add this task's change, don't overwrite.
         self.in_flight_gauge

@@ -120,6 +120,25 @@ impl PartitionState {
         self.next_offset = Some(offset);
         true
     }
+
+    /// Marks the partition halted at `offset`, a record that was produced and that the target
+    /// refused: the tracker forgets it and everything after it (produced again when the
+    /// partition resumes), and the next acknowledged record starts a new offset-sync run.
+    /// `false` when it already was halted.
+    pub(super) fn halt_refused_at(&mut self, offset: i64, offset_lag_max: u64) -> bool {
+        if !self.halt_at(offset) {
+            return false;
+        }
+        self.tracker.withdraw_from(offset);
+        self.sync = SyncRule::new(offset_lag_max);
+        true
+    }
+
+    /// Whether a delivery report for `offset` is to be ignored: the partition is halted at or
+    /// before it, so the record is no longer tracked.
+    pub(super) fn ignores_report(&self, offset: i64) -> bool {
+        self.halted && self.next_offset.is_some_and(|halted| offset >= halted)
+    }
 }
 
 /// One source topic the task tracks.
@@ -284,6 +303,22 @@ mod tests {
         state.stored = Some(5);
         assert_eq!(state.position_to_store(false), None);
         assert_eq!(state.position_to_store(true), Some(5));
+    }
+
+    #[test]
+    fn a_refused_record_halts_its_partition_and_later_reports_are_ignored() {
+        let mut state = partition();
+        for offset in 10..14 {
+            state.tracker.produced(offset).unwrap();
+        }
+        state.tracker.acknowledged(10).unwrap();
+        assert!(state.halt_refused_at(11, 100));
+        assert!(!state.halt_refused_at(12, 100), "halts once");
+        assert!(!state.ignores_report(10));
+        assert!(state.ignores_report(11) && state.ignores_report(13));
+        assert_eq!(state.next_offset, Some(11));
+        assert_eq!(state.tracker.in_flight(), 0);
+        assert_eq!(state.position_to_store(false), Some(10));
     }
 
     #[test]
