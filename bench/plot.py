@@ -4,6 +4,8 @@
     bench/plot.py vs-mm2 RESULTS OUT.png RECORDS SIZE   bench/vs-mm2's results: MB/s and CPU s per
                                                        GB per contender (bars: medians, dots: runs),
                                                        and p50/p99 latency
+    bench/plot.py failover SAMPLES OUT.png KILL_S RATE  bench/failover's samples: records copied per
+                                                       second over time, the kill marked
     bench/plot.py chain FOLDER OUT.png                 bench/chain's results folder: records/s and
                                                        records per Ferry CPU-second, both variants
 
@@ -40,7 +42,9 @@ def vs_mm2(results, out, records, size):
     table = __import__("vs_mm2_table")
     runs = table.read(results, int(records), int(size))
     middle = table.medians(runs)
-    names = [table.NAMES.get(c, c).replace(" (the limit)", "\n(the limit)") for c in middle]
+    short = {"bare": "bare copy\n(the limit)", "ferry": "Ferry\nat-least-once",
+             "identity": "Ferry +\nidentity transform", "mm2": "MirrorMaker 2\n3.8.1"}
+    names = [short.get(c, c) for c in middle]
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -72,7 +76,7 @@ def vs_mm2(results, out, records, size):
             for p, value in zip(positions, values):
                 axis.annotate(f"{value:.1f}", (p, value), ha="center", va="bottom", fontsize=9)
         axis.set_xticks(list(positions))
-        axis.set_xticklabels(names, fontsize=8)
+        axis.set_xticklabels(names, fontsize=9)
         axis.set_title(title, fontsize=10)
     count = max(len(by_run) for by_run in runs.values())
     figure.suptitle(f"bench/vs-mm2: {int(records):,} records x {size} B; bars: medians of "
@@ -108,10 +112,36 @@ def chain(folder, out):
     print(f"wrote {out}")
 
 
+def failover(samples, out, kill, rate):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    points = [tuple(map(float, line.split())) for line in open(samples)]
+    # Records per second over a sliding 1 s window (4 samples of 250 ms).
+    times, rates = [], []
+    for (t0, n0), (t1, n1) in zip(points, points[4:]):
+        times.append(t1)
+        rates.append((n1 - n0) / (t1 - t0))
+    figure, axis = plt.subplots(figsize=(10, 4.5))
+    axis.plot(times, rates, color="#1f77b4", label="records copied per second (1 s window)")
+    axis.axhline(float(rate), color="#7f7f7f", linestyle=":", label=f"producer: {float(rate):,.0f} records/s")
+    axis.axvline(float(kill), color="#d62728", linestyle="--", label="2 of 3 instances SIGKILLed")
+    axis.set_xlabel("seconds")
+    axis.set_ylabel("records/s on the target")
+    axis.set_title("bench/failover: three Ferry instances, two killed; one shared 2-vCPU VM")
+    axis.legend(loc="upper left", fontsize=9)
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    figure.savefig(out, dpi=100)
+    print(f"wrote {out}")
+
+
 def main():
     ensure_matplotlib()
     if len(sys.argv) >= 6 and sys.argv[1] == "vs-mm2":
         vs_mm2(*sys.argv[2:6])
+    elif len(sys.argv) >= 6 and sys.argv[1] == "failover":
+        failover(*sys.argv[2:6])
     elif len(sys.argv) >= 4 and sys.argv[1] == "chain":
         chain(*sys.argv[2:4])
     else:

@@ -10,6 +10,7 @@
 //!   starting with its send time (see `record`).
 //! * `latency`: reads the remote topic and reports the end-to-end latency percentiles of the
 //!   measured records.
+//! * `timeline`: the records on the target over time (`bench/failover`).
 //! * `create` / `delete`: topics.
 //!
 //! Every subcommand prints one line of whitespace-separated numbers (the script parses them) and
@@ -22,6 +23,7 @@ mod latency;
 mod pace;
 mod proc_stat;
 mod record;
+mod timeline;
 mod watch;
 
 use std::process::ExitCode;
@@ -38,10 +40,11 @@ fn main() -> ExitCode {
         "watch" => watch::run(&flags),
         "pace" => pace::run(&flags),
         "latency" => latency::run(&flags),
+        "timeline" => timeline::run(&flags),
         "create" => admin::create(&flags),
         "delete" => admin::delete(&flags),
         _ => Err(format!(
-            "usage: bare-copy copy|watch|pace|latency|create|delete --flag value ... (got '{command}')"
+            "usage: bare-copy copy|watch|pace|latency|timeline|create|delete --flag value ... (got '{command}')"
         )),
     };
     match result {

@@ -57,7 +57,7 @@ pub fn run(flags: &Flags) -> Result<(), String> {
 }
 
 /// Records in `topic` on the target (0 for a partition not there yet).
-fn copied(consumer: &BaseConsumer, topic: &str, partitions: i32) -> i64 {
+pub fn copied(consumer: &BaseConsumer, topic: &str, partitions: i32) -> i64 {
     (0..partitions)
         .map(|partition| {
             consumer
