@@ -117,11 +117,16 @@ def failover(samples, out, kill, rate):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     points = [tuple(map(float, line.split())) for line in open(samples)]
-    # Records per second over a sliding 1 s window (4 samples of 250 ms).
-    times, rates = [], []
-    for (t0, n0), (t1, n1) in zip(points, points[4:]):
-        times.append(t1)
-        rates.append((n1 - n0) / (t1 - t0))
+    # Records per second over a sliding 1 s window, on a 0.25 s grid; the count between samples
+    # is interpolated (a slow watermark answer delays a sample, it does not lose records).
+    def count_at(t):
+        for (t0, n0), (t1, n1) in zip(points, points[1:]):
+            if t0 <= t <= t1:
+                return n0 + (n1 - n0) * (t - t0) / (t1 - t0) if t1 > t0 else n1
+        return points[-1][1] if t > points[-1][0] else points[0][1]
+
+    times = [points[0][0] + 1 + 0.25 * i for i in range(int((points[-1][0] - points[0][0] - 1) * 4) + 1)]
+    rates = [count_at(t) - count_at(t - 1) for t in times]
     figure, axis = plt.subplots(figsize=(10, 4.5))
     axis.plot(times, rates, color="#1f77b4", label="records copied per second (1 s window)")
     axis.axhline(float(rate), color="#7f7f7f", linestyle=":", label=f"producer: {float(rate):,.0f} records/s")
