@@ -56,14 +56,21 @@ def vs_mm2(results, out, records, size):
     for axis, (key, title) in zip(axes, panels):
         positions = range(len(middle))
         if key == "p99 (ms)":
-            p50 = [row.get("p50 (ms)", 0) for row in middle.values()]
-            p99 = [row.get("p99 (ms)", 0) for row in middle.values()]
+            def value(row, key):
+                number = row.get(key, 0)
+                return 0 if number != number else number
+            p50 = [value(row, "p50 (ms)") for row in middle.values()]
+            p99 = [value(row, "p99 (ms)") for row in middle.values()]
             width = 0.38
             axis.bar([p - width / 2 for p in positions], p50, width, label="p50",
                      color=colors[:len(middle)], alpha=0.55)
             axis.bar([p + width / 2 for p in positions], p99, width, label="p99",
                      color=colors[:len(middle)])
-            for p, a, b in zip(positions, p50, p99):
+            for p, a, b, row in zip(positions, p50, p99, middle.values()):
+                if row.get("arrived", 1) < 1:
+                    axis.annotate(f"fell behind:\n{row['arrived']:.0%} arrived\n(lower bounds)",
+                                  (p, max(a, b)), ha="center", va="bottom", fontsize=8)
+                    continue
                 axis.annotate(f"{a:.0f}", (p - width / 2, a), ha="center", va="bottom", fontsize=8)
                 axis.annotate(f"{b:.0f}", (p + width / 2, b), ha="center", va="bottom", fontsize=8)
             axis.legend()

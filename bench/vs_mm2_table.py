@@ -3,7 +3,7 @@
     python3 bench/vs_mm2_table.py RESULTS RECORDS SIZE PARTITIONS RATE LATENCY_SECONDS
 
 RESULTS lines: `throughput CONTENDER RUN startup_s copy_s cpu_copy_s cpu_total_s peak_rss_kib`
-and `latency CONTENDER RUN p50_ms p99_ms max_ms count`.
+and `latency CONTENDER RUN p50_ms p99_ms max_ms arrived expected`.
 """
 
 import statistics
@@ -36,9 +36,9 @@ def read(path, records, size):
                     "CPU incl. start-up (s)": cpu_total,
                 })
             else:
-                p50, p99, peak_latency, count = map(float, fields[3:7])
+                p50, p99, peak_latency, count, expected = map(float, fields[3:8])
                 row.update({"p50 (ms)": p50, "p99 (ms)": p99, "max (ms)": peak_latency,
-                            "latency records": count})
+                            "arrived": count / expected})
     return runs
 
 
@@ -51,15 +51,26 @@ def medians(runs):
     result = {}
     for contender, by_run in runs.items():
         keys = {key for row in by_run.values() for key in row}
-        result[contender] = {
-            key: statistics.median(row[key] for row in by_run.values() if key in row)
-            for key in keys
-        }
+        result[contender] = {}
+        for key in keys:
+            # A latency run where nothing arrived has no percentiles (nan): left out.
+            values = [row[key] for row in by_run.values() if key in row and row[key] == row[key]]
+            result[contender][key] = statistics.median(values) if values else float("nan")
     return result
 
 
 def cell(row, key, form):
-    return form.format(row[key]) if key in row else "-"
+    if key not in row:
+        return "-"
+    if key in LATENCY and row.get("arrived", 1) < 1:
+        # Fell behind the paced producer: what arrived in time, a lower bound.
+        if row["arrived"] == 0 or row[key] != row[key]:
+            return "none arrived"
+        return "≥ " + form.format(row[key]) + f" ({row['arrived']:.0%} arrived)"
+    return form.format(row[key])
+
+
+LATENCY = {"p50 (ms)", "p99 (ms)", "max (ms)"}
 
 
 def main():

@@ -12,7 +12,7 @@ use crate::record;
 
 /// `latency --bootstrap B --topic R --partitions P --expect M --timeout S`: reads R from its
 /// beginning until M measured records arrived (or S seconds passed). Prints
-/// `p50_ms p99_ms max_ms count`.
+/// `p50_ms p99_ms max_ms count` (`nan nan nan 0` if none arrived).
 pub fn run(flags: &Flags) -> Result<(), String> {
     let topic = flags.text("topic")?;
     let partitions: i32 = flags.value("partitions")?;
@@ -48,8 +48,11 @@ pub fn run(flags: &Flags) -> Result<(), String> {
             micros.push(arrived.saturating_sub(sent));
         }
     }
+    // A copier that cannot keep up leaves records behind at the timeout: the percentiles are
+    // then those of the records that arrived (the script marks them as lower bounds).
     if micros.is_empty() {
-        return Err(format!("no measured record arrived on {topic} in {timeout:?}"));
+        println!("nan nan nan 0");
+        return Ok(());
     }
     micros.sort_unstable();
     let [p50, p99, max] = [50, 99, 100].map(|percent| percentile(&micros, percent) as f64 / 1000.0);
