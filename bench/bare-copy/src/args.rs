@@ -14,7 +14,9 @@ impl Flags {
             let Some(name) = name.strip_prefix("--") else {
                 return Err(format!("expected --flag, got '{name}'"));
             };
-            let value = argv.next().ok_or_else(|| format!("--{name} needs a value"))?;
+            let value = argv
+                .next()
+                .ok_or_else(|| format!("--{name} needs a value"))?;
             flags.insert(name.to_owned(), value);
         }
         Ok(Flags(flags))

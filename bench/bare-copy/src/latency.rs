@@ -20,7 +20,10 @@ pub fn run(flags: &Flags) -> Result<(), String> {
     let timeout = Duration::from_secs(flags.value_or("timeout", 300)?);
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", flags.text("bootstrap")?)
-        .set("group.id", format!("bare-copy.latency.{}", std::process::id()))
+        .set(
+            "group.id",
+            format!("bare-copy.latency.{}", std::process::id()),
+        )
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
         .set("fetch.wait.max.ms", "10")

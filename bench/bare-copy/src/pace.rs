@@ -4,11 +4,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _, ProducerContext};
-use rdkafka::ClientConfig;
 
 use crate::args::Flags;
 use crate::record;
@@ -55,7 +55,11 @@ pub fn run(flags: &Flags) -> Result<(), String> {
             false => total,
         };
         while sent < due {
-            let kind = if sent < warmup { record::WARMUP } else { record::MEASURED };
+            let kind = if sent < warmup {
+                record::WARMUP
+            } else {
+                record::MEASURED
+            };
             record::stamp(&mut value, kind);
             let mut message = BaseRecord::<(), [u8]>::to(topic).payload(&value);
             while let Err((error, returned)) = producer.send(message) {

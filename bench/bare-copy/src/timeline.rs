@@ -17,7 +17,10 @@ pub fn run(flags: &Flags) -> Result<(), String> {
     let seconds: f64 = flags.value("seconds")?;
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", flags.text("bootstrap")?)
-        .set("group.id", format!("bare-copy.timeline.{}", std::process::id()))
+        .set(
+            "group.id",
+            format!("bare-copy.timeline.{}", std::process::id()),
+        )
         .create()
         .map_err(|error| format!("timeline: {error}"))?;
     let began = Instant::now();

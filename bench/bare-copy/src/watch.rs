@@ -24,7 +24,10 @@ pub fn run(flags: &Flags) -> Result<(), String> {
     let timeout = Duration::from_secs(flags.value_or("timeout", 600)?);
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", flags.text("bootstrap")?)
-        .set("group.id", format!("bare-copy.watch.{}", std::process::id()))
+        .set(
+            "group.id",
+            format!("bare-copy.watch.{}", std::process::id()),
+        )
         .create()
         .map_err(|error| format!("watcher: {error}"))?;
 
@@ -32,7 +35,9 @@ pub fn run(flags: &Flags) -> Result<(), String> {
     let mut first: Option<(f64, f64)> = None;
     loop {
         if began.elapsed() > timeout {
-            return Err(format!("{topic} did not reach {records} records in {timeout:?}"));
+            return Err(format!(
+                "{topic} did not reach {records} records in {timeout:?}"
+            ));
         }
         let copied = copied(&consumer, topic, partitions);
         let now = unix_seconds();
