@@ -21,6 +21,7 @@ mod logging;
 mod mm2;
 mod mm2_sasl;
 mod operations;
+mod plan;
 mod replication;
 mod selection;
 mod support;

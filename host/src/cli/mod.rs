@@ -1,4 +1,4 @@
-//! The command line: `ferry run`, `ferry validate` and `ferry plugin check`.
+//! The command line: `ferry run`, `ferry validate`, `ferry plan` and `ferry plugin check`.
 //!
 //! Exit codes: 0 success; 1 a runtime failure (a cluster unreachable, unless `run
 //! --wait-for-clusters` waits for it; a flow that cannot start); 2 the configuration or a
@@ -8,9 +8,11 @@
 //! logging: tracing to stderr, as text or, with `--log-format json`, one JSON object per line;
 //! then the command's own lines are log events too (`Console`).
 //!
-//! `plugin.rs` is `ferry plugin check`; `failure.rs` the exit codes both use.
+//! `plugin.rs` is `ferry plugin check`; `plan.rs` is `ferry plan`; `failure.rs` the exit codes
+//! they use.
 
 mod failure;
+mod plan;
 pub mod plugin;
 
 use std::collections::BTreeMap;
@@ -122,6 +124,22 @@ enum Command {
         #[command(flatten)]
         cache: CacheArguments,
     },
+    /// Prints what `run` would do against the live clusters, writing nothing: which source
+    /// topics are mirrored under which remote name (and which rule excludes the others), topics
+    /// to create, partitions to add, configs and ACLs to sync, groups to checkpoint.
+    Plan {
+        /// The configuration file (TOML).
+        #[arg(long, short, required_unless_present = "mm2", conflicts_with = "mm2")]
+        config: Option<PathBuf>,
+        /// A MirrorMaker 2 properties file (`connect-mirror-maker.properties`), used as is.
+        #[arg(long)]
+        mm2: Option<PathBuf>,
+        /// Print the plan as one JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        cache: CacheArguments,
+    },
     /// Plugin authoring tools.
     Plugin {
         #[command(subcommand)]
@@ -218,7 +236,7 @@ impl CacheArguments {
 pub fn main(arguments: Arguments) -> ExitCode {
     // The plugin tools print a report; their logs are only for what goes wrong.
     let default_level = match arguments.command {
-        Command::Plugin { .. } => "warn",
+        Command::Plugin { .. } | Command::Plan { .. } => "warn",
         Command::Run { .. } | Command::Validate { .. } => "info",
     };
     init_tracing(default_level, arguments.log_format);
@@ -256,6 +274,17 @@ pub fn main(arguments: Arguments) -> ExitCode {
         } => runtime.block_on(validate(
             Source::from(config, mm2),
             offline,
+            cache.engine_options(),
+            console,
+        )),
+        Command::Plan {
+            config,
+            mm2,
+            json,
+            cache,
+        } => runtime.block_on(plan::plan(
+            Source::from(config, mm2),
+            json,
             cache.engine_options(),
             console,
         )),

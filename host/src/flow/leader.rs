@@ -369,31 +369,24 @@ impl Leader {
         Ok(())
     }
 
-    /// The source groups selected by `groups` / `groups_exclude`.
+    /// The source groups selected by `groups` / `groups_exclude` and the group filter plugin.
     fn source_groups(&self) -> Result<Vec<String>, LeaderError> {
         let list = ffi::list_groups(self.source_admins.first.client())
             .map_err(native("listing the source's consumer groups"))?;
-        let flow = &self.context.tasks.flow;
-        let mut groups: Vec<String> = list
-            .into_iter()
-            .map(|(name, _state)| name)
-            .filter(|name| flow.groups.matches(name) && !flow.groups_exclude.matches(name))
-            .collect();
-        groups.sort();
-        if let Some(filter) = &self.context.name_filters.groups {
-            let names: Vec<&str> = groups.iter().map(String::as_str).collect();
-            let answers = match filter.current().allows_all(&names) {
-                Ok(answers) => answers,
-                Err(error) => {
-                    tracing::error!(error = %crate::error_chain(&error),
-                        "The group filter plugin failed; no group is checkpointed this round.");
-                    vec![false; names.len()]
-                }
-            };
-            let mut answers = answers.into_iter();
-            groups.retain(|_| answers.next().unwrap_or(false));
-        }
-        Ok(groups)
+        let filter = self
+            .context
+            .name_filters
+            .groups
+            .as_ref()
+            .map(|slot| slot.current());
+        let names = list.into_iter().map(|(name, _state)| name).collect();
+        Ok(
+            select_groups(&self.context.tasks.flow, filter.as_deref(), names)
+                .into_iter()
+                .filter(|(_, exclusion)| exclusion.is_none())
+                .map(|(group, _)| group)
+                .collect(),
+        )
     }
 
     fn checkpoint(&mut self) -> Result<(), LeaderError> {
@@ -650,6 +643,82 @@ impl Leader {
         }
         Ok(outcomes)
     }
+}
+
+/// Why a source consumer group is not checkpointed (nor its offsets synced).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GroupExclusion {
+    /// No pattern of `groups` matches it.
+    Groups,
+    /// A pattern of `groups_exclude` matches it.
+    GroupsExclude,
+    /// The `group_filter` plugin refused it.
+    GroupFilter,
+    /// The `group_filter` plugin failed this round (logged).
+    PluginFailed,
+}
+
+impl GroupExclusion {
+    /// The rule's name as `ferry plan` prints it (the configuration key).
+    pub(crate) fn rule(self) -> &'static str {
+        match self {
+            GroupExclusion::Groups => "groups",
+            GroupExclusion::GroupsExclude => "groups_exclude",
+            GroupExclusion::GroupFilter => "group_filter",
+            GroupExclusion::PluginFailed => "plugin_failed",
+        }
+    }
+}
+
+/// The decision on each of the source groups `names`, sorted by name: checkpointed (`None`) or
+/// excluded by which rule (`groups`, `groups_exclude`, then the group filter plugin `filter`,
+/// asked once for every group the patterns let through). The leader checkpoints the groups
+/// this selects, and `ferry plan` prints the same decisions.
+pub(crate) fn select_groups(
+    flow: &crate::config::Flow,
+    filter: Option<&crate::plugins::NameFilter>,
+    mut names: Vec<String>,
+) -> Vec<(String, Option<GroupExclusion>)> {
+    names.sort();
+    let mut decided: Vec<(String, Option<GroupExclusion>)> = names
+        .into_iter()
+        .map(|name| {
+            let exclusion = if !flow.groups.matches(&name) {
+                Some(GroupExclusion::Groups)
+            } else if flow.groups_exclude.matches(&name) {
+                Some(GroupExclusion::GroupsExclude)
+            } else {
+                None
+            };
+            (name, exclusion)
+        })
+        .collect();
+    if let Some(filter) = filter {
+        let candidates: Vec<&str> = decided
+            .iter()
+            .filter(|(_, exclusion)| exclusion.is_none())
+            .map(|(name, _)| name.as_str())
+            .collect();
+        let answers = match filter.allows_all(&candidates) {
+            Ok(answers) => answers
+                .into_iter()
+                .map(|allowed| (!allowed).then_some(GroupExclusion::GroupFilter))
+                .collect(),
+            Err(error) => {
+                tracing::error!(error = %crate::error_chain(&error),
+                    "The group filter plugin failed; no group is checkpointed this round.");
+                vec![Some(GroupExclusion::PluginFailed); candidates.len()]
+            }
+        };
+        let mut answers = answers.into_iter();
+        for (_, exclusion) in decided
+            .iter_mut()
+            .filter(|(_, exclusion)| exclusion.is_none())
+        {
+            *exclusion = answers.next().unwrap_or(Some(GroupExclusion::PluginFailed));
+        }
+    }
+    decided
 }
 
 /// Admin clients of one cluster for group calls, each with its own connection to the group

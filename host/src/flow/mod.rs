@@ -11,11 +11,13 @@
 //! * `leader`: on the owner of task 0, heartbeats, checkpoints and group offset sync;
 //! * `settings`: MM2's topic config and ACL sync, each on its own interval;
 //! * `swap`: hot swap of the flow's plugins, for the admin endpoint and the file watcher;
+//! * `plan`: `ferry plan`, what `run` would do, from the same decisions, writing nothing;
 //! * the cluster checks (`probe_clusters`): whether the source and target answer, for the
 //!   flow's readiness (`crate::health`).
 
 pub(crate) mod leader;
 pub(crate) mod lease;
+pub(crate) mod plan;
 pub(crate) mod settings;
 pub(crate) mod swap;
 pub(crate) mod topics;

@@ -51,24 +51,39 @@ impl<'a> Selector<'a> {
         }
     }
 
-    /// MM2's `shouldReplicateTopic`, plus a host guard: Kafka's own `__` topics and Ferry's
-    /// bookkeeping topics are never mirrored, whatever a plugin answers.
-    pub(crate) fn should_replicate(&self, topic: &str) -> Result<bool, PluginError> {
+    /// MM2's `shouldReplicateTopic`, plus a host guard (Kafka's own `__` topics and Ferry's
+    /// bookkeeping topics are never mirrored, whatever a plugin answers): why `topic` is not
+    /// mirrored, the first rule that excludes it in MM2's order, or `None` when it is.
+    pub(crate) fn exclusion(&self, topic: &str) -> Result<Option<Exclusion>, PluginError> {
         let flow = self.flow;
         if topic.starts_with("__") || self.reserved.contains(&topic) {
-            return Ok(false);
+            return Ok(Some(Exclusion::Reserved));
         }
-        let selected = flow.topics.matches(topic)
-            && !flow.topics_exclude.matches(topic)
-            && match self.topic_filter {
-                Some(filter) => filter.current().allows(topic)?,
-                None => true,
-            };
-        let heartbeat = flow.heartbeats_replication && self.policy.is_heartbeats_topic(topic)?;
-        if !(selected || heartbeat) || self.policy.is_internal_topic(topic)? {
-            return Ok(false);
+        let unselected = if !flow.topics.matches(topic) {
+            Some(Exclusion::Topics)
+        } else if flow.topics_exclude.matches(topic) {
+            Some(Exclusion::TopicsExclude)
+        } else {
+            match self.topic_filter {
+                Some(filter) if !filter.current().allows(topic)? => Some(Exclusion::TopicFilter),
+                _ => None,
+            }
+        };
+        if let Some(reason) = unselected {
+            // MM2 mirrors heartbeats topics whatever `topics` says.
+            let heartbeat =
+                flow.heartbeats_replication && self.policy.is_heartbeats_topic(topic)?;
+            if !heartbeat {
+                return Ok(Some(reason));
+            }
         }
-        Ok(!self.is_cycle(topic)?)
+        if self.policy.is_internal_topic(topic)? {
+            return Ok(Some(Exclusion::Internal));
+        }
+        if self.is_cycle(topic)? {
+            return Ok(Some(Exclusion::Cycle));
+        }
+        Ok(None)
     }
 
     /// MM2's `isCycle`: whether any hop in the topic's alias chain is the target cluster.
@@ -100,14 +115,25 @@ impl<'a> Selector<'a> {
         &self,
         source_topics: &HashMap<String, i32>,
     ) -> BTreeMap<String, (String, i32)> {
+        wanted(self.decide(source_topics))
+    }
+
+    /// The decision on every source topic (name → partitions): mirrored under which remote
+    /// name, or excluded by which rule. [`Selector::select`] (what `run` mirrors) and `ferry
+    /// plan` (what it prints) both read it. A policy failure and a second source topic mapping
+    /// to a remote name already taken are logged.
+    pub(crate) fn decide(
+        &self,
+        source_topics: &HashMap<String, i32>,
+    ) -> BTreeMap<String, Decision> {
         let source_alias = self.flow.source.as_str();
-        let mut selected = BTreeMap::new();
+        let mut decisions = BTreeMap::new();
         let mut remote_owner: HashMap<String, String> = HashMap::new();
         let mut names: Vec<&String> = source_topics.keys().collect();
         names.sort();
         if let Some(filter) = self.topic_filter {
-            // One guest call for every topic not asked before; `should_replicate` then reads
-            // the cache.
+            // One guest call for every topic not asked before; `exclusion` then reads the
+            // cache.
             let candidates: Vec<&str> = names
                 .iter()
                 .map(|name| name.as_str())
@@ -122,30 +148,125 @@ impl<'a> Selector<'a> {
         }
         for topic in names {
             let partitions = source_topics.get(topic).copied().unwrap_or(0);
-            let decision = self.should_replicate(topic).and_then(|replicate| {
-                replicate
-                    .then(|| self.policy.format_remote_topic(source_alias, topic))
-                    .transpose()
+            let decision = self.exclusion(topic).and_then(|exclusion| match exclusion {
+                Some(exclusion) => Ok(Err(exclusion)),
+                None => self.policy.format_remote_topic(source_alias, topic).map(Ok),
             });
-            match decision {
-                Ok(None) => {}
-                Ok(Some(remote)) => {
-                    if let Some(owner) = remote_owner.get(&remote) {
+            let outcome = match decision {
+                Ok(Ok(remote)) => match remote_owner.get(&remote) {
+                    Some(owner) => {
                         tracing::error!(topic, other = %owner, remote = %remote,
                             "Two source topics map to one remote topic; not mirroring the second.");
-                        continue;
+                        Err(Exclusion::RemoteTaken {
+                            remote,
+                            by: owner.clone(),
+                        })
                     }
-                    remote_owner.insert(remote.clone(), topic.clone());
-                    selected.insert(topic.clone(), (remote, partitions));
-                }
+                    None => {
+                        remote_owner.insert(remote.clone(), topic.clone());
+                        Ok(remote)
+                    }
+                },
+                Ok(Err(exclusion)) => Err(exclusion),
                 Err(error) => {
-                    tracing::error!(topic, error = %crate::error_chain(&error),
+                    let error = crate::error_chain(&error);
+                    tracing::error!(topic, error = %error,
                         "The policy plugin failed; not mirroring this topic until it answers.");
+                    Err(Exclusion::PluginFailed(error))
                 }
-            }
+            };
+            decisions.insert(
+                topic.clone(),
+                Decision {
+                    partitions,
+                    outcome,
+                },
+            );
         }
-        selected
+        decisions
     }
+}
+
+/// What the selection decided on one source topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Decision {
+    /// The source topic's partitions.
+    pub(crate) partitions: i32,
+    /// The remote topic's name, or why the topic is not mirrored.
+    pub(crate) outcome: Result<String, Exclusion>,
+}
+
+/// Why a source topic is not mirrored: the rule that excluded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Exclusion {
+    /// A Kafka `__` topic or one of the flow's bookkeeping topics (positions, task leases).
+    Reserved,
+    /// No pattern of `topics` matches it.
+    Topics,
+    /// A pattern of `topics_exclude` matches it.
+    TopicsExclude,
+    /// The `topic_filter` plugin refused it.
+    TopicFilter,
+    /// The policy calls it an internal topic (MM2's `isInternalTopic`: checkpoints, offset
+    /// syncs, MM2's own `mm2-*` topics...).
+    Internal,
+    /// A hop of its alias chain is the target cluster (MM2's `isCycle`).
+    Cycle,
+    /// An earlier source topic (in name order) maps to the same remote topic.
+    RemoteTaken {
+        /// The remote topic.
+        remote: String,
+        /// The source topic that has it.
+        by: String,
+    },
+    /// A plugin failed answering; retried at the next refresh.
+    PluginFailed(String),
+}
+
+impl Exclusion {
+    /// The rule's name as `ferry plan` prints it: the configuration key where there is one.
+    pub(crate) fn rule(&self) -> &'static str {
+        match self {
+            Exclusion::Reserved => "reserved",
+            Exclusion::Topics => "topics",
+            Exclusion::TopicsExclude => "topics_exclude",
+            Exclusion::TopicFilter => "topic_filter",
+            Exclusion::Internal => "internal",
+            Exclusion::Cycle => "cycle",
+            Exclusion::RemoteTaken { .. } => "remote_taken",
+            Exclusion::PluginFailed(_) => "plugin_failed",
+        }
+    }
+}
+
+impl std::fmt::Display for Exclusion {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exclusion::Reserved => formatter.write_str("a Kafka or Ferry bookkeeping topic"),
+            Exclusion::Topics => formatter.write_str("no pattern of `topics` matches"),
+            Exclusion::TopicsExclude => formatter.write_str("matched by `topics_exclude`"),
+            Exclusion::TopicFilter => formatter.write_str("refused by the `topic_filter` plugin"),
+            Exclusion::Internal => formatter.write_str("an internal topic for the policy"),
+            Exclusion::Cycle => formatter.write_str("a remote topic of the target (cycle)"),
+            Exclusion::RemoteTaken { remote, by } => {
+                write!(
+                    formatter,
+                    "`{remote}` is already the remote topic of `{by}`"
+                )
+            }
+            Exclusion::PluginFailed(error) => write!(formatter, "a plugin failed: {error}"),
+        }
+    }
+}
+
+/// The mirrored topics of `decisions`: source → (remote name, partitions).
+pub(crate) fn wanted(decisions: BTreeMap<String, Decision>) -> BTreeMap<String, (String, i32)> {
+    decisions
+        .into_iter()
+        .filter_map(|(topic, decision)| {
+            Some((topic, (decision.outcome.ok()?, decision.partitions)))
+        })
+        .collect()
 }
 
 /// Computes the wanted (source → remote name, partitions) map of `context`'s flow.

@@ -114,6 +114,26 @@ pub(crate) fn changed_ops(wanted: Vec<ConfigOp>, target: &[ConfigEntry]) -> Vec<
         .collect()
 }
 
+/// The operations one config sync sends for a mirrored topic: what MM2 wants for its source
+/// configuration `source` under `flow`'s exclusions and the config-property filter plugin
+/// `filter`, minus what the remote topic's configuration `target` already has. `ferry plan`
+/// prints the same operations (with an empty `target` for a remote topic still to create).
+pub(crate) fn topic_ops(
+    flow: &crate::config::Flow,
+    filter: Option<&crate::plugins::NameFilter>,
+    source: &[ConfigEntry],
+    target: &[ConfigEntry],
+) -> Vec<ConfigOp> {
+    let allowed = filter.map(|filter| allowed_names(filter, source));
+    let wanted = wanted_ops(
+        source,
+        &flow.config_properties_exclude,
+        flow.use_source_defaults,
+        &|name| allowed.as_ref().is_none_or(|names| names.contains(name)),
+    );
+    changed_ops(wanted, target)
+}
+
 /// What one config sync did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct ConfigSyncOutcome {
@@ -162,17 +182,13 @@ pub(crate) async fn sync_configs(
                     "Topic configuration unreadable; skipping it in this config sync.");
                 continue;
             };
-            let allowed = context
-                .property_filter
-                .as_ref()
-                .map(|filter| allowed_names(&filter.current(), source_entries));
-            let wanted = wanted_ops(
+            let filter = context.property_filter.as_ref().map(|slot| slot.current());
+            let ops = topic_ops(
+                &context.flow_config,
+                filter.as_deref(),
                 source_entries,
-                &context.flow_config.config_properties_exclude,
-                context.flow_config.use_source_defaults,
-                &|name| allowed.as_ref().is_none_or(|names| names.contains(name)),
+                target_entries,
             );
-            let ops = changed_ops(wanted, target_entries);
             if !ops.is_empty() {
                 changes.push((topic, ops));
             }
