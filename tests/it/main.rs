@@ -23,6 +23,7 @@ mod mm2_sasl;
 mod operations;
 mod replication;
 mod selection;
+mod status;
 mod support;
 mod sync;
 mod takeover;

@@ -1,4 +1,4 @@
-//! The command line: `ferry run`, `ferry validate` and `ferry plugin check`.
+//! The command line: `ferry run`, `ferry validate`, `ferry status` and `ferry plugin check`.
 //!
 //! Exit codes: 0 success; 1 a runtime failure (a cluster unreachable, unless `run
 //! --wait-for-clusters` waits for it; a flow that cannot start); 2 the configuration or a
@@ -8,10 +8,12 @@
 //! logging: tracing to stderr, as text or, with `--log-format json`, one JSON object per line;
 //! then the command's own lines are log events too (`Console`).
 //!
-//! `plugin.rs` is `ferry plugin check`; `failure.rs` the exit codes both use.
+//! `plugin.rs` is `ferry plugin check`; `status.rs` is `ferry status`; `failure.rs` the exit
+//! codes they use.
 
 mod failure;
 pub mod plugin;
+mod status;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -122,6 +124,23 @@ enum Command {
         #[command(flatten)]
         cache: CacheArguments,
     },
+    /// Shows each flow's task group, task and partition ownership, lag per partition, halted
+    /// partitions and plugin versions, read from the clusters (works from any machine that
+    /// reaches them).
+    Status {
+        /// The configuration file (TOML).
+        #[arg(long, short, required_unless_present = "mm2", conflicts_with = "mm2")]
+        config: Option<PathBuf>,
+        /// A MirrorMaker 2 properties file (`connect-mirror-maker.properties`), used as is.
+        #[arg(long)]
+        mm2: Option<PathBuf>,
+        /// Print JSON (the shape is documented in docs/operations.md) instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// Only this flow, `SOURCE->TARGET`.
+        #[arg(long, value_name = "SOURCE->TARGET")]
+        flow: Option<String>,
+    },
     /// Plugin authoring tools.
     Plugin {
         #[command(subcommand)]
@@ -218,7 +237,7 @@ impl CacheArguments {
 pub fn main(arguments: Arguments) -> ExitCode {
     // The plugin tools print a report; their logs are only for what goes wrong.
     let default_level = match arguments.command {
-        Command::Plugin { .. } => "warn",
+        Command::Plugin { .. } | Command::Status { .. } => "warn",
         Command::Run { .. } | Command::Validate { .. } => "info",
     };
     init_tracing(default_level, arguments.log_format);
@@ -259,6 +278,12 @@ pub fn main(arguments: Arguments) -> ExitCode {
             cache.engine_options(),
             console,
         )),
+        Command::Status {
+            config,
+            mm2,
+            json,
+            flow,
+        } => status::status(&Source::from(config, mm2), json, flow.as_deref(), console),
         Command::Plugin {
             command:
                 PluginCommand::Check {
