@@ -248,6 +248,18 @@ impl Events {
         );
     }
 
+    /// This process's status record (`ferry status`) could not be written; it is retried every
+    /// second, and only the first failure of a run is logged.
+    pub(crate) fn status_not_published(&self, error: &(dyn std::error::Error + 'static)) {
+        tracing::warn!(error = %crate::error_chain(error),
+            "Publishing this process's status for `ferry status` failed; retrying.");
+    }
+
+    /// This process's status record is written again after failures.
+    pub(crate) fn status_published(&self) {
+        tracing::info!("Publishing this process's status for `ferry status` works again.");
+    }
+
     /// A partition stopped at a record a plugin failed on; the log line is
     /// [`Events::plugin_record_failed`]'s.
     pub(crate) fn partition_halted(gauge: &IntGauge) {

@@ -24,6 +24,7 @@ mod operations;
 mod plan;
 mod replication;
 mod selection;
+mod status;
 mod support;
 mod sync;
 mod takeover;

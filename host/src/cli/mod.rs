@@ -1,4 +1,5 @@
-//! The command line: `ferry run`, `ferry validate`, `ferry plan` and `ferry plugin check`.
+//! The command line: `ferry run`, `ferry validate`, `ferry plan`, `ferry status` and `ferry
+//! plugin check`.
 //!
 //! Exit codes: 0 success; 1 a runtime failure (a cluster unreachable, unless `run
 //! --wait-for-clusters` waits for it; a flow that cannot start); 2 the configuration or a
@@ -8,12 +9,13 @@
 //! logging: tracing to stderr, as text or, with `--log-format json`, one JSON object per line;
 //! then the command's own lines are log events too (`Console`).
 //!
-//! `plugin.rs` is `ferry plugin check`; `plan.rs` is `ferry plan`; `failure.rs` the exit codes
-//! they use.
+//! `plugin.rs` is `ferry plugin check`; `plan.rs` is `ferry plan`; `status.rs` is `ferry
+//! status`; `failure.rs` the exit codes they use.
 
 mod failure;
 mod plan;
 pub mod plugin;
+mod status;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -140,6 +142,23 @@ enum Command {
         #[command(flatten)]
         cache: CacheArguments,
     },
+    /// Shows each flow's task group, task and partition ownership, lag per partition, halted
+    /// partitions and plugin versions, read from the clusters (works from any machine that
+    /// reaches them).
+    Status {
+        /// The configuration file (TOML).
+        #[arg(long, short, required_unless_present = "mm2", conflicts_with = "mm2")]
+        config: Option<PathBuf>,
+        /// A MirrorMaker 2 properties file (`connect-mirror-maker.properties`), used as is.
+        #[arg(long)]
+        mm2: Option<PathBuf>,
+        /// Print JSON (the shape is documented in docs/operations.md) instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// Only this flow, `SOURCE->TARGET`.
+        #[arg(long, value_name = "SOURCE->TARGET")]
+        flow: Option<String>,
+    },
     /// Plugin authoring tools.
     Plugin {
         #[command(subcommand)]
@@ -236,7 +255,7 @@ impl CacheArguments {
 pub fn main(arguments: Arguments) -> ExitCode {
     // The plugin tools print a report; their logs are only for what goes wrong.
     let default_level = match arguments.command {
-        Command::Plugin { .. } | Command::Plan { .. } => "warn",
+        Command::Plugin { .. } | Command::Plan { .. } | Command::Status { .. } => "warn",
         Command::Run { .. } | Command::Validate { .. } => "info",
     };
     init_tracing(default_level, arguments.log_format);
@@ -288,6 +307,12 @@ pub fn main(arguments: Arguments) -> ExitCode {
             cache.engine_options(),
             console,
         )),
+        Command::Status {
+            config,
+            mm2,
+            json,
+            flow,
+        } => status::status(&Source::from(config, mm2), json, flow.as_deref(), console),
         Command::Plugin {
             command:
                 PluginCommand::Check {

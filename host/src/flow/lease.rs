@@ -17,6 +17,9 @@
 //! the polling thread and Ferry blocks in it: a revoked task is drained (in-flight records
 //! acknowledged, positions stored) before its lease is released.
 //!
+//! The member's `client.id` is the process's instance id (`flow::status::instance_id`), and it
+//! keeps the list of tasks held in `FlowContext::tasks_held`, both for `ferry status`.
+//!
 //! The member also keeps the flow's readiness (`crate::health`) current: an assignment, even an
 //! empty one, makes the process a member; a lost assignment or leaving the group ends that. And
 //! it owns the leader's series: releasing the leader duties removes their round times from
@@ -159,11 +162,19 @@ impl LeaseContext {
     }
 
     fn update_gauge(&self) {
-        let count = self
+        let held: Vec<u32> = self
             .running
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .len();
+            .keys()
+            .copied()
+            .collect();
+        let count = held.len();
+        *self
+            .flow
+            .tasks_held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = held;
         self.flow
             .tasks
             .metrics
@@ -231,7 +242,7 @@ impl Membership {
             leader: Mutex::new(None),
         };
         let consumer: BaseConsumer<LeaseContext> =
-            crate::kafka::lease_consumer(&flow.tasks.target, &group)
+            crate::kafka::lease_consumer(&flow.tasks.target, &group, super::status::instance_id())
                 .create_with_context(context)
                 .map_err(|source| LeaseError::Join {
                     group: group.clone(),

@@ -12,6 +12,8 @@
 //! * `settings`: MM2's topic config and ACL sync, each on its own interval;
 //! * `swap`: hot swap of the flow's plugins, for the admin endpoint and the file watcher;
 //! * `plan`: `ferry plan`, what `run` would do, from the same decisions, writing nothing;
+//! * `status`: `ferry status`: the status record this process publishes, and the command's
+//!   reading and joining of the lease group, the status records and the positions;
 //! * the cluster checks (`probe_clusters`): whether the source and target answer, for the
 //!   flow's readiness (`crate::health`).
 
@@ -19,6 +21,7 @@ pub(crate) mod leader;
 pub(crate) mod lease;
 pub(crate) mod plan;
 pub(crate) mod settings;
+pub(crate) mod status;
 pub(crate) mod swap;
 pub(crate) mod topics;
 
@@ -60,6 +63,8 @@ pub(crate) struct FlowContext {
     pub(crate) refresh_now: tokio::sync::Notify,
     /// The flow's readiness (`/readyz`): the lease member and the cluster checks update it.
     pub(crate) health: Arc<FlowHealth>,
+    /// The tasks this process holds now, kept by the lease member for the status publisher.
+    pub(crate) tasks_held: Mutex<Vec<u32>>,
 }
 
 /// A flow's name filter plugins (`topic_filter`, `group_filter`, `config_property_filter`),
@@ -194,6 +199,8 @@ pub(crate) struct RunningFlow {
     membership: lease::Membership,
     plugins: Arc<FlowPlugins>,
     health: Arc<FlowHealth>,
+    /// Publishes this process's status record; `None` when its producer could not be made.
+    status: Option<Arc<status::publish::StatusPublisher>>,
 }
 
 impl RunningFlow {
@@ -212,6 +219,15 @@ impl RunningFlow {
             .is_err()
         {
             tracing::error!(flow = %self.id, "Stopping the flow failed.");
+        }
+        if let Some(status) = self.status {
+            // The process is out of the group now: its record goes too.
+            if tokio::task::spawn_blocking(move || status.retire())
+                .await
+                .is_err()
+            {
+                tracing::warn!(flow = %self.id, "Removing the status record failed.");
+            }
         }
         self.health.stopped();
         tracing::info!(flow = %self.id, "Flow stopped.");
@@ -268,6 +284,14 @@ pub(crate) async fn start(
         .create_topic(&lease_topic, tasks, flow.replication_factor, &compact)
         .await
         .map_err(admin_error)?;
+    let status_topic = status::status_topic(flow.source.as_str());
+    if let Err(error) = target_admin
+        .create_topic(&status_topic, 1, flow.replication_factor, &compact)
+        .await
+    {
+        tracing::warn!(flow = %id, topic = %status_topic, error = %crate::error_chain(&error),
+            "Creating the status topic failed; assuming it exists or will be created.");
+    }
     let target_topics = target_admin
         .topic_partitions_async()
         .await
@@ -351,6 +375,7 @@ pub(crate) async fn start(
         start_latest,
         offset_syncs,
         chain,
+        halts: crate::replication::halts::Halts::default(),
     });
     let context = Arc::new(FlowContext {
         tasks,
@@ -361,6 +386,7 @@ pub(crate) async fn start(
         name_filters,
         refresh_now: tokio::sync::Notify::new(),
         health: Arc::clone(&health),
+        tasks_held: Mutex::new(Vec::new()),
     });
     let stages = swappable_stages(flow, context.tasks.chain.as_ref());
     let name_stages: Vec<NameStageSpec> = context
@@ -400,6 +426,23 @@ pub(crate) async fn start(
         target_admin,
         catalog_sender,
     ));
+    let status = match status::publish::StatusPublisher::new(&context, &status_topic) {
+        Ok(publisher) => {
+            let publisher = Arc::new(publisher);
+            background.spawn(status::publish::run(
+                Arc::clone(&context),
+                Arc::clone(&plugins),
+                Arc::clone(&publisher),
+                Events::new(&context.tasks.metrics, &flow.id),
+            ));
+            Some(publisher)
+        }
+        Err(error) => {
+            tracing::warn!(flow = %id, error = %crate::error_chain(&error),
+                "This process publishes no status for `ferry status`.");
+            None
+        }
+    };
     let membership =
         lease::Membership::join(Arc::clone(&context)).map_err(|source| FlowError::Lease {
             flow: id.clone(),
@@ -413,6 +456,7 @@ pub(crate) async fn start(
         membership,
         plugins,
         health,
+        status,
     })
 }
 

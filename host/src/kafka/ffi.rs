@@ -1,6 +1,6 @@
 //! The librdkafka calls rdkafka 0.39 does not wrap: the admin calls describe topic ACLs, create
-//! ACLs, incremental AlterConfigs (KIP-339), list groups, and list and alter consumer group
-//! offsets, issued on an existing [`Admin`]'s client handle; and a client's cached high
+//! ACLs, incremental AlterConfigs (KIP-339), list groups, describe a group, and list and alter
+//! consumer group offsets, issued on an existing [`Admin`]'s client handle; and a client's cached high
 //! watermark of a partition ([`cached_high_watermark`], no request).
 //!
 //! One of the host's two reviewed places with `unsafe` code (the other loads precompiled
@@ -38,7 +38,8 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka_sys::bindings as sys;
 
 use super::resources::{
-    ConfigOp, GroupCommit, GroupOffset, Operation, PatternType, Permission, TopicAcl,
+    ConfigOp, GroupCommit, GroupDescription, GroupMember, GroupOffset, Operation, PatternType,
+    Permission, TopicAcl,
 };
 use super::{Admin, REQUEST_TIMEOUT};
 
@@ -447,6 +448,109 @@ pub(crate) fn list_groups<C: ClientContext>(
             }
         })
         .collect())
+}
+
+/// The state and members of consumer group `group`, with each member's assignment, with one
+/// DescribeConsumerGroups request. A group that does not exist is answered as `Dead` with no
+/// members, as Kafka does.
+///
+/// # Errors
+/// When the request fails or times out, or the broker answered with an error for the group.
+pub(crate) fn describe_group<C: ClientContext>(
+    client: &Client<C>,
+    group: &str,
+) -> Result<GroupDescription, NativeError> {
+    let name = c_string(group)?;
+    let mut names = [name.as_ptr()];
+    let event = request(
+        client,
+        sys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS,
+        |handle, options, queue| {
+            // SAFETY: `names` holds one NUL-terminated name that lives until the result event
+            // arrived; librdkafka copies the names and the options.
+            unsafe {
+                sys::rd_kafka_DescribeConsumerGroups(
+                    handle,
+                    names.as_mut_ptr(),
+                    names.len(),
+                    options,
+                    queue,
+                )
+            }
+        },
+    )?;
+    // SAFETY: `event` is live; the accessor returns null for another event type.
+    let result = unsafe { sys::rd_kafka_event_DescribeConsumerGroups_result(event.0) };
+    if result.is_null() {
+        return Err(wrong_event("DescribeConsumerGroups"));
+    }
+    let mut count = 0;
+    // SAFETY: `result` is non-null and lives as long as `event`.
+    let groups = unsafe { sys::rd_kafka_DescribeConsumerGroups_result_groups(result, &mut count) };
+    if groups.is_null() || count == 0 {
+        return Err(missing_result(group));
+    }
+    // SAFETY: an array of `count` (> 0) descriptions owned by `event`, which outlives it.
+    let description = unsafe { *groups };
+    // SAFETY: a live description owned by `event`, and so is its error (or null).
+    match unsafe { error_result(sys::rd_kafka_ConsumerGroupDescription_error(description)) } {
+        Ok(()) => {}
+        // Newer brokers answer an unknown group so; older ones as `Dead`, below.
+        Err(NativeError::Failed {
+            code: RDKafkaErrorCode::GroupIdNotFound,
+            ..
+        }) => {
+            return Ok(GroupDescription {
+                group: group.to_owned(),
+                state: "Dead".to_owned(),
+                members: Vec::new(),
+            });
+        }
+        Err(error) => return Err(error),
+    }
+    // SAFETY: a live description owned by `event`; the strings are copied.
+    let (group_id, state, member_count) = unsafe {
+        (
+            owned_string(sys::rd_kafka_ConsumerGroupDescription_group_id(description)),
+            owned_string(sys::rd_kafka_consumer_group_state_name(
+                sys::rd_kafka_ConsumerGroupDescription_state(description),
+            )),
+            sys::rd_kafka_ConsumerGroupDescription_member_count(description),
+        )
+    };
+    let mut members = Vec::with_capacity(member_count);
+    for index in 0..member_count {
+        // SAFETY: `index` is below the member count; the member, its strings, its assignment
+        // and the assignment's partition list are owned by `event` and copied before it is
+        // destroyed (`partitions_of` copies the list).
+        let member = unsafe {
+            let member = sys::rd_kafka_ConsumerGroupDescription_member(description, index);
+            if member.is_null() {
+                continue;
+            }
+            let assignment = sys::rd_kafka_MemberDescription_assignment(member);
+            let partitions = if assignment.is_null() {
+                Vec::new()
+            } else {
+                partitions_of(sys::rd_kafka_MemberAssignment_partitions(assignment))
+            };
+            GroupMember {
+                member_id: owned_string(sys::rd_kafka_MemberDescription_consumer_id(member)),
+                client_id: owned_string(sys::rd_kafka_MemberDescription_client_id(member)),
+                host: owned_string(sys::rd_kafka_MemberDescription_host(member)),
+                assignment: partitions
+                    .into_iter()
+                    .map(|partition| (partition.topic, partition.partition))
+                    .collect(),
+            }
+        };
+        members.push(member);
+    }
+    Ok(GroupDescription {
+        group: group_id,
+        state,
+        members,
+    })
 }
 
 /// The high watermark of `topic` / `partition` as the client last saw it in a fetch response

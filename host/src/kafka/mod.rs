@@ -124,10 +124,13 @@ pub(crate) fn internal_producer(cluster: &Cluster) -> ClientConfig {
     config
 }
 
-/// A member of the task-lease group `group_id` (see `flow::lease`).
-pub(crate) fn lease_consumer(cluster: &Cluster, group_id: &str) -> ClientConfig {
+/// A member of the task-lease group `group_id` (see `flow::lease`), named `instance`: its
+/// `client.id` is the process's instance id, always (whatever the cluster's settings say), so
+/// that `ferry status` can tell from the group which process owns which task.
+pub(crate) fn lease_consumer(cluster: &Cluster, group_id: &str, instance: &str) -> ClientConfig {
     let mut config = plain_consumer(cluster);
     config.set("group.id", group_id);
+    config.set("client.id", instance);
     config.set("partition.assignment.strategy", "cooperative-sticky");
     set_default(&mut config, "session.timeout.ms", LEASE_SESSION_TIMEOUT_MS);
     set_default(&mut config, "heartbeat.interval.ms", "1000");

@@ -1,5 +1,5 @@
 //! The values Ferry's admin calls take and return (`kafka::ffi`): topic ACL bindings,
-//! incremental config operations and consumer group offsets, as plain Rust values. The rules that choose them (which ACLs
+//! incremental config operations, consumer group offsets and group descriptions, as plain Rust values. The rules that choose them (which ACLs
 //! and settings MM2 copies) are in `flow::settings`.
 
 use std::fmt;
@@ -134,3 +134,27 @@ pub(crate) struct GroupOffset {
 
 /// Offsets to commit to one consumer group: the group, then (topic, partition, offset) each.
 pub(crate) type GroupCommit = (String, Vec<(String, i32, i64)>);
+
+/// A consumer group as DescribeConsumerGroups answers: its state and its members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GroupDescription {
+    /// The group.
+    pub(crate) group: String,
+    /// Kafka's name of its state (`Stable`, `PreparingRebalance`, `Empty`, `Dead`, ...).
+    pub(crate) state: String,
+    /// Its members now.
+    pub(crate) members: Vec<GroupMember>,
+}
+
+/// One member of a consumer group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GroupMember {
+    /// The member id the coordinator gave it.
+    pub(crate) member_id: String,
+    /// The client's `client.id`.
+    pub(crate) client_id: String,
+    /// The client's host as the coordinator sees it (`/127.0.0.1`).
+    pub(crate) host: String,
+    /// The partitions assigned to it: (topic, partition).
+    pub(crate) assignment: Vec<(String, i32)>,
+}

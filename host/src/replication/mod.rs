@@ -8,6 +8,7 @@
 //!   callbacks, the partition table, the record dispositions, offset syncs, positions).
 //! * `tracker`: contiguous acknowledgements per partition, which decide stored positions.
 //! * `positions`: reads the stored positions topic to its end.
+//! * `halts`: the partitions halted in this process, with the record each stopped at.
 //! * `supervisor`: runs a long-lived duty on its own thread, restarting it with back-off,
 //!   until stopped (task workers and the flow leader).
 //!
@@ -16,6 +17,7 @@
 
 pub(crate) mod assignment;
 pub(crate) mod catalog;
+pub(crate) mod halts;
 pub(crate) mod positions;
 pub(crate) mod supervisor;
 pub(crate) mod tracker;
@@ -56,6 +58,8 @@ pub(crate) struct TaskContext {
     pub(crate) offset_syncs: Option<OffsetSyncsLocation>,
     /// The flow's record filters and transforms; `None` when it has none.
     pub(crate) chain: Option<ChainSpec>,
+    /// The partitions halted in this process, for `ferry status`.
+    pub(crate) halts: halts::Halts,
 }
 
 /// The offset-syncs topic and the cluster holding it.

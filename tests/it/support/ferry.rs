@@ -188,6 +188,11 @@ impl Ferry {
             .collect()
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Number of tasks this process holds now, from its log.
     pub fn tasks_held(&self) -> i64 {
         let log = self.log_text();
@@ -287,6 +292,21 @@ pub fn ferry_command(args: &[&str]) -> (i32, String) {
         .unwrap();
     (
         output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Runs the `ferry` binary to completion and returns (exit code, stdout, stderr).
+pub fn ferry_output(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }

@@ -16,7 +16,8 @@
 //! * `positions`: replication positions in MM2's Connect-offsets format;
 //! * `acls`: ACLs on the SASL clusters, through Kafka's CLI tools;
 //! * `config`: Ferry configuration files for the test clusters;
-//! * `ferry`: `ferry` processes, their metrics and admin endpoints, one-shot commands;
+//! * `ferry`: `ferry` processes, their metrics and admin endpoints, one-shot commands (and
+//!   their output);
 //! * `mm2`: MirrorMaker 2 processes;
 //! * `oidc`: an OIDC token endpoint for the OAUTHBEARER listeners;
 //! * `plugins`: the compiled plugins and their version names;
@@ -42,7 +43,7 @@ pub use acls::{Acl, acl_command, acls};
 pub use clusters::{Clusters, client, clusters, sasl_admin, sasl_clusters};
 pub use compare::compare;
 pub use config::ConfigBuilder;
-pub use ferry::{Ferry, ferry_command};
+pub use ferry::{Ferry, ferry_command, ferry_output};
 pub use groups::{ActiveMember, commit_group, committed};
 pub use mm2::Mm2;
 pub use oidc::TokenEndpoint;

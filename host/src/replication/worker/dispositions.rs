@@ -223,7 +223,7 @@ impl Worker {
         match policy {
             ErrorPolicy::Skip => self.drop_record(message, false),
             ErrorPolicy::DeadLetter => self.dead_letter(message, plugin, error),
-            ErrorPolicy::Halt => self.halt(message),
+            ErrorPolicy::Halt => self.halt(message, plugin, error),
         }
     }
 
@@ -257,6 +257,7 @@ impl Worker {
                     continue;
                 }
                 state.halted = false;
+                self.context.halts.cleared(&topic.source, *partition);
                 Events::partition_resumed(
                     &self.partitions_halted,
                     At {
@@ -269,14 +270,29 @@ impl Worker {
         }
     }
 
-    /// Stops `message`'s partition at `message`: paused, position kept before it.
-    fn halt(&mut self, message: &BorrowedMessage<'_>) -> Result<(), TaskError> {
+    /// Stops `message`'s partition at `message`: paused, position kept before it; `plugin`
+    /// failed on it with `error` (shown by `ferry status`).
+    fn halt(
+        &mut self,
+        message: &BorrowedMessage<'_>,
+        plugin: &str,
+        error: &str,
+    ) -> Result<(), TaskError> {
         let partition = message.partition();
         let Some(found) = self.table.get_mut(message.topic(), partition) else {
             return Err(self.unowned(message.topic(), partition));
         };
         if found.state.halt_at(message.offset()) {
             Events::partition_halted(&self.partitions_halted);
+            self.context
+                .halts
+                .halted(crate::replication::halts::HaltedRecord {
+                    topic: found.source.to_string(),
+                    partition,
+                    offset: message.offset(),
+                    plugin: plugin.to_owned(),
+                    error: error.to_owned(),
+                });
             let mut list = TopicPartitionList::new();
             list.add_partition(found.source, partition);
             if let Err(error) = self.consumer.pause(&list) {

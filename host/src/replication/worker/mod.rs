@@ -972,6 +972,13 @@ impl Worker {
         // plugin still fails.
         self.partitions_halted
             .sub(i64::try_from(self.table.halted_count()).unwrap_or(0));
+        for topic in self.table.topics() {
+            for (partition, state) in &topic.partitions {
+                if state.halted {
+                    self.context.halts.cleared(&topic.source, *partition);
+                }
+            }
+        }
         let positions_failed = self.positions_dirty;
         tracing::info!(
             task = self.task,

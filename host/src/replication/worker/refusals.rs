@@ -27,8 +27,10 @@ use rdkafka::message::OwnedHeaders;
 use super::{TaskError, Worker};
 use crate::config::ErrorPolicy;
 use crate::events::{At, Events};
+use crate::replication::halts::HaltedRecord;
 
-/// The `ferry.error.plugin` header of a record the target refused.
+/// The `ferry.error.plugin` header of a record the target refused (and its "plugin" in `ferry
+/// status`).
 const TARGET: &str = "target";
 
 /// Whether the target refused a record for good: retrying the same record cannot succeed.
@@ -144,6 +146,13 @@ impl Worker {
             ErrorPolicy::Halt => {
                 if state.halt_refused_at(offset, lag_max) {
                     Events::partition_halted(&self.partitions_halted);
+                    self.context.halts.halted(HaltedRecord {
+                        topic: source.to_string(),
+                        partition,
+                        offset,
+                        plugin: TARGET.to_owned(),
+                        error: reason.clone(),
+                    });
                     let mut list = TopicPartitionList::new();
                     list.add_partition(&source, partition);
                     if let Err(error) = self.consumer.pause(&list) {
