@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use serde_yaml::Value;
+use yaml_rust::{Yaml, YamlLoader};
 
 use crate::support::{self, Ferry, TempDir};
 
@@ -142,13 +142,13 @@ fn systemd_unit_verifies_and_gives_the_drain_room() {
 }
 
 /// The manifest's objects, by kind.
-fn manifest() -> BTreeMap<String, Value> {
-    let text = read("kubernetes/ferry.yaml");
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|document| {
-            let value = <Value as serde::Deserialize>::deserialize(document).unwrap();
-            let kind = value["kind"].as_str().expect("kind").to_owned();
-            (kind, value)
+fn manifest() -> BTreeMap<String, Yaml> {
+    YamlLoader::load_from_str(&read("kubernetes/ferry.yaml"))
+        .expect("the manifest is YAML")
+        .into_iter()
+        .map(|object| {
+            let kind = object["kind"].as_str().expect("kind").to_owned();
+            (kind, object)
         })
         .collect()
 }
@@ -172,7 +172,8 @@ fn kubernetes_manifest_runs_three_probed_scraped_replicas_with_a_sasl_secret() {
     );
     assert_eq!(annotations["prometheus.io/path"].as_str(), Some("/metrics"));
     let grace = pod["spec"]["terminationGracePeriodSeconds"]
-        .as_u64()
+        .as_i64()
+        .and_then(|seconds| u64::try_from(seconds).ok())
         .expect("terminationGracePeriodSeconds");
     assert!(
         Duration::from_secs(grace) > DRAIN_BOUND,
@@ -183,16 +184,16 @@ fn kubernetes_manifest_runs_three_probed_scraped_replicas_with_a_sasl_secret() {
         Some(true)
     );
 
-    let containers = pod["spec"]["containers"].as_sequence().expect("containers");
+    let containers = pod["spec"]["containers"].as_vec().expect("containers");
     assert_eq!(containers.len(), 1);
     let container = &containers[0];
     let named_ports: BTreeMap<&str, i64> = container["ports"]
-        .as_sequence()
+        .as_vec()
         .expect("ports")
         .iter()
         .filter_map(|port| Some((port["name"].as_str()?, port["containerPort"].as_i64()?)))
         .collect();
-    let port_number = |port: &Value| -> Option<i64> {
+    let port_number = |port: &Yaml| -> Option<i64> {
         port.as_i64()
             .or_else(|| named_ports.get(port.as_str()?).copied())
     };
@@ -204,10 +205,10 @@ fn kubernetes_manifest_runs_three_probed_scraped_replicas_with_a_sasl_secret() {
 
     let secret = &objects["Secret"];
     let secret_name = secret["metadata"]["name"].as_str().expect("Secret name");
-    let secret_data = secret["stringData"].as_mapping().expect("stringData");
+    let secret_data = &secret["stringData"];
     let mut env = BTreeMap::new();
     let mut from_secret = BTreeSet::new();
-    for variable in container["env"].as_sequence().expect("env") {
+    for variable in container["env"].as_vec().expect("env") {
         let name = variable["name"].as_str().expect("env name").to_owned();
         let value = if let Some(value) = variable["value"].as_str() {
             value.to_owned()
@@ -216,9 +217,8 @@ fn kubernetes_manifest_runs_three_probed_scraped_replicas_with_a_sasl_secret() {
             assert_eq!(reference["name"].as_str(), Some(secret_name), "{name}");
             let key = reference["key"].as_str().expect("secret key");
             from_secret.insert(name.clone());
-            secret_data
-                .get(key)
-                .and_then(Value::as_str)
+            secret_data[key]
+                .as_str()
                 .unwrap_or_else(|| panic!("{name}: no key `{key}` in Secret {secret_name}"))
                 .to_owned()
         };
@@ -248,14 +248,14 @@ fn kubernetes_manifest_runs_three_probed_scraped_replicas_with_a_sasl_secret() {
         "the ConfigMap's ferry.toml is deploy/ferry.toml"
     );
     let args: Vec<&str> = container["args"]
-        .as_sequence()
+        .as_vec()
         .expect("args")
         .iter()
-        .filter_map(Value::as_str)
+        .filter_map(Yaml::as_str)
         .collect();
     assert_eq!(args, ["run", "--config", "/etc/ferry/ferry.toml"]);
     let mounted = container["volumeMounts"]
-        .as_sequence()
+        .as_vec()
         .expect("volumeMounts")
         .iter()
         .any(|mount| mount["mountPath"].as_str() == Some("/etc/ferry"));
@@ -591,12 +591,13 @@ fn dashboard_queries() -> Vec<String> {
 
 /// Every `expr` of the alert rules.
 fn alert_queries() -> Vec<String> {
-    let rules: Value = serde_yaml::from_str(&read("prometheus/ferry-alerts.yaml")).unwrap();
-    rules["groups"]
-        .as_sequence()
+    let documents = YamlLoader::load_from_str(&read("prometheus/ferry-alerts.yaml"))
+        .expect("the alert rules are YAML");
+    documents[0]["groups"]
+        .as_vec()
         .expect("groups")
         .iter()
-        .flat_map(|group| group["rules"].as_sequence().expect("rules").iter())
+        .flat_map(|group| group["rules"].as_vec().expect("rules").iter())
         .map(|rule| rule["expr"].as_str().expect("expr").to_owned())
         .collect()
 }
