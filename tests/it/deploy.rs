@@ -133,12 +133,15 @@ fn systemd_unit_verifies_and_gives_the_drain_room() {
     assert!(env.contains_key("FERRY_SOURCE_SASL_PASSWORD"), "{env:?}");
     let (valid, output) = validate_offline(&env);
     assert!(valid, "ferry.toml with ferry.env.example:\n{output}");
-    // Without the file's variables the configuration is refused, naming one.
+    // Without the file's variables the configuration is refused, naming each one.
     let (valid, output) = validate_offline(&BTreeMap::new());
-    assert!(
-        !valid && output.contains("FERRY_SOURCE_BOOTSTRAP"),
-        "{output}"
-    );
+    assert!(!valid, "{output}");
+    for variable in env.keys().filter(|name| *name != "FERRY_SECURITY_PROTOCOL") {
+        assert!(
+            output.contains(&format!("`{variable}`")),
+            "{variable}: {output}"
+        );
+    }
 }
 
 /// The manifest's objects, by kind.
@@ -512,13 +515,16 @@ fn metric_names(expression: &str) -> BTreeSet<String> {
                 if let Some((open, '(')) = next {
                     at = closing(open) + 1;
                 }
-            } else if word == "offset" {
-                // The duration after it is skipped as a literal.
-            } else if KEYWORDS.contains(&word.as_str()) || AGGREGATIONS.contains(&word.as_str()) {
-            } else if let Some((_, '(')) = next {
-                // A function.
             } else {
-                names.insert(word);
+                // Not a metric: `offset` (its duration is skipped as a literal), a keyword, an
+                // aggregation, a function.
+                let function = matches!(next, Some((_, '(')));
+                let word_only = word == "offset"
+                    || KEYWORDS.contains(&word.as_str())
+                    || AGGREGATIONS.contains(&word.as_str());
+                if !function && !word_only {
+                    names.insert(word);
+                }
             }
         } else {
             at += 1;
