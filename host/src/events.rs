@@ -107,6 +107,24 @@ impl Events {
             .with_label_values(&[&self.flow])
     }
 
+    /// The gauge of chain stages with an open circuit breaker, for
+    /// [`Events::breakers_open`] on the data path (resolved once per task).
+    pub(crate) fn breakers_gauge(&self) -> IntGauge {
+        self.metrics
+            .plugin_breakers_open
+            .with_label_values(&[&self.flow])
+    }
+
+    /// `open` stages of a task's chain have an open circuit breaker now, `reported` before
+    /// (the chain logs the opening at ERROR); `reported` becomes `open`.
+    pub(crate) fn breakers_open(gauge: &IntGauge, open: usize, reported: &mut i64) {
+        let open = i64::try_from(open).unwrap_or(i64::MAX);
+        if open != *reported {
+            gauge.add(open - *reported);
+            *reported = open;
+        }
+    }
+
     /// A filter or transform failed on the record `at`; the flow's error policy `policy` is
     /// applied to it (`fatal`: the stage's circuit breaker is open, so it halts whatever the
     /// policy).
@@ -306,7 +324,9 @@ impl Events {
                 .with_label_values(&[self.flow.as_str(), plugin])
                 .inc_by(calls);
         }
-        if errors > 0 {
+        // A plugin that was called shows its error count, 0 included, so that a rate of
+        // errors has a series to start from.
+        if calls > 0 || errors > 0 {
             self.metrics
                 .plugin_errors
                 .with_label_values(&[self.flow.as_str(), plugin])

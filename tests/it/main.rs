@@ -14,6 +14,7 @@ mod authoring;
 mod bad_input;
 mod checkpoints;
 mod cycles;
+mod deploy;
 mod failover;
 mod faults;
 mod hot_swap;

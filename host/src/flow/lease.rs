@@ -254,6 +254,9 @@ impl Membership {
                 group: group.clone(),
                 source: Box::new(source),
             })?;
+        flow.tasks
+            .metrics
+            .flow_joined(flow.tasks.flow.id.as_str(), flow.tasks.flow.tasks);
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = Arc::clone(&stop);
         let span = tracing::info_span!("lease", flow = %flow.tasks.flow.id);

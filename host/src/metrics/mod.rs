@@ -63,6 +63,10 @@ pub struct Metrics {
     pub positions_stored: IntCounterVec,
     /// Tasks this process owns, per flow.
     pub tasks_owned: IntGaugeVec,
+    /// Tasks the flow is cut into (its `tasks`), per flow: every process of the flow shows
+    /// the same value, and the flow's `ferry_tasks_owned` summed over its processes should
+    /// reach it.
+    pub tasks_configured: IntGaugeVec,
     /// Source topics currently mirrored, per flow.
     pub topics_mirrored: IntGaugeVec,
     /// Calls into a plugin (cache misses), per flow and plugin.
@@ -88,6 +92,9 @@ pub struct Metrics {
     pub plugin_record_errors: IntCounterVec,
     /// Source partitions a task stopped at a record a plugin failed on, per flow.
     pub partitions_halted: IntGaugeVec,
+    /// Chain stages (one per filter or transform and task) whose circuit breaker is open, per
+    /// flow.
+    pub plugin_breakers_open: IntGaugeVec,
     /// MM2 offset syncs written, per flow.
     pub offset_syncs_written: IntCounterVec,
     /// Heartbeats written, per flow and cluster written to.
@@ -255,6 +262,11 @@ impl Metrics {
                     "Tasks owned by this process.",
                     &["flow"],
                 )?,
+                tasks_configured: gauge(
+                    "ferry_tasks_configured",
+                    "Tasks the flow is cut into (the sum of ferry_tasks_owned over its processes should reach it).",
+                    &["flow"],
+                )?,
                 topics_mirrored: gauge(
                     "ferry_topics_mirrored",
                     "Source topics currently mirrored.",
@@ -308,6 +320,11 @@ impl Metrics {
                 partitions_halted: gauge(
                     "ferry_partitions_halted",
                     "Source partitions stopped at a record a plugin failed on (on_error = halt).",
+                    &["flow"],
+                )?,
+                plugin_breakers_open: gauge(
+                    "ferry_plugin_breakers_open",
+                    "Filter or transform stages (per task) whose circuit breaker is open: their records halt.",
                     &["flow"],
                 )?,
                 offset_syncs_written: counter(
@@ -404,6 +421,23 @@ impl Metrics {
             ))
             .map_err(MetricsError::Register)?;
         Ok(metrics)
+    }
+
+    /// Flow `flow`, cut into `tasks` tasks, joined its task-lease group in this process: shows
+    /// its task count and puts the flow's gauges that alerts compare on `/metrics` from the
+    /// start (owned tasks, halted partitions, open breakers), at zero until something changes
+    /// them, so that a rule sees 0 rather than no series.
+    pub(crate) fn flow_joined(&self, flow: &str, tasks: u32) {
+        self.tasks_configured
+            .with_label_values(&[flow])
+            .set(i64::from(tasks));
+        for family in [
+            &self.tasks_owned,
+            &self.partitions_halted,
+            &self.plugin_breakers_open,
+        ] {
+            family.with_label_values(&[flow]);
+        }
     }
 
     /// The lag gauge of `partition` of source `topic` in `flow`, removed from `/metrics` when
@@ -542,6 +576,23 @@ mod tests {
             ),
             "{after}"
         );
+    }
+
+    #[test]
+    fn a_joined_flow_shows_its_tasks_and_its_alerted_gauges_at_zero() {
+        let metrics = Metrics::new().unwrap();
+        assert!(!text(&metrics).contains("ferry_tasks_configured{"));
+        metrics.tasks_owned.with_label_values(&["a->b"]).set(3);
+        metrics.flow_joined("a->b", 8);
+        let text = text(&metrics);
+        for line in [
+            r#"ferry_tasks_configured{flow="a->b"} 8"#,
+            r#"ferry_tasks_owned{flow="a->b"} 3"#,
+            r#"ferry_partitions_halted{flow="a->b"} 0"#,
+            r#"ferry_plugin_breakers_open{flow="a->b"} 0"#,
+        ] {
+            assert!(text.contains(line), "no `{line}` in\n{text}");
+        }
     }
 
     #[test]

@@ -296,6 +296,15 @@ impl RecordChain {
             .map(|stage| (stage.version.name(), stage.calls, stage.traps))
     }
 
+    /// How many stages have an open circuit breaker (a stage swapped to a new version counts
+    /// as closed from the next batch on, when it switches).
+    pub fn open_breakers(&self) -> usize {
+        self.stages
+            .iter()
+            .filter(|stage| stage.breaker.is_open())
+            .count()
+    }
+
     /// Runs one stage on `input`, isolating failing records by bisection.
     fn run_stage(&mut self, stage_index: usize, input: &PackedBatch) -> Verdicts {
         let Some(stage) = self.stages.get_mut(stage_index) else {
@@ -635,6 +644,7 @@ mod tests {
         let clean = batch(&["ok", "ok", "ok", "ok"]);
         for run in 1..BREAKER_TRIPS {
             assert_eq!(letters(&chain.run(&poisoned)), "KFKK", "failed batch {run}");
+            assert_eq!(chain.open_breakers(), 0, "failed batch {run}");
         }
         // Bisecting 4 records around one trap: 1 + 2 × 2 calls per batch.
         assert_eq!(
@@ -656,6 +666,7 @@ mod tests {
                 "{message}"
             );
         }
+        assert_eq!(chain.open_breakers(), 1);
         let (calls, traps) = counters(&chain);
         assert_eq!((calls, traps), (5 * 4 + 1, 3 * 4 + 1));
 
@@ -682,7 +693,9 @@ mod tests {
         let old = spec.slots()[0].replace(version);
         assert_eq!(old.name(), "trap_transform.wasm");
         assert_ne!(chain.generation(), generation);
+        assert_eq!(chain.open_breakers(), 1, "open until the switch");
         assert_eq!(letters(&chain.run(&poisoned)), "KKKK");
+        assert_eq!(chain.open_breakers(), 0);
         assert_eq!(letters(&chain.run(&clean)), "KKKK");
         assert_eq!(
             counters(&chain),

@@ -70,6 +70,11 @@ impl Worker {
         };
         let result = self.run_chain(&mut chain, messages);
         self.report_chain_calls(&chain);
+        Events::breakers_open(
+            &self.breakers_open,
+            chain.open_breakers(),
+            &mut self.breakers_reported,
+        );
         self.chain = Some(chain);
         result
     }

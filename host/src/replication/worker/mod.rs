@@ -248,6 +248,9 @@ struct Worker {
     /// Ids of dead-letter records in flight.
     next_dead_letter: usize,
     partitions_halted: IntGauge,
+    /// The flow's gauge of open circuit breakers, and this task's share of it.
+    breakers_open: IntGauge,
+    breakers_reported: i64,
     /// Wall-clock milliseconds at the start of this loop turn (record age at poll).
     turn_ms: i64,
 }
@@ -307,6 +310,8 @@ impl Worker {
             packed: PackedBatch::default(),
             next_dead_letter: 0,
             partitions_halted: events.halted_gauge(),
+            breakers_open: events.breakers_gauge(),
+            breakers_reported: 0,
             turn_ms: 0,
             events,
             consumer: Arc::new(consumer),
@@ -979,6 +984,8 @@ impl Worker {
                 }
             }
         }
+        // And so do its open breakers: the chain ends with the task.
+        Events::breakers_open(&self.breakers_open, 0, &mut self.breakers_reported);
         let positions_failed = self.positions_dirty;
         tracing::info!(
             task = self.task,
