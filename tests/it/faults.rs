@@ -311,6 +311,90 @@ fn by_partition(records: Vec<TestRecord>) -> BTreeMap<i32, Vec<TestRecord>> {
     by_partition
 }
 
+/// A source topic holding [`with_oversized`] and a flow mirroring it, whose target producer's
+/// `message.max.bytes` is set per config.
+struct RefusedAtSend {
+    clusters: &'static support::Clusters,
+    source: String,
+    target: String,
+    topic: String,
+    remote: String,
+    group: String,
+    dir: TempDir,
+}
+
+impl RefusedAtSend {
+    fn new(name: &str, partitions: i32, size: usize) -> RefusedAtSend {
+        let clusters = support::clusters();
+        let source = support::unique("frA");
+        let topic = support::unique("fault.refused");
+        support::create_topic(&clusters.a, &topic, partitions);
+        write_with_oversized(&topic, partitions, size);
+        RefusedAtSend {
+            clusters,
+            remote: format!("{source}.{topic}"),
+            source,
+            target: support::unique("frB"),
+            topic,
+            group: support::unique("g"),
+            dir: TempDir::new(name),
+        }
+    }
+
+    /// The configuration: the producer's `message.max.bytes` is `limit`; `extra` goes into
+    /// the flow.
+    fn config(&self, limit: &str, extra: &str) -> std::path::PathBuf {
+        let topics = format!("topics = \"{}\"\n{extra}", self.topic.replace('.', "\\\\."));
+        ConfigBuilder::new()
+            .cluster(&self.source, &self.clusters.a)
+            .cluster(&self.target, &self.clusters.b)
+            .flow(&self.source, &self.target, &self.group, &topics)
+            .raw(&format!(
+                "[clusters.{}.producer]\n\"message.max.bytes\" = \"{limit}\"\n",
+                self.target
+            ))
+            .write(&self.dir)
+    }
+}
+
+/// Issue 10: under `on_error = "skip"`, a record the producer refuses is left out and counted
+/// (`ferry_records_skipped_total{reason="refused"}`, ERROR); everything else is copied once, in
+/// order, and no task restarts.
+#[test]
+fn issue_10_a_refused_record_under_skip_is_counted_and_left_out() {
+    let (partitions, size) = (2, 50_000);
+    let refused = RefusedAtSend::new("refused-skip", partitions, size);
+    let config = refused.config("20000", "on_error = \"skip\"");
+    let mut ferry = Ferry::start(&config, &refused.dir, "ferry");
+    support::wait_until(
+        Duration::from_secs(90),
+        "everything else is mirrored",
+        || {
+            ferry.assert_running();
+            support::record_count(&refused.clusters.b, &refused.remote) >= 30 + 30
+        },
+    );
+    let skipped = ferry.metric_sum("ferry_records_skipped_total");
+    let counted = refused_count(&ferry, "skip");
+    let log = ferry.terminate();
+    let mirrored = by_partition(support::read_all(&refused.clusters.b, &refused.remote));
+    for partition in 0..partitions {
+        let expected: Vec<TestRecord> = with_oversized(partition, size)
+            .into_iter()
+            .filter(|record| record.key.as_deref() != Some(b"oversized".as_slice()))
+            .collect();
+        assert_eq!(
+            mirrored.get(&partition),
+            Some(&expected),
+            "partition {partition}"
+        );
+    }
+    println!("skipped {skipped}, refused (skip) {counted}");
+    assert_eq!((skipped, counted), (1.0, 1.0), "{log}");
+    assert!(log.contains("it is skipped (on_error = skip)"), "{log}");
+    assert!(!log.contains("Task failed"), "the task restarted:\n{log}");
+}
+
 /// Issue 10: a record larger than the target producer's `message.max.bytes` (librdkafka
 /// refuses it when it is produced). Before: the task failed and restarted forever, copying
 /// the partitions' later records again each time. Now, under the default `on_error = "halt"`:
@@ -320,33 +404,12 @@ fn by_partition(records: Vec<TestRecord>) -> BTreeMap<i32, Vec<TestRecord>> {
 /// 0 duplicated.
 #[test]
 fn issue_10_a_record_the_producer_refuses_halts_only_its_partition() {
-    let clusters = support::clusters();
     let (partitions, size) = (2, 50_000);
-    let source = support::unique("frA");
-    let target = support::unique("frB");
-    let topic = support::unique("fault.refused");
-    let remote = format!("{source}.{topic}");
-    support::create_topic(&clusters.a, &topic, partitions);
-    write_with_oversized(&topic, partitions, size);
-    let dir = TempDir::new("refused-send");
-    let group = support::unique("g");
-    let flows = |limit: &str| {
-        ConfigBuilder::new()
-            .cluster(&source, &clusters.a)
-            .cluster(&target, &clusters.b)
-            .flow(
-                &source,
-                &target,
-                &group,
-                &format!("topics = \"{}\"", topic.replace('.', "\\\\.")),
-            )
-            .raw(&format!(
-                "[clusters.{target}.producer]\n\"message.max.bytes\" = \"{limit}\"\n"
-            ))
-            .write(&dir)
-    };
+    let refused = RefusedAtSend::new("refused-send", partitions, size);
+    let (clusters, remote, dir) = (refused.clusters, &refused.remote, &refused.dir);
+    let flows = |limit: &str| refused.config(limit, "");
     let config = flows("20000");
-    let mut ferry = Ferry::start(&config, &dir, "limited");
+    let mut ferry = Ferry::start(&config, dir, "limited");
     let started = Instant::now();
     support::wait_until(
         Duration::from_secs(90),
@@ -354,14 +417,14 @@ fn issue_10_a_record_the_producer_refuses_halts_only_its_partition() {
         || {
             ferry.assert_running();
             ferry.metric_sum("ferry_records_refused_total") >= 1.0
-                && support::record_count(&clusters.b, &remote) >= 10 + 30
+                && support::record_count(&clusters.b, remote) >= 10 + 30
         },
     );
     println!("partition halted {:?} after the start", started.elapsed());
     let halted = ferry.metric_sum("ferry_partitions_halted");
-    let refused = refused_count(&ferry, "halt");
+    let refusals = refused_count(&ferry, "halt");
     let log = ferry.terminate();
-    let mirrored = by_partition(support::read_all(&clusters.b, &remote));
+    let mirrored = by_partition(support::read_all(&clusters.b, remote));
     assert_eq!(
         mirrored.get(&1),
         Some(&with_oversized(1, size)),
@@ -373,7 +436,7 @@ fn issue_10_a_record_the_producer_refuses_halts_only_its_partition() {
         "partition 0 stops right before the refused record"
     );
     assert_eq!(halted, 1.0, "{log}");
-    assert!(refused >= 1.0, "{log}");
+    assert!(refusals >= 1.0, "{log}");
     assert!(
         log.contains("The target refused a record for good"),
         "{log}"
@@ -381,17 +444,17 @@ fn issue_10_a_record_the_producer_refuses_halts_only_its_partition() {
     assert!(!log.contains("Task failed"), "the task restarted:\n{log}");
 
     let config = flows("1000000");
-    let mut ferry = Ferry::start(&config, &dir, "unlimited");
+    let mut ferry = Ferry::start(&config, dir, "unlimited");
     support::wait_until(
         Duration::from_secs(90),
         "the halted partition resumed",
         || {
             ferry.assert_running();
-            support::record_count(&clusters.b, &remote) >= 31 + 30
+            support::record_count(&clusters.b, remote) >= 31 + 30
         },
     );
     let log = ferry.terminate();
-    let mirrored = by_partition(support::read_all(&clusters.b, &remote));
+    let mirrored = by_partition(support::read_all(&clusters.b, remote));
     for partition in 0..partitions {
         assert_eq!(
             mirrored.get(&partition),
