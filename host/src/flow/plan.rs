@@ -493,28 +493,10 @@ fn groups_plan(flow: &Flow, decided: Vec<(String, Option<leader::GroupExclusion>
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
+    use crate::flow::topics::tests::{flow, topics};
     use crate::kafka::resources::{Operation, PatternType, Permission};
     use crate::plugins::Engine;
-
-    fn flow(extra: &str) -> Flow {
-        let text = format!(
-            "[clusters.clusterA]\nbootstrap_servers = \"127.0.0.1:1\"\n\
-             [clusters.clusterB]\nbootstrap_servers = \"127.0.0.1:2\"\n\
-             [[flows]]\nsource = \"clusterA\"\ntarget = \"clusterB\"\n{extra}"
-        );
-        let mut config = crate::config::parse(&text, Path::new("ferry.toml"))
-            .unwrap_or_else(|errors| panic!("{errors}"));
-        config.flows.remove(0)
-    }
-
-    fn topics(list: &[(&str, i32)]) -> HashMap<String, i32> {
-        list.iter()
-            .map(|(name, partitions)| ((*name).to_owned(), *partitions))
-            .collect()
-    }
 
     #[test]
     fn every_source_topic_is_listed_with_its_rule_and_the_target_changes() {

@@ -483,13 +483,14 @@ pub(crate) async fn run_manager(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::path::Path;
 
     use super::*;
     use crate::plugins::Engine;
 
-    fn flow(extra: &str) -> Flow {
+    /// The first flow of a file with `extra` in its `[[flows]]` table (also for `plan`'s tests).
+    pub(in crate::flow) fn flow(extra: &str) -> Flow {
         let text = format!(
             "[clusters.clusterA]\nbootstrap_servers = \"127.0.0.1:1\"\n\
              [clusters.clusterB]\nbootstrap_servers = \"127.0.0.1:2\"\n\
@@ -500,7 +501,8 @@ mod tests {
         config.flows.remove(0)
     }
 
-    fn topics(list: &[(&str, i32)]) -> HashMap<String, i32> {
+    /// Topic name → partition count (also for `plan`'s tests).
+    pub(in crate::flow) fn topics(list: &[(&str, i32)]) -> HashMap<String, i32> {
         list.iter()
             .map(|(name, partitions)| ((*name).to_owned(), *partitions))
             .collect()
