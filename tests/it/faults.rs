@@ -534,3 +534,75 @@ fn issue_10_records_the_remote_topic_refuses_halt_their_partition_until_fixed() 
     );
     println!("after the fix: 0 lost, 0 duplicated");
 }
+
+/// The replication factor of partition 0 of `topic` on `bootstrap`.
+fn replicas(bootstrap: &str, topic: &str) -> usize {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = support::client(bootstrap).create().unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    metadata.topics()[0].partitions()[0].replicas().len()
+}
+
+/// Issue 10, durability: `replication_factor` defaults to auto (up to 3 replicas, as the
+/// target's brokers allow, with `min.insync.replicas = 2` at 3). On the one-broker test target
+/// that is 1, and Ferry says so: `validate` notes that the topics do not survive a broker's
+/// loss, `run` logs a WARN, and the remote and bookkeeping topics get one replica and no
+/// `min.insync.replicas` override. A factor the target cannot give is named by `validate`.
+#[test]
+fn issue_10_the_default_replication_follows_the_target_and_says_what_it_gives() {
+    let clusters = support::clusters();
+    let source = support::unique("frepA");
+    let target = support::unique("frepB");
+    let topic = support::unique("fault.replication");
+    let remote = format!("{source}.{topic}");
+    support::create_topic(&clusters.a, &topic, 2);
+    support::produce(&clusters.a, &topic, 2, 0..20);
+    let dir = TempDir::new("replication");
+    let write = |replication: &str| {
+        let extra = format!(
+            "topics = \"{}\"\n{replication}",
+            topic.replace('.', "\\\\.")
+        );
+        ConfigBuilder::new()
+            .cluster(&source, &clusters.a)
+            .cluster(&target, &clusters.b)
+            .flow(&source, &target, &support::unique("g"), &extra)
+            .write(&dir)
+    };
+    let config = write("replication_factor = 3");
+    let (code, output) =
+        support::ferry_command(&["validate", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, 0, "{output}");
+    assert!(
+        output.contains("replication_factor = 3, but cluster")
+            && output.contains("creating topics there will fail"),
+        "{output}"
+    );
+
+    let config = write("# replication_factor: the default (auto)");
+    let (code, output) =
+        support::ferry_command(&["validate", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, 0, "{output}");
+    assert!(
+        output.contains("replication_factor = 0 (auto) gives 1")
+            && output.contains("do not survive a broker's loss"),
+        "{output}"
+    );
+    let mut ferry = Ferry::start(&config, &dir, "ferry");
+    support::wait_until(Duration::from_secs(60), "the topic is mirrored", || {
+        ferry.assert_running();
+        support::record_count(&clusters.b, &remote) >= 40
+    });
+    let log = ferry.terminate();
+    assert!(log.contains("The target has fewer than 3 brokers"), "{log}");
+    let admin = support::client(&clusters.b);
+    for topic in [remote.as_str(), &format!("mm2-offsets.{source}.internal")] {
+        assert_eq!(replicas(&clusters.b, topic), 1, "{topic}");
+        assert!(
+            !support::topic_overrides(&admin, topic).contains_key("min.insync.replicas"),
+            "{topic}"
+        );
+    }
+}

@@ -530,6 +530,38 @@ async fn cluster_problems(config: &Config) -> BTreeMap<config::ClusterName, Stri
     problems
 }
 
+/// Where the replication a flow asks for cannot be had on its target: a factor above the
+/// target's broker count (topic creation fails), or `auto` below 3 (no broker may be lost).
+async fn durability_problems(config: &Config) -> Vec<String> {
+    let mut lines = Vec::new();
+    for flow in config.flows.iter().filter(|flow| flow.enabled) {
+        let Some(cluster) = config.clusters.get(&flow.target) else {
+            continue;
+        };
+        let Ok(admin) = Admin::new(flow.target.as_str(), cluster) else {
+            continue;
+        };
+        let Ok(brokers) = Arc::new(admin).broker_count().await else {
+            continue;
+        };
+        let asked = flow.replication_factor;
+        let target = &flow.target;
+        if asked == crate::kafka::AUTO_REPLICATION && brokers < 3 {
+            lines.push(format!(
+                "flow {}: replication_factor = 0 (auto) gives {} on cluster `{target}` ({brokers} broker(s)): the topics Ferry creates there do not survive a broker's loss",
+                flow.id,
+                brokers.max(1)
+            ));
+        } else if usize::try_from(asked).is_ok_and(|asked| asked > brokers) {
+            lines.push(format!(
+                "flow {}: replication_factor = {asked}, but cluster `{target}` has {brokers} broker(s): creating topics there will fail",
+                flow.id
+            ));
+        }
+    }
+    lines
+}
+
 /// How often `--wait-for-clusters` checks the clusters again.
 const WAIT_FOR_CLUSTERS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -578,6 +610,9 @@ async fn validate(
     let path = source.path();
     if !offline {
         check_clusters(&config).await?;
+        for line in durability_problems(&config).await {
+            console.note(&line);
+        }
     }
     console.outcome(&format!(
         "{}: valid ({} clusters, {} flows, {} enabled{})",

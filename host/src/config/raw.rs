@@ -168,8 +168,10 @@ pub struct FlowConfig {
     /// `ferry-dlq.<source>.internal` (internal, so never mirrored back).
     #[serde(default)]
     pub dead_letter_topic: Option<String>,
-    /// Replication factor of topics Ferry creates on the target; `-1` (default) means the
-    /// broker's `default.replication.factor`, otherwise 1 to 32767.
+    /// Replication factor of topics Ferry creates on the target: `0` (default) is auto — as many
+    /// replicas as the target has brokers, up to 3 —, `-1` the broker's
+    /// `default.replication.factor`, otherwise 1 to 32767. A factor of 3 or more also sets
+    /// `min.insync.replicas = 2` on the topics Ferry creates.
     #[serde(default = "default_replication_factor")]
     pub replication_factor: i64,
     /// Number of tasks, the units of ownership that the Ferry processes of this flow share
@@ -267,7 +269,7 @@ pub struct FlowConfig {
     #[serde(default = "default_sync_interval")]
     pub sync_topic_acls_interval: String,
     /// Replication factor of the heartbeats, checkpoints and offset-syncs topics Ferry
-    /// creates; -1 (default) means the broker default.
+    /// creates; as `replication_factor` (default 0, auto).
     #[serde(default = "default_replication_factor")]
     pub internal_replication_factor: i64,
 }
@@ -412,11 +414,12 @@ fn default_policy_uses() -> String {
     "builtin:default-policy".to_owned()
 }
 
-/// -1, the broker's `default.replication.factor`. MM2's `replication.factor` defaults to 2,
-/// which fails topic creation on a one-broker cluster (development, tests); -1 lets the target
-/// cluster's own default decide, which is what its operators configured.
+/// 0, auto: as many replicas as the target has brokers, up to 3 (with `min.insync.replicas = 2`
+/// at 3). MM2's `replication.factor` defaults to 2, which fails topic creation on a one-broker
+/// cluster (development, tests) and loses acknowledged records with one broker down; the
+/// broker's `default.replication.factor` (-1) is 1 unless its operators changed it.
 fn default_replication_factor() -> i64 {
-    -1
+    0
 }
 
 /// Eight tasks. MM2's `tasks.max` defaults to 1, so one MM2 node does all the work of a flow

@@ -200,7 +200,7 @@ fn defaults() {
             with: Vec::new(),
         }
     );
-    assert_eq!(flow.replication_factor, -1);
+    assert_eq!(flow.replication_factor, 0, "auto");
     assert_eq!(flow.tasks, 8);
     assert_eq!(flow.refresh_topics_interval, Duration::from_secs(30));
     assert_eq!(flow.commit_interval, Duration::from_secs(1));
@@ -296,12 +296,12 @@ ferry.toml:3: flows[0].target: unknown cluster `b` (no cluster is defined)",
         ),
         // Numeric ranges.
         (
-            &with_flow("replication_factor = 0\n"),
-            "ferry.toml:11: flows[0].replication_factor: must be -1 (the broker's default.replication.factor) or between 1 and 32767, not 0",
+            &with_flow("replication_factor = -2\n"),
+            "ferry.toml:11: flows[0].replication_factor: must be 0 (auto: up to 3, as the target's brokers allow), -1 (the broker's default.replication.factor) or between 1 and 32767, not -2",
         ),
         (
             &with_flow("replication_factor = 40000\n"),
-            "ferry.toml:11: flows[0].replication_factor: must be -1 (the broker's default.replication.factor) or between 1 and 32767, not 40000",
+            "ferry.toml:11: flows[0].replication_factor: must be 0 (auto: up to 3, as the target's brokers allow), -1 (the broker's default.replication.factor) or between 1 and 32767, not 40000",
         ),
         (
             &with_flow("tasks = 0\n"),

@@ -34,7 +34,7 @@ use tokio::task::JoinSet;
 use crate::config::{Config, Flow};
 use crate::events::Events;
 use crate::health::FlowHealth;
-use crate::kafka::{Admin, AdminCallError};
+use crate::kafka::{AUTO_REPLICATION, Admin, AdminCallError, Replication};
 use crate::metrics::Metrics;
 use crate::mm2::positions::POSITIONS_TOPIC_PARTITIONS;
 use crate::plugins::{ChainSpec, NameFilter, NameFilterKind, Policy, PolicySlot, Slot, StageKind};
@@ -65,6 +65,9 @@ pub(crate) struct FlowContext {
     pub(crate) health: Arc<FlowHealth>,
     /// The tasks this process holds now, kept by the lease member for the status publisher.
     pub(crate) tasks_held: Mutex<Vec<u32>>,
+    /// How remote topics (and the flow's bookkeeping topics) are created on the target:
+    /// `replication_factor` resolved against the target's brokers at the flow's start.
+    pub(crate) remote_replication: Replication,
 }
 
 /// A flow's name filter plugins (`topic_filter`, `group_filter`, `config_property_filter`),
@@ -270,23 +273,28 @@ pub(crate) async fn start(
     let positions_topic = flow.positions_topic.clone();
     let lease_topic = lease::lease_topic(flow.source.as_str());
     let compact = [("cleanup.policy", "compact")];
+    let replication = target_admin
+        .replication(flow.replication_factor)
+        .await
+        .map_err(admin_error)?;
+    log_replication(flow, replication);
     target_admin
         .create_topic(
             &positions_topic,
             POSITIONS_TOPIC_PARTITIONS,
-            flow.replication_factor,
+            replication,
             &compact,
         )
         .await
         .map_err(admin_error)?;
     let tasks = i32::try_from(flow.tasks).unwrap_or(i32::MAX);
     target_admin
-        .create_topic(&lease_topic, tasks, flow.replication_factor, &compact)
+        .create_topic(&lease_topic, tasks, replication, &compact)
         .await
         .map_err(admin_error)?;
     let status_topic = status::status_topic(flow.source.as_str());
     if let Err(error) = target_admin
-        .create_topic(&status_topic, 1, flow.replication_factor, &compact)
+        .create_topic(&status_topic, 1, replication, &compact)
         .await
     {
         tracing::warn!(flow = %id, topic = %status_topic, error = %crate::error_chain(&error),
@@ -350,7 +358,7 @@ pub(crate) async fn start(
     // Plugin failures and records the target refuses both go to the dead-letter topic.
     if flow.on_error == crate::config::ErrorPolicy::DeadLetter {
         target_admin
-            .create_topic(&flow.dead_letter_topic, 1, flow.replication_factor, &[])
+            .create_topic(&flow.dead_letter_topic, 1, replication, &[])
             .await
             .map_err(admin_error)?;
     }
@@ -387,6 +395,7 @@ pub(crate) async fn start(
         refresh_now: tokio::sync::Notify::new(),
         health: Arc::clone(&health),
         tasks_held: Mutex::new(Vec::new()),
+        remote_replication: replication,
     });
     let stages = swappable_stages(flow, context.tasks.chain.as_ref());
     let name_stages: Vec<NameStageSpec> = context
@@ -561,6 +570,19 @@ impl InternalNames {
     }
 }
 
+/// Says how the topics Ferry creates on the target are replicated; a WARN when `auto` cannot
+/// give three replicas (a broker loss then stops writes or loses acknowledged records).
+fn log_replication(flow: &Flow, replication: Replication) {
+    let Replication { factor, min_insync } = replication;
+    if flow.replication_factor == AUTO_REPLICATION && factor < 3 {
+        tracing::warn!(flow = %flow.id, replication_factor = factor,
+            "The target has fewer than 3 brokers: remote and bookkeeping topics get replication factor {factor} (replication_factor = auto), so they do not survive a broker's loss.");
+    } else {
+        tracing::info!(flow = %flow.id, replication_factor = factor, min_insync_replicas = ?min_insync,
+            "Remote and bookkeeping topics are created with this replication (-1: the broker's default).");
+    }
+}
+
 /// Creates the heartbeats, checkpoints and offset-syncs topics that the flow writes: one
 /// partition, compacted. As MM2 (KAFKA-15465), a failure is logged and the flow goes on: the
 /// topic may exist already or be created by someone with the rights to.
@@ -568,11 +590,11 @@ async fn create_internal_topics(
     flow: &Flow,
     names: &InternalNames,
     source_heartbeats: bool,
-    source: &Admin,
-    target: &Admin,
+    source: &Arc<Admin>,
+    target: &Arc<Admin>,
 ) {
     let compact = [("cleanup.policy", "compact")];
-    let mut wanted: Vec<(&Admin, &str, i16)> = Vec::new();
+    let mut wanted: Vec<(&Arc<Admin>, &str, i16)> = Vec::new();
     if flow.emit_heartbeats.is_some() {
         wanted.push((
             target,
@@ -607,10 +629,11 @@ async fn create_internal_topics(
         ));
     }
     for (admin, topic, replication_factor) in wanted {
-        if let Err(error) = admin
-            .create_topic(topic, 1, replication_factor, &compact)
-            .await
-        {
+        let created = match admin.replication(replication_factor).await {
+            Ok(replication) => admin.create_topic(topic, 1, replication, &compact).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = created {
             tracing::warn!(flow = %flow.id, topic, error = %crate::error_chain(&error),
                 "Creating an internal topic failed; assuming it exists or will be created.");
         }

@@ -376,12 +376,7 @@ pub(crate) async fn refresh(
             } => {
                 tracing::info!(topic, remote, partitions, "Creating remote topic.");
                 match target
-                    .create_topic(
-                        remote,
-                        partitions,
-                        context.tasks.flow.replication_factor,
-                        &[],
-                    )
+                    .create_topic(remote, partitions, context.remote_replication, &[])
                     .await
                 {
                     Ok(()) => changed = true,

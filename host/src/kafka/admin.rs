@@ -54,6 +54,37 @@ pub(crate) enum AdminCallError {
     },
 }
 
+/// `replication_factor = 0`, Ferry's default: as many replicas as the cluster can give, up to 3.
+pub(crate) const AUTO_REPLICATION: i16 = 0;
+
+/// How a topic Ferry creates is replicated: the factor (-1: the broker's
+/// `default.replication.factor`) and the `min.insync.replicas` the topic gets, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Replication {
+    /// The replication factor.
+    pub(crate) factor: i16,
+    /// `min.insync.replicas` set on the topic.
+    pub(crate) min_insync: Option<i16>,
+}
+
+impl Replication {
+    /// The replication of `asked` (-1, [`AUTO_REPLICATION`], or a factor) on a cluster of
+    /// `brokers` brokers: auto is the smaller of 3 and the broker count; a factor of 3 or more
+    /// gets `min.insync.replicas = 2`, so that an acknowledged record is on two brokers and one
+    /// broker may be lost without stopping writes.
+    pub(crate) fn resolve(asked: i16, brokers: usize) -> Replication {
+        let factor = if asked == AUTO_REPLICATION {
+            i16::try_from(brokers.clamp(1, 3)).unwrap_or(1)
+        } else {
+            asked
+        };
+        Replication {
+            factor,
+            min_insync: (factor >= 3).then_some(2),
+        }
+    }
+}
+
 /// Administrative access to one cluster: metadata, topic and partition creation, topic configs.
 /// The calls rdkafka does not wrap (ACLs, incremental config changes) are in `kafka::ffi`, on
 /// this client's handle.
@@ -168,6 +199,44 @@ impl Admin {
         })
     }
 
+    /// The number of brokers the cluster's metadata lists.
+    pub(crate) async fn broker_count(self: &std::sync::Arc<Self>) -> Result<usize, AdminCallError> {
+        let admin = std::sync::Arc::clone(self);
+        let cluster = self.name.clone();
+        tokio::task::spawn_blocking(move || {
+            admin
+                .client
+                .inner()
+                .fetch_metadata(None, REQUEST_TIMEOUT)
+                .map(|metadata| metadata.brokers().len())
+                .map_err(|source| AdminCallError::Metadata {
+                    cluster: admin.name.clone(),
+                    source,
+                })
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(AdminCallError::Request {
+                cluster,
+                source: KafkaError::Canceled,
+            })
+        })
+    }
+
+    /// How topics asked with replication factor `asked` are created on this cluster
+    /// ([`Replication::resolve`]; only auto asks for the broker count).
+    pub(crate) async fn replication(
+        self: &std::sync::Arc<Self>,
+        asked: i16,
+    ) -> Result<Replication, AdminCallError> {
+        let brokers = if asked == AUTO_REPLICATION {
+            self.broker_count().await?
+        } else {
+            0
+        };
+        Ok(Replication::resolve(asked, brokers))
+    }
+
     /// [`Admin::topic_partitions`] on the blocking pool, for async callers.
     pub(crate) async fn topic_partitions_async(
         self: &std::sync::Arc<Self>,
@@ -184,21 +253,28 @@ impl Admin {
             })
     }
 
-    /// Creates `topic`; an existing topic is not an error.
+    /// Creates `topic` replicated as `replication` (its `min.insync.replicas` unless `configs`
+    /// sets one); an existing topic is not an error.
     pub(crate) async fn create_topic(
         &self,
         topic: &str,
         partitions: i32,
-        replication_factor: i16,
+        replication: Replication,
         configs: &[(&str, &str)],
     ) -> Result<(), AdminCallError> {
         let mut new_topic = NewTopic::new(
             topic,
             partitions,
-            TopicReplication::Fixed(i32::from(replication_factor)),
+            TopicReplication::Fixed(i32::from(replication.factor)),
         );
         for (key, value) in configs {
             new_topic = new_topic.set(key, value);
+        }
+        let min_insync = replication.min_insync.map(|count| count.to_string());
+        if let Some(count) = &min_insync
+            && !configs.iter().any(|(key, _)| *key == "min.insync.replicas")
+        {
+            new_topic = new_topic.set("min.insync.replicas", count);
         }
         let results = self
             .client
@@ -265,4 +341,25 @@ fn admin_options() -> AdminOptions {
     AdminOptions::new()
         .operation_timeout(Some(REQUEST_TIMEOUT))
         .request_timeout(Some(REQUEST_TIMEOUT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_takes_up_to_three_replicas_and_three_get_a_min_isr_of_two() {
+        let resolve = |asked, brokers| {
+            let replication = Replication::resolve(asked, brokers);
+            (replication.factor, replication.min_insync)
+        };
+        assert_eq!(resolve(AUTO_REPLICATION, 1), (1, None));
+        assert_eq!(resolve(AUTO_REPLICATION, 2), (2, None));
+        assert_eq!(resolve(AUTO_REPLICATION, 3), (3, Some(2)));
+        assert_eq!(resolve(AUTO_REPLICATION, 9), (3, Some(2)));
+        assert_eq!(resolve(AUTO_REPLICATION, 0), (1, None), "no broker listed");
+        assert_eq!(resolve(-1, 9), (-1, None), "the broker's default");
+        assert_eq!(resolve(2, 9), (2, None));
+        assert_eq!(resolve(5, 1), (5, Some(2)), "fixed factors are kept");
+    }
 }

@@ -20,7 +20,7 @@ use rdkafka::ClientConfig;
 
 use crate::config::{ClientRole, Cluster};
 
-pub(crate) use admin::{Admin, AdminCallError};
+pub(crate) use admin::{AUTO_REPLICATION, Admin, AdminCallError, Replication};
 
 /// How long a metadata or admin request may take before it is reported as failed.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);

@@ -73,6 +73,11 @@ impl ConfigBuilder {
         } else {
             "heartbeats_replication = false\n"
         };
+        let replication = if extra.contains("replication_factor") {
+            ""
+        } else {
+            "replication_factor = 1\n"
+        };
         let commit_interval = if extra.contains("commit_interval") {
             ""
         } else {
@@ -81,7 +86,7 @@ impl ConfigBuilder {
         writeln!(
             self.text,
             "[[flows]]\nsource = \"{source}\"\ntarget = \"{target}\"\ngroup_id = \"{group}\"\n\
-             replication_factor = 1\nrefresh_topics_interval = \"1s\"\n{commit_interval}\
+             {replication}refresh_topics_interval = \"1s\"\n{commit_interval}\
              {heartbeats}{extra}\n"
         )
         .unwrap();

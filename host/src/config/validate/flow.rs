@@ -227,12 +227,12 @@ impl Validator<'_> {
 
     fn replication_factor(&mut self, path: &KeyPath, factor: i64) -> Option<i16> {
         match i16::try_from(factor) {
-            Ok(factor) if factor == -1 || factor >= 1 => Some(factor),
+            Ok(factor) if factor >= -1 => Some(factor),
             _ => {
                 self.report(
                     path,
                     format!(
-                        "must be -1 (the broker's default.replication.factor) or between 1 and 32767, not {factor}"
+                        "must be 0 (auto: up to 3, as the target's brokers allow), -1 (the broker's default.replication.factor) or between 1 and 32767, not {factor}"
                     ),
                 );
                 None
