@@ -177,50 +177,12 @@ impl Admin {
         self: &std::sync::Arc<Self>,
         timeout: std::time::Duration,
     ) -> Result<(), AdminCallError> {
-        let admin = std::sync::Arc::clone(self);
-        let cluster = self.name.clone();
-        tokio::task::spawn_blocking(move || {
-            admin
-                .client
-                .inner()
-                .fetch_metadata(None, timeout)
-                .map(|_| ())
-                .map_err(|source| AdminCallError::Metadata {
-                    cluster: admin.name.clone(),
-                    source,
-                })
-        })
-        .await
-        .unwrap_or_else(|_| {
-            Err(AdminCallError::Request {
-                cluster,
-                source: KafkaError::Canceled,
-            })
-        })
+        self.brokers_within(timeout).await.map(|_| ())
     }
 
     /// The number of brokers the cluster's metadata lists.
     pub(crate) async fn broker_count(self: &std::sync::Arc<Self>) -> Result<usize, AdminCallError> {
-        let admin = std::sync::Arc::clone(self);
-        let cluster = self.name.clone();
-        tokio::task::spawn_blocking(move || {
-            admin
-                .client
-                .inner()
-                .fetch_metadata(None, REQUEST_TIMEOUT)
-                .map(|metadata| metadata.brokers().len())
-                .map_err(|source| AdminCallError::Metadata {
-                    cluster: admin.name.clone(),
-                    source,
-                })
-        })
-        .await
-        .unwrap_or_else(|_| {
-            Err(AdminCallError::Request {
-                cluster,
-                source: KafkaError::Canceled,
-            })
-        })
+        self.brokers_within(REQUEST_TIMEOUT).await
     }
 
     /// How topics asked with replication factor `asked` are created on this cluster
@@ -235,6 +197,33 @@ impl Admin {
             0
         };
         Ok(Replication::resolve(asked, brokers))
+    }
+
+    /// One metadata request (within `timeout`, on the blocking pool): the brokers it lists.
+    async fn brokers_within(
+        self: &std::sync::Arc<Self>,
+        timeout: std::time::Duration,
+    ) -> Result<usize, AdminCallError> {
+        let admin = std::sync::Arc::clone(self);
+        let cluster = self.name.clone();
+        tokio::task::spawn_blocking(move || {
+            admin
+                .client
+                .inner()
+                .fetch_metadata(None, timeout)
+                .map(|metadata| metadata.brokers().len())
+                .map_err(|source| AdminCallError::Metadata {
+                    cluster: admin.name.clone(),
+                    source,
+                })
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(AdminCallError::Request {
+                cluster,
+                source: KafkaError::Canceled,
+            })
+        })
     }
 
     /// [`Admin::topic_partitions`] on the blocking pool, for async callers.

@@ -284,16 +284,8 @@ pub fn http(
 
 /// Runs the `ferry` binary to completion and returns (exit code, stderr).
 pub fn ferry_command(args: &[&str]) -> (i32, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let (code, _, stderr) = ferry_output(args);
+    (code, stderr)
 }
 
 /// Runs the `ferry` binary to completion and returns (exit code, stdout, stderr).
