@@ -90,7 +90,8 @@ pub struct Metrics {
     /// Records a filter or transform failed on, per flow, plugin and action taken (`halt`,
     /// `skip`, `dead-letter`).
     pub plugin_record_errors: IntCounterVec,
-    /// Source partitions a task stopped at a record a plugin failed on, per flow.
+    /// Source partitions a task stopped at a record a plugin failed on or the target refused,
+    /// per flow.
     pub partitions_halted: IntGaugeVec,
     /// Chain stages (one per filter or transform and task) whose circuit breaker is open, per
     /// flow.
@@ -319,7 +320,7 @@ impl Metrics {
                 )?,
                 partitions_halted: gauge(
                     "ferry_partitions_halted",
-                    "Source partitions stopped at a record a plugin failed on (on_error = halt).",
+                    "Source partitions stopped at a record a plugin failed on or the target refused (on_error = halt).",
                     &["flow"],
                 )?,
                 plugin_breakers_open: gauge(

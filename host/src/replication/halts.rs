@@ -1,7 +1,7 @@
-//! The partitions of a flow halted in this process (`on_error = "halt"`, or an open circuit
-//! breaker), each with the record it stopped at: the task workers write it, the status
-//! publisher (`flow::status`) reads it. It only mirrors what the workers' partition tables say;
-//! it decides nothing.
+//! The partitions of a flow halted in this process (`on_error = "halt"` after a plugin failure
+//! or a record the target refused, or an open circuit breaker), each with the record it
+//! stopped at: the task workers write it, the status publisher (`flow::status`) reads it. It
+//! only mirrors what the workers' partition tables say; it decides nothing.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
@@ -13,7 +13,8 @@ pub(crate) struct HaltedRecord {
     pub(crate) topic: String,
     /// The source partition.
     pub(crate) partition: i32,
-    /// The offset of the record the plugin failed on (the partition resumes there).
+    /// The offset of the record the plugin failed on, or the target refused (the partition
+    /// resumes there).
     pub(crate) offset: i64,
     /// The plugin that failed (`target` when the target refused the record).
     pub(crate) plugin: String,

@@ -27,7 +27,7 @@ pub(super) struct PartitionState {
     pub(super) stored: Option<i64>,
     /// Whether the consumer is assigned the partition now ([`PartitionState::assign`]).
     assigned: bool,
-    /// Stopped at a record a plugin failed on (`on_error = "halt"`): paused, nothing of it is
+    /// Stopped at a record a plugin failed on or the target refused (`on_error = "halt"`): paused, nothing of it is
     /// produced until a swap resumes it or the task restarts.
     pub(super) halted: bool,
     /// Records between the replicated position and the high watermark, while assigned: the
