@@ -85,6 +85,20 @@ impl Events {
             "Task failed; it resumes from its stored positions.");
     }
 
+    /// A task's transactional producer was fenced: another process owns the task now, and
+    /// this one stopped writing to it.
+    pub(crate) fn task_fenced(&self, task: u32, reason: &str) {
+        self.metrics
+            .tasks_fenced
+            .with_label_values(&[&self.flow])
+            .inc();
+        tracing::error!(
+            task,
+            reason,
+            "Task fenced: another process owns it now; this one stopped writing and waits for its lease to move."
+        );
+    }
+
     /// The leader duties failed; they start again after `retry_in`.
     pub(crate) fn leader_failed(
         &self,

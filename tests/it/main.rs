@@ -15,6 +15,7 @@ mod bad_input;
 mod checkpoints;
 mod cycles;
 mod deploy;
+mod exactly_once;
 mod failover;
 mod faults;
 mod hot_swap;

@@ -532,6 +532,25 @@ async fn cluster_problems(config: &Config) -> BTreeMap<config::ClusterName, Stri
 
 /// Where the replication a flow asks for cannot be had on its target: a factor above the
 /// target's broker count (topic creation fails), or `auto` below 3 (no broker may be lost).
+/// Which delivery guarantee each enabled flow runs with, and what that asks of readers.
+fn delivery_modes(config: &Config) -> Vec<String> {
+    config
+        .flows
+        .iter()
+        .filter(|flow| flow.enabled)
+        .map(|flow| match flow.exactly_once {
+            true => format!(
+                "flow {}: exactly once (`exactly_once`): each task commits its records and positions in one target transaction every {:?} or {} records; readers of the remote topics need isolation.level=read_committed",
+                flow.id, flow.transaction_interval, flow.transaction_records
+            ),
+            false => format!(
+                "flow {}: at least once (the default; `exactly_once = true` turns transactions on): a crash or failover copies again what was replicated since the last position store (every {:?})",
+                flow.id, flow.commit_interval
+            ),
+        })
+        .collect()
+}
+
 async fn durability_problems(config: &Config) -> Vec<String> {
     let mut lines = Vec::new();
     for flow in config.flows.iter().filter(|flow| flow.enabled) {
@@ -608,6 +627,9 @@ async fn validate(
         console.note(&format!("not used by Ferry: {unused}"));
     })?;
     let path = source.path();
+    for line in delivery_modes(&config) {
+        console.note(&line);
+    }
     if !offline {
         check_clusters(&config).await?;
         for line in durability_problems(&config).await {

@@ -498,8 +498,14 @@ pub struct Flow {
     pub tasks: u32,
     /// How often the source is searched for new topics and partitions.
     pub refresh_topics_interval: Duration,
-    /// How often source positions are stored on the target.
+    /// How often source positions are stored on the target (at-least-once).
     pub commit_interval: Duration,
+    /// Whether each task writes its records and positions in one target transaction.
+    pub exactly_once: bool,
+    /// With `exactly_once`: how often a task commits its transaction.
+    pub transaction_interval: Duration,
+    /// With `exactly_once`: the most records one transaction holds.
+    pub transaction_records: usize,
     /// Whether heartbeat topics are replicated whatever the topic filter says.
     pub heartbeats_replication: bool,
     /// The consumer group, on the target cluster, that shares the tasks.

@@ -187,6 +187,19 @@ pub struct FlowConfig {
     /// Default `"1s"`.
     #[serde(default = "default_commit_interval")]
     pub commit_interval: String,
+    /// Whether the flow copies exactly once: each task writes its records and its positions in
+    /// one target transaction (`docs/operations.md`, "Exactly-once"). Default `false`
+    /// (at-least-once).
+    #[serde(default)]
+    pub exactly_once: bool,
+    /// With `exactly_once`, how often a task commits its transaction (records become visible
+    /// to `read_committed` readers then), as a humantime duration. Default `"100ms"`.
+    #[serde(default = "default_transaction_interval")]
+    pub transaction_interval: String,
+    /// With `exactly_once`, the most records one transaction holds before it is committed
+    /// early. 1 to 1000000, default 10000.
+    #[serde(default = "default_transaction_records")]
+    pub transaction_records: i64,
     /// Whether MM2 heartbeat topics (`heartbeats`, `<cluster>.heartbeats`) are replicated
     /// even when `topics`/`topics_exclude` would not select them. Default `true`.
     #[serde(default = "default_heartbeats_replication")]
@@ -440,6 +453,19 @@ fn default_refresh_topics_interval() -> String {
 /// acknowledged, and once a second bounds duplicates after a restart to about a second.
 fn default_commit_interval() -> String {
     "1s".to_owned()
+}
+
+/// 100 ms: records become visible to `read_committed` readers at each commit, so this is the
+/// latency exactly-once adds; each commit costs a round trip to the transaction coordinator and
+/// one marker per partition written (`docs/performance.md`, "Exactly-once").
+fn default_transaction_interval() -> String {
+    "100ms".to_owned()
+}
+
+/// 10000 records, the default `max_in_flight`: a transaction commits at least that often
+/// under full load.
+fn default_transaction_records() -> i64 {
+    10_000
 }
 
 /// true: MM2 3.8 replicates heartbeat topics whatever the topic filter says (MM2 4.0 added

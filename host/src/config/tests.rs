@@ -430,8 +430,8 @@ ferry.toml:1: version: unknown key (expected one of: clusters, flows)
 ferry.toml:4: clusters.a.bootstrap_server: unknown key, did you mean `bootstrap_servers`? (expected one of: bootstrap_servers, security_protocol, sasl, ssl, librdkafka, consumer, producer, admin)
 ferry.toml:7: clusters.a.sasl.pasword: unknown key, did you mean `password`? (expected one of: mechanism, username, password)
 ferry.toml:8: clusters.a.ssl.ca: unknown key (expected one of: ca_location, certificate_location, key_location, key_password)
-ferry.toml:16: flows[0].topic: unknown key, did you mean `topics`? (expected one of: source, target, enabled, topics, topics_exclude, policy, filters, transforms, topic_filter, group_filter, config_property_filter, on_error, dead_letter_topic, replication_factor, tasks, refresh_topics_interval, commit_interval, heartbeats_replication, group_id, max_in_flight, positions_topic, emit_heartbeats, heartbeats_interval, emit_offset_syncs, offset_lag_max, offset_syncs_location, emit_checkpoints, checkpoints_interval, groups, groups_exclude, sync_group_offsets, sync_group_offsets_interval, sync_topic_configs, sync_topic_configs_interval, config_properties_exclude, use_source_defaults, sync_topic_acls, sync_topic_acls_interval, internal_replication_factor)
-ferry.toml:17: flows[0]."topics.exclude": unknown key, did you mean `topics_exclude`? (expected one of: source, target, enabled, topics, topics_exclude, policy, filters, transforms, topic_filter, group_filter, config_property_filter, on_error, dead_letter_topic, replication_factor, tasks, refresh_topics_interval, commit_interval, heartbeats_replication, group_id, max_in_flight, positions_topic, emit_heartbeats, heartbeats_interval, emit_offset_syncs, offset_lag_max, offset_syncs_location, emit_checkpoints, checkpoints_interval, groups, groups_exclude, sync_group_offsets, sync_group_offsets_interval, sync_topic_configs, sync_topic_configs_interval, config_properties_exclude, use_source_defaults, sync_topic_acls, sync_topic_acls_interval, internal_replication_factor)
+ferry.toml:16: flows[0].topic: unknown key, did you mean `topics`? (expected one of: source, target, enabled, topics, topics_exclude, policy, filters, transforms, topic_filter, group_filter, config_property_filter, on_error, dead_letter_topic, replication_factor, tasks, refresh_topics_interval, commit_interval, exactly_once, transaction_interval, transaction_records, heartbeats_replication, group_id, max_in_flight, positions_topic, emit_heartbeats, heartbeats_interval, emit_offset_syncs, offset_lag_max, offset_syncs_location, emit_checkpoints, checkpoints_interval, groups, groups_exclude, sync_group_offsets, sync_group_offsets_interval, sync_topic_configs, sync_topic_configs_interval, config_properties_exclude, use_source_defaults, sync_topic_acls, sync_topic_acls_interval, internal_replication_factor)
+ferry.toml:17: flows[0]."topics.exclude": unknown key, did you mean `topics_exclude`? (expected one of: source, target, enabled, topics, topics_exclude, policy, filters, transforms, topic_filter, group_filter, config_property_filter, on_error, dead_letter_topic, replication_factor, tasks, refresh_topics_interval, commit_interval, exactly_once, transaction_interval, transaction_records, heartbeats_replication, group_id, max_in_flight, positions_topic, emit_heartbeats, heartbeats_interval, emit_offset_syncs, offset_lag_max, offset_syncs_location, emit_checkpoints, checkpoints_interval, groups, groups_exclude, sync_group_offsets, sync_group_offsets_interval, sync_topic_configs, sync_topic_configs_interval, config_properties_exclude, use_source_defaults, sync_topic_acls, sync_topic_acls_interval, internal_replication_factor)
 ferry.toml:18: flows[0].policy.width: unknown key, did you mean `with`? (expected one of: uses, with)
 "#,
     );
@@ -470,7 +470,7 @@ ferry.toml:11: flows[0].target: unknown cluster `c` (defined clusters: a, b)
 ferry.toml:12: flows[0].topics: invalid regex `(unclosed`: Parsing error at position 9: Opening parenthesis without closing parenthesis
 ferry.toml:13: flows[0].refresh_topics_interval: invalid duration `soon`: expected number at 0 (write e.g. "500ms", "30s", "5m")
 ferry.toml:14: flows[0].tasks: must be between 1 and 1024, not 0
-ferry.toml:15: flows[0].colour: unknown key (expected one of: source, target, enabled, topics, topics_exclude, policy, filters, transforms, topic_filter, group_filter, config_property_filter, on_error, dead_letter_topic, replication_factor, tasks, refresh_topics_interval, commit_interval, heartbeats_replication, group_id, max_in_flight, positions_topic, emit_heartbeats, heartbeats_interval, emit_offset_syncs, offset_lag_max, offset_syncs_location, emit_checkpoints, checkpoints_interval, groups, groups_exclude, sync_group_offsets, sync_group_offsets_interval, sync_topic_configs, sync_topic_configs_interval, config_properties_exclude, use_source_defaults, sync_topic_acls, sync_topic_acls_interval, internal_replication_factor)
+ferry.toml:15: flows[0].colour: unknown key (expected one of: source, target, enabled, topics, topics_exclude, policy, filters, transforms, topic_filter, group_filter, config_property_filter, on_error, dead_letter_topic, replication_factor, tasks, refresh_topics_interval, commit_interval, exactly_once, transaction_interval, transaction_records, heartbeats_replication, group_id, max_in_flight, positions_topic, emit_heartbeats, heartbeats_interval, emit_offset_syncs, offset_lag_max, offset_syncs_location, emit_checkpoints, checkpoints_interval, groups, groups_exclude, sync_group_offsets, sync_group_offsets_interval, sync_topic_configs, sync_topic_configs_interval, config_properties_exclude, use_source_defaults, sync_topic_acls, sync_topic_acls_interval, internal_replication_factor)
 ferry.toml:20: flows[1].policy.uses: plugin file `plugins/absent.wasm` does not exist
 "#,
     );
@@ -500,7 +500,7 @@ filters = [{ uses = "plugins/missing.wasm" }]
         text,
         r#"
 ferry.toml:9: flows[0].target: unknown cluster `c` (defined clusters: a, b)
-ferry.toml:10: flows[0].topcis: unknown key, did you mean `topics`? (expected one of: source, target, enabled, topics, topics_exclude, policy, filters, transforms, topic_filter, group_filter, config_property_filter, on_error, dead_letter_topic, replication_factor, tasks, refresh_topics_interval, commit_interval, heartbeats_replication, group_id, max_in_flight, positions_topic, emit_heartbeats, heartbeats_interval, emit_offset_syncs, offset_lag_max, offset_syncs_location, emit_checkpoints, checkpoints_interval, groups, groups_exclude, sync_group_offsets, sync_group_offsets_interval, sync_topic_configs, sync_topic_configs_interval, config_properties_exclude, use_source_defaults, sync_topic_acls, sync_topic_acls_interval, internal_replication_factor)
+ferry.toml:10: flows[0].topcis: unknown key, did you mean `topics`? (expected one of: source, target, enabled, topics, topics_exclude, policy, filters, transforms, topic_filter, group_filter, config_property_filter, on_error, dead_letter_topic, replication_factor, tasks, refresh_topics_interval, commit_interval, exactly_once, transaction_interval, transaction_records, heartbeats_replication, group_id, max_in_flight, positions_topic, emit_heartbeats, heartbeats_interval, emit_offset_syncs, offset_lag_max, offset_syncs_location, emit_checkpoints, checkpoints_interval, groups, groups_exclude, sync_group_offsets, sync_group_offsets_interval, sync_topic_configs, sync_topic_configs_interval, config_properties_exclude, use_source_defaults, sync_topic_acls, sync_topic_acls_interval, internal_replication_factor)
 ferry.toml:11: flows[0].topics_exclude: invalid regex `(unclosed`: Parsing error at position 9: Opening parenthesis without closing parenthesis
 ferry.toml:12: flows[0].replication_factor: invalid type: string "three", expected i64
 ferry.toml:13: flows[0].filters[0].uses: plugin file `plugins/missing.wasm` does not exist
@@ -816,13 +816,25 @@ target = "b"
         ],
     );
     // The builders of `kafka` ask for their role; host-owned keys stay the host's.
-    let source = crate::kafka::source_consumer(a);
+    let source = crate::kafka::source_consumer(a, false);
     assert_eq!(source.get("fetch.max.bytes"), Some("1048576"));
     assert_eq!(source.get("auto.offset.reset"), Some("error"));
+    assert_eq!(source.get("isolation.level"), Some("read_uncommitted"));
+    // Exactly once, the source is read committed, and so is everything Ferry reads back.
+    let source = crate::kafka::source_consumer(a, true);
+    assert_eq!(source.get("isolation.level"), Some("read_committed"));
+    assert_eq!(
+        crate::kafka::plain_consumer(a).get("isolation.level"),
+        Some("read_committed")
+    );
     assert!(crate::kafka::starts_at_end(a));
-    let producer = crate::kafka::target_producer(a);
+    let producer = crate::kafka::target_producer(a, None);
     assert_eq!(producer.get("linger.ms"), Some("20"));
     assert_eq!(producer.get("enable.idempotence"), Some("true"));
+    assert_eq!(producer.get("transactional.id"), None);
+    let producer = crate::kafka::target_producer(a, Some("ferry.a-b.task-3"));
+    assert_eq!(producer.get("transactional.id"), Some("ferry.a-b.task-3"));
+    assert_eq!(producer.get("transaction.timeout.ms"), Some("30000"));
     assert_eq!(
         crate::kafka::admin_client(a).get("socket.timeout.ms"),
         Some("5000")
@@ -913,7 +925,7 @@ fn example_basic_toml_parses() {
 fn raw_field_names_match_the_structs() {
     assert_eq!(raw::field_names::<raw::RawConfig>(), ["clusters", "flows"]);
     assert_eq!(raw::field_names::<raw::PluginConfig>(), ["uses", "with"]);
-    assert_eq!(raw::field_names::<raw::FlowConfig>().len(), 39);
+    assert_eq!(raw::field_names::<raw::FlowConfig>().len(), 42);
     assert_eq!(
         raw::field_names::<raw::ChainPluginConfig>(),
         ["uses", "with"]

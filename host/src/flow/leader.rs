@@ -434,6 +434,7 @@ impl Leader {
             .untranslatable_offsets
             .with_label_values(&[&self.flow]);
         let (group_count, written_before) = (groups.len(), written.get());
+        let exactly_once = self.context.tasks.flow.exactly_once;
         // The checkpoints sent this round, with their creation times (MM2's checkpoint latency).
         let mut sent = Vec::new();
         // Every group's committed offsets, pipelined on one admin client.
@@ -461,9 +462,12 @@ impl Leader {
                 };
                 // How far the current copy is replicated: the stored position, or the latest
                 // offset sync when further (tasks write syncs far more often than positions,
-                // so checkpoints need not wait for a position store).
+                // so checkpoints need not wait for a position store). Exactly once, the stored
+                // position only: it is committed state, while a sync may describe records of a
+                // transaction still open (or aborted), which no read_committed reader sees.
                 let stored = positions.get(&(topic.to_owned(), partition)).copied();
-                let Some(last) = stored.max(index.last_synced()) else {
+                let synced = index.last_synced().filter(|_| !exactly_once);
+                let Some(last) = stored.max(synced) else {
                     continue;
                 };
                 let Some(downstream) = index.translate(upstream, Some(last)) else {

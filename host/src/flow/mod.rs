@@ -384,6 +384,7 @@ pub(crate) async fn start(
         offset_syncs,
         chain,
         halts: crate::replication::halts::Halts::default(),
+        refused: crate::replication::worker::RefusedRecords::default(),
     });
     let context = Arc::new(FlowContext {
         tasks,

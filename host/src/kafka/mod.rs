@@ -28,7 +28,15 @@ pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Session timeout of the task-lease group: how long a dead Ferry process keeps its tasks
 /// before the survivors take them over. MM2 waits `scheduled.rebalance.max.delay.ms` = 5 min on
 /// top of its 10 s session timeout; Ferry reassigns at the session timeout.
-pub(crate) const LEASE_SESSION_TIMEOUT_MS: &str = "10000";
+/// 6 s is the broker's lowest allowed (`group.min.session.timeout.ms`); a Ferry process has no
+/// garbage-collection pauses to ride out, and a shorter session is a shorter failover
+/// (`docs/operations.md`, "Failover time").
+pub(crate) const LEASE_SESSION_TIMEOUT_MS: &str = "6000";
+
+/// The transaction timeout of exactly-once task producers: how long the target keeps a dead
+/// producer's open transaction (and so holds back `read_committed` readers of its partitions)
+/// when no new owner of the task fences it first.
+const TRANSACTION_TIMEOUT_MS: &str = "30000";
 
 /// Sets `key` only when the operator's passthrough options did not.
 fn set_default(config: &mut ClientConfig, key: &str, value: &str) {
@@ -42,7 +50,18 @@ fn set_default(config: &mut ClientConfig, key: &str, value: &str) {
 /// librdkafka's incremental assignment needs a `group.id` even when the consumer never joins the
 /// group; this one never subscribes, commits or fetches committed offsets (every assignment
 /// carries an explicit offset), so the group stays empty on the broker.
+///
+/// Everything Ferry reads back (positions, offset syncs, checkpoints, the lease) is read
+/// `read_committed`, always: an exactly-once task's positions count only once its transaction
+/// committed.
 pub(crate) fn plain_consumer(cluster: &Cluster) -> ClientConfig {
+    let mut config = assign_only_consumer(cluster);
+    config.set("isolation.level", "read_committed");
+    config
+}
+
+/// [`plain_consumer`]'s settings, without its isolation level.
+fn assign_only_consumer(cluster: &Cluster) -> ClientConfig {
     let mut config = cluster.client_config(ClientRole::Consumer);
     config.set("group.id", assign_only_group());
     config.set("enable.auto.commit", "false");
@@ -80,12 +99,18 @@ fn assign_only_group() -> String {
 /// `auto.offset.reset=error` turns an out-of-range fetch into an error; the task then checks
 /// the position against the partition's watermarks and moves it in place
 /// (`replication::worker`, `docs/operations.md` "Source log faults").
-/// `isolation.level=read_uncommitted` is the Java consumer's (and so MM2's) default; librdkafka's
-/// own default would silently drop aborted transactional records that MM2 copies.
-pub(crate) fn source_consumer(cluster: &Cluster) -> ClientConfig {
-    let mut config = plain_consumer(cluster);
+/// At least once, `isolation.level=read_uncommitted` is the Java consumer's (and so MM2's)
+/// default; librdkafka's own default would silently drop aborted transactional records that
+/// MM2 copies. Exactly once, the source is read `read_committed`, always: records of aborted
+/// source transactions are not copied, and open ones are copied once they commit.
+pub(crate) fn source_consumer(cluster: &Cluster, exactly_once: bool) -> ClientConfig {
+    let mut config = assign_only_consumer(cluster);
     config.set("auto.offset.reset", "error");
-    set_default(&mut config, "isolation.level", "read_uncommitted");
+    if exactly_once {
+        config.set("isolation.level", "read_committed");
+    } else {
+        set_default(&mut config, "isolation.level", "read_uncommitted");
+    }
     // librdkafka's default prefetch queue is 64 MiB per consumer; 16 MiB keeps a task's memory
     // bounded while still holding several fetches of look-ahead.
     set_default(&mut config, "queued.max.messages.kbytes", "16384");
@@ -99,8 +124,19 @@ pub(crate) fn source_consumer(cluster: &Cluster) -> ClientConfig {
 /// forces `max.in.flight.requests.per.connection=1` and loses throughput for it) and removes
 /// duplicates caused by producer retries. `partitioner=murmur2_random` is Java's partitioner, so
 /// position records land in the partition MM2 would choose.
-pub(crate) fn target_producer(cluster: &Cluster) -> ClientConfig {
+///
+/// With a `transactional_id` (exactly once: one per task, the same on every process, so that a
+/// new owner's `init_transactions` fences the previous one) the producer is transactional.
+pub(crate) fn target_producer(cluster: &Cluster, transactional_id: Option<&str>) -> ClientConfig {
     let mut config = cluster.client_config(ClientRole::Producer);
+    if let Some(id) = transactional_id {
+        config.set("transactional.id", id);
+        set_default(
+            &mut config,
+            "transaction.timeout.ms",
+            TRANSACTION_TIMEOUT_MS,
+        );
+    }
     config.set("enable.idempotence", "true");
     config.set("acks", "all");
     config.set("partitioner", "murmur2_random");

@@ -61,6 +61,10 @@ pub struct Metrics {
     pub delivery_errors: IntCounterVec,
     /// Position records stored on the target.
     pub positions_stored: IntCounterVec,
+    /// Exactly-once transactions ended, per flow and outcome (`committed`, `aborted`).
+    pub transactions: IntCounterVec,
+    /// Times a task's producer was fenced by a newer owner of the task, per flow.
+    pub tasks_fenced: IntCounterVec,
     /// Tasks this process owns, per flow.
     pub tasks_owned: IntGaugeVec,
     /// Tasks the flow is cut into (its `tasks`), per flow: every process of the flow shows
@@ -256,6 +260,16 @@ impl Metrics {
                 positions_stored: counter(
                     "ferry_positions_stored_total",
                     "Source positions stored on the target.",
+                    &["flow"],
+                )?,
+                transactions: counter(
+                    "ferry_transactions_total",
+                    "Exactly-once transactions of the tasks, by outcome (committed, aborted).",
+                    &["flow", "outcome"],
+                )?,
+                tasks_fenced: counter(
+                    "ferry_tasks_fenced_total",
+                    "Times a task's transactional producer was fenced by a newer owner of the task; it stopped writing at once.",
                     &["flow"],
                 )?,
                 tasks_owned: gauge(

@@ -5,7 +5,8 @@
 //!
 //! * [`SyncRule`]: when a task emits an MM2 offset sync (`docs/mm2-facts.md`, "Offset syncs"; MM2's
 //!   `MirrorSourceTask.PartitionState`): the first record after a (re)start, a gap in upstream
-//!   offsets, a downstream truncation, or a sync older than `offset.lag.max` records.
+//!   offsets, a downstream truncation, or a sync older than `offset.lag.max` records; and,
+//!   beyond MM2, a gap in downstream offsets (an exactly-once commit's transaction marker).
 //! * [`OffsetIndex`]: Ferry's run-length index of one partition, built from the offset syncs.
 //!   Because a sync is emitted at every upstream gap and at every task start, and positions are
 //!   stored only after the syncs before them were acknowledged, the records between two syncs
@@ -50,7 +51,11 @@ impl SyncRule {
             downstream.saturating_sub(self.last_sync_downstream.saturating_add(1)) >= self.lag_max;
         let skipped = upstream.wrapping_sub(self.previous_upstream) != 1;
         let truncated = downstream < self.previous_downstream;
-        if first || stale || skipped || truncated {
+        // Beyond MM2: a gap downstream (the transaction marker an exactly-once commit writes
+        // into every partition it touched, or another writer of the remote partition) starts
+        // a new run too, so that the run-length index stays exact.
+        let jumped = downstream != self.previous_downstream.saturating_add(1);
+        if first || stale || skipped || truncated || jumped {
             self.due = true;
             self.last_sync_downstream = downstream;
         }
@@ -259,6 +264,11 @@ mod tests {
         );
         // Downstream truncation too.
         assert_eq!(emitted(&mut rule, &[(261, 5)]), vec![(261, 5)]);
+        // And, beyond MM2, a gap downstream: the marker of an exactly-once commit.
+        assert_eq!(
+            emitted(&mut rule, &[(262, 6), (263, 8), (264, 9)]),
+            vec![(263, 8)]
+        );
         // A new task lifetime syncs its first record.
         let mut restarted = SyncRule::new(100);
         assert!(restarted.update(262, 6));

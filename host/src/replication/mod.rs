@@ -60,6 +60,8 @@ pub(crate) struct TaskContext {
     pub(crate) chain: Option<ChainSpec>,
     /// The partitions halted in this process, for `ferry status`.
     pub(crate) halts: halts::Halts,
+    /// Records the target refused inside an exactly-once transaction, for the task's next run.
+    pub(crate) refused: worker::RefusedRecords,
 }
 
 /// The offset-syncs topic and the cluster holding it.

@@ -49,7 +49,9 @@ pub use mm2::Mm2;
 pub use oidc::TokenEndpoint;
 pub use plugins::{plugin, short_digest};
 pub use positions::positions;
-pub use records::{TestRecord, produce, produce_records, read_all, read_raw, record};
+pub use records::{
+    TestRecord, produce, produce_records, read_all, read_all_with_offsets, read_raw, record,
+};
 pub use topics::{
     create_topic, create_topic_with, delete_records_before, delete_topic, grow_topic, record_count,
     replace_topic_configs, topic_overrides, topics,

@@ -122,8 +122,18 @@ pub fn produce_records(
 }
 
 /// Reads every record of `topic` (all partitions, from the beginning, up to the high watermarks
-/// at the time of the call), in per-partition order.
+/// at the time of the call), in per-partition order, `read_committed` (librdkafka's default):
+/// records of aborted transactions are not seen.
 pub fn read_all(bootstrap: &str, topic: &str) -> Vec<TestRecord> {
+    read_all_with_offsets(bootstrap, topic)
+        .into_iter()
+        .map(|(_, record)| record)
+        .collect()
+}
+
+/// [`read_all`], with each record's offset. Exactly once, offsets are not one for one with the
+/// records: every commit leaves a transaction marker in each partition it wrote.
+pub fn read_all_with_offsets(bootstrap: &str, topic: &str) -> Vec<(i64, TestRecord)> {
     // librdkafka refuses assignments without a group id, even for a consumer that never joins.
     let consumer: BaseConsumer = client(bootstrap)
         .set("group.id", unique("ferry-tests.reader"))
@@ -160,6 +170,15 @@ pub fn read_all(bootstrap: &str, topic: &str) -> Vec<TestRecord> {
             "reading {topic} timed out; still to read: {remaining:?}"
         );
         let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+            // A partition may end with a transaction marker, which is never delivered: its
+            // position moves past it.
+            let position = consumer.position().unwrap();
+            remaining.retain(|partition, high| {
+                position
+                    .find_partition(topic, *partition)
+                    .and_then(|element| element.offset().to_raw())
+                    .is_none_or(|next| next < *high)
+            });
             continue;
         };
         let message = message.unwrap();
@@ -172,13 +191,16 @@ pub fn read_all(bootstrap: &str, topic: &str) -> Vec<TestRecord> {
                     .collect()
             })
             .unwrap_or_default();
-        records.push(TestRecord {
-            partition: message.partition(),
-            key: message.key().map(<[u8]>::to_vec),
-            value: message.payload().map(<[u8]>::to_vec),
-            headers,
-            timestamp: message.timestamp().to_millis().unwrap(),
-        });
+        records.push((
+            message.offset(),
+            TestRecord {
+                partition: message.partition(),
+                key: message.key().map(<[u8]>::to_vec),
+                value: message.payload().map(<[u8]>::to_vec),
+                headers,
+                timestamp: message.timestamp().to_millis().unwrap(),
+            },
+        ));
         if remaining
             .get(&message.partition())
             .is_some_and(|high| message.offset() + 1 >= *high)
@@ -209,6 +231,16 @@ pub fn read_raw(bootstrap: &str, topic: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
     while next < high {
         assert!(Instant::now() < deadline, "reading {topic} timed out");
         let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+            // A partition may end with a transaction marker, which is never delivered: its
+            // position moves past it.
+            if let Some(position) = consumer
+                .position()
+                .unwrap()
+                .find_partition(topic, 0)
+                .and_then(|element| element.offset().to_raw())
+            {
+                next = next.max(position);
+            }
             continue;
         };
         let message = message.unwrap();

@@ -175,9 +175,9 @@ pub(super) fn client_key(role: ClientRole, name: &str) -> ClientKey {
         (Producer, "max.block.ms") => Unused(
             "ferry never blocks on a full producer queue: it caps the records in flight (`max_in_flight`)",
         ),
-        (Producer, "transactional.id" | "transaction.timeout.ms") => {
-            Unused("exactly-once delivery is not supported yet")
-        }
+        (Producer, "transactional.id" | "transaction.timeout.ms") => Unused(
+            "with exactly-once on, ferry gives each task's producer its own transactional.id (`<group_id>.task-<n>`) and a 30 s transaction timeout",
+        ),
         (Producer, name) if name.starts_with("partitioner.") => {
             Unused("ferry writes each record to its source partition number")
         }

@@ -245,6 +245,7 @@ listeners = http://0.0.0.0:8083
         assert_eq!(flow.replication_factor, 2);
         assert_eq!(flow.refresh_topics_interval, Duration::from_secs(600));
         assert_eq!(flow.commit_interval, Duration::from_secs(60));
+        assert!(flow.exactly_once, "exactly.once.source.support = enabled");
         assert!(flow.topics.matches("orders.eu") && flow.topics.matches("payments"));
         assert!(!flow.topics.matches("payments2"));
         assert!(flow.topics_exclude.matches("mm2-offsets.A.internal"));
@@ -271,9 +272,7 @@ listeners = http://0.0.0.0:8083
         assert_eq!(
             keys,
             [
-                "B.exactly.once.source.support",
                 "consumer.max.poll.records",
-                "A->B.exactly.once.support",
                 "offset.storage.replication.factor",
                 "dedicated.mode.enable.internal.rest",
                 "listeners",

@@ -102,9 +102,6 @@ fn known_reason(name: &str) -> Option<&'static str> {
         "group.id" => "a Connect worker group; ferry's flow group is `ferry.<source>-<target>`",
         "client.id" => "ferry names its own clients",
         "enabled" => "no flow is enabled by it (`A->B.enabled` or heartbeats decide)",
-        "exactly.once.support" | "exactly.once.source.support" => {
-            "exactly-once delivery is not supported yet"
-        }
         "offset.flush.interval.ms" => {
             "mm2 reads it only as `<target>.offset.flush.interval.ms`, which sets a flow's commit interval"
         }
@@ -127,7 +124,7 @@ fn known_reason(name: &str) -> Option<&'static str> {
             "single message transforms are not supported"
         }
         _ if prefixed(&["transaction.boundary", "exactly.once."]) => {
-            "exactly-once delivery is not supported yet"
+            "ferry commits each task's transaction every 100 ms or 10000 records (`transaction_interval`, `transaction_records` in ferry.toml)"
         }
         _ if prefixed(&["topic.creation."]) => "ferry creates target topics from the source topics",
         _ if prefixed(&["errors.", "tasks.max.enforce", "config.action.reload"]) => {

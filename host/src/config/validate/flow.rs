@@ -108,6 +108,16 @@ impl Validator<'_> {
             &raw.refresh_topics_interval,
         );
         let commit_interval = self.duration(&path.key("commit_interval"), &raw.commit_interval);
+        let transaction_interval =
+            self.duration(&path.key("transaction_interval"), &raw.transaction_interval);
+        let transaction_records = self
+            .in_range(
+                &path.key("transaction_records"),
+                raw.transaction_records,
+                1,
+                MAX_IN_FLIGHT,
+            )
+            .and_then(|records| usize::try_from(records).ok());
 
         let group_id = match raw.group_id {
             Some(group_id) if group_id.trim().is_empty() => {
@@ -203,6 +213,9 @@ impl Validator<'_> {
             tasks: tasks?,
             refresh_topics_interval: refresh_topics_interval?,
             commit_interval: commit_interval?,
+            exactly_once: raw.exactly_once,
+            transaction_interval: transaction_interval?,
+            transaction_records: transaction_records?,
             heartbeats_replication: raw.heartbeats_replication,
             group_id: group_id?,
             max_in_flight: max_in_flight?,

@@ -40,6 +40,7 @@ mod offset_syncs;
 mod partitions;
 mod refusals;
 mod store;
+mod transactions;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,6 +67,8 @@ use offset_syncs::OffsetSyncWriter;
 use partitions::{PartitionState, PartitionTable, TopicState};
 use refusals::{RecordParts, Refusal};
 use store::checked_resume;
+use transactions::{FENCED_WAIT, RefusedRecord, Transactions};
+pub(crate) use transactions::{RefusedRecords, transactional_id};
 
 /// How long a stopping worker waits for in-flight records to be acknowledged.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -156,6 +159,31 @@ pub(crate) enum TaskError {
         "partition {partition}'s source log started again with {in_flight} records of the old one unacknowledged"
     )]
     Rewound { partition: i32, in_flight: usize },
+    /// An exactly-once transaction failed; it is aborted and the task restarts from the
+    /// committed positions.
+    #[error("{what} failed in task {task}; the transaction is aborted")]
+    Transaction {
+        task: u32,
+        what: &'static str,
+        #[source]
+        source: Box<KafkaError>,
+    },
+    /// The target refused a record inside an exactly-once transaction: the transaction is
+    /// aborted, and the restarted task applies `on_error` to that record without producing it.
+    #[error(
+        "the target refused {topic}/{partition} offset {offset} in a transaction of task {task}"
+    )]
+    RefusedInTransaction {
+        task: u32,
+        topic: String,
+        partition: i32,
+        offset: i64,
+        #[source]
+        source: Box<KafkaError>,
+    },
+    /// The task's transactional producer was fenced: another process owns the task now.
+    #[error("task {task} was fenced by a newer owner ({reason}); it stopped writing")]
+    Fenced { task: u32, reason: String },
     /// A record came from a partition the task does not track (a bug; restarts safely).
     #[error("received a record of {topic}/{partition}, which task {task} does not own")]
     Unowned {
@@ -180,17 +208,31 @@ impl TaskHandle {
     /// When the thread cannot be started.
     pub(crate) fn spawn(context: Arc<TaskContext>, task: u32) -> std::io::Result<TaskHandle> {
         let events = Events::new(&context.metrics, &context.flow.id);
+        let fencing = events.clone();
         let span = tracing::info_span!("task", flow = %context.flow.id, task);
         let worker = Supervised::spawn(
             format!("ferry-task-{task}"),
             span,
             BACKOFF,
             move |stop: &AtomicBool| {
-                Worker::start(&context, task).and_then(|mut worker| {
-                    let outcome = worker.run(stop);
-                    worker.drain();
+                let outcome = Worker::start(&context, task).and_then(|mut worker| {
+                    let outcome = worker.run(stop).map_err(|error| worker.fenced_or(error));
+                    worker.drain(outcome.is_ok());
                     outcome
-                })
+                });
+                if let Err(TaskError::Fenced { reason, .. }) = &outcome {
+                    fencing.task_fenced(task, reason);
+                    // Another process owns the task: wait for the lease to move before this
+                    // one may fence it back (`transactions.rs`).
+                    let deadline = Instant::now() + FENCED_WAIT;
+                    while Instant::now() < deadline && !stop.load(Ordering::Acquire) {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    if stop.load(Ordering::Acquire) {
+                        return Ok(());
+                    }
+                }
+                outcome
             },
             move |error: &TaskError, retry_in| events.task_failed(error, retry_in),
         )?;
@@ -235,6 +277,13 @@ struct Worker {
     in_flight_reported: i64,
     delivery_errors: IntCounter,
     positions_stored: IntCounter,
+    /// The open transaction; `None` at least once.
+    transactions: Option<Transactions>,
+    /// Records the target refused in an earlier run's transaction (exactly once), by source
+    /// topic and partition: handled by `on_error` when reached, never produced.
+    refused: HashMap<(String, i32), RefusedRecord>,
+    transactions_committed: IntCounter,
+    transactions_aborted: IntCounter,
     /// Writes MM2 offset syncs; `None` when the flow emits none.
     syncs: Option<OffsetSyncWriter>,
     /// The flow's filters and transforms with this task's instances; `None` without any.
@@ -261,22 +310,19 @@ impl Worker {
             task,
             source: Box::new(source),
         };
-        let consumer: BaseConsumer<SourceContext> = crate::kafka::source_consumer(&context.source)
-            .create_with_context(SourceContext)
-            .map_err(client_error)?;
-        let producer: BaseProducer<AckContext> = crate::kafka::target_producer(&context.target)
-            .create_with_context(AckContext {
-                positions_topic: context.positions_topic.clone(),
-                buffer: Mutex::new(AckBuffer::default()),
-            })
-            .map_err(client_error)?;
-        let start_positions = context
-            .positions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .read_to_end(POSITIONS_TIMEOUT)
-            .map_err(|source| TaskError::Positions { task, source })?
-            .clone();
+        let exactly_once = context.flow.exactly_once;
+        let consumer: BaseConsumer<SourceContext> =
+            crate::kafka::source_consumer(&context.source, exactly_once)
+                .create_with_context(SourceContext)
+                .map_err(client_error)?;
+        let transactional_id = exactly_once.then(|| transactional_id(&context.flow.group_id, task));
+        let producer: BaseProducer<AckContext> =
+            crate::kafka::target_producer(&context.target, transactional_id.as_deref())
+                .create_with_context(AckContext {
+                    positions_topic: context.positions_topic.clone(),
+                    buffer: Mutex::new(AckBuffer::default()),
+                })
+                .map_err(client_error)?;
         let flow = context.flow.id.to_string();
         let metrics = &context.metrics;
         let syncs = match &context.offset_syncs {
@@ -290,10 +336,11 @@ impl Worker {
             )),
         };
         let events = Events::new(metrics, &context.flow.id);
-        let worker = Worker {
+        let transactions = metrics.transactions.clone();
+        let mut worker = Worker {
             task,
             catalog: context.catalog.clone(),
-            start_positions,
+            start_positions: HashMap::new(),
             table: PartitionTable::default(),
             in_flight: 0,
             positions_dirty: false,
@@ -303,6 +350,19 @@ impl Worker {
             in_flight_reported: 0,
             delivery_errors: metrics.delivery_errors.with_label_values(&[&flow]),
             positions_stored: metrics.positions_stored.with_label_values(&[&flow]),
+            transactions: exactly_once.then(|| {
+                Transactions::new(
+                    context.flow.transaction_interval,
+                    context.flow.transaction_records,
+                )
+            }),
+            refused: if exactly_once {
+                context.refused.take()
+            } else {
+                HashMap::new()
+            },
+            transactions_committed: transactions.with_label_values(&[&flow, "committed"]),
+            transactions_aborted: transactions.with_label_values(&[&flow, "aborted"]),
             syncs,
             chain: context.chain.as_ref().map(ChainSpec::start),
             chain_generation: 0,
@@ -318,7 +378,23 @@ impl Worker {
             producer,
             context: Arc::clone(context),
         };
-        tracing::info!(task, "Task started.");
+        if exactly_once {
+            // Fence the previous owner before reading the positions: only then are they final.
+            if let Err(error) = worker.begin_transactions() {
+                context
+                    .refused
+                    .give_back(std::mem::take(&mut worker.refused));
+                return Err(error);
+            }
+        }
+        worker.start_positions = context
+            .positions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .read_to_end(POSITIONS_TIMEOUT)
+            .map_err(|source| TaskError::Positions { task, source })?
+            .clone();
+        tracing::info!(task, exactly_once, "Task started.");
         Ok(worker)
     }
 
@@ -380,7 +456,11 @@ impl Worker {
             };
             self.producer.poll(wait);
             self.process_acks()?;
-            if last_store.elapsed() >= self.context.flow.commit_interval {
+            if let Some(transactions) = &self.transactions {
+                if transactions.due() {
+                    self.commit_transaction()?;
+                }
+            } else if last_store.elapsed() >= self.context.flow.commit_interval {
                 self.store_positions()?;
                 last_store = Instant::now();
                 last_delayed_syncs = last_store;
@@ -439,6 +519,9 @@ impl Worker {
         found
             .state
             .polled(message.timestamp().to_millis(), self.turn_ms);
+        if let Some(transactions) = &mut self.transactions {
+            transactions.handed_on();
+        }
         Ok(Some(Arc::clone(found.remote)))
     }
 
@@ -485,6 +568,17 @@ impl Worker {
         mut record: BaseRecord<'_, [u8], [u8], usize>,
         at: At<'_>,
     ) -> Result<(), TaskError> {
+        if !self.refused.is_empty()
+            && let Some(refused) = self.refused_earlier(at)
+        {
+            let parts = RecordParts {
+                key: record.key,
+                value: record.payload,
+                timestamp: record.timestamp,
+                headers: record.headers,
+            };
+            return self.refused_at_send(refused.dead_letter, at, parts, refused.error);
+        }
         self.in_flight += 1;
         loop {
             match self.producer.send(record) {
@@ -528,6 +622,16 @@ impl Worker {
                     });
                 }
             }
+        }
+    }
+
+    /// The refusal remembered for the source record `at` (exactly once), taken: the target
+    /// refused it in an earlier run's transaction.
+    fn refused_earlier(&mut self, at: At<'_>) -> Option<RefusedRecord> {
+        let key = (at.topic.to_owned(), at.partition);
+        match self.refused.get(&key) {
+            Some(refused) if refused.offset == at.offset => self.refused.remove(&key),
+            _ => None,
         }
     }
 
@@ -623,9 +727,34 @@ impl Worker {
             let table = &self.table;
             syncs.send_pending(|index| table.topic(index).map(|topic| &*topic.source));
         }
-        for refusal in refusals {
-            if let Err(error) = self.apply_refusal(refusal, None) {
-                failure.get_or_insert(error);
+        if self.transactions.is_some() {
+            // The transaction is poisoned: remember the refused records for the next run.
+            for refusal in refusals {
+                let Some(topic) = self.table.topic(refusal.index) else {
+                    continue;
+                };
+                self.context.refused.remember(
+                    &topic.source,
+                    refusal.partition,
+                    RefusedRecord {
+                        offset: refusal.offset,
+                        dead_letter: refusal.dead_letter,
+                        error: refusal.error.clone(),
+                    },
+                );
+                failure.get_or_insert(TaskError::RefusedInTransaction {
+                    task: self.task,
+                    topic: topic.source.to_string(),
+                    partition: refusal.partition,
+                    offset: refusal.offset,
+                    source: Box::new(refusal.error),
+                });
+            }
+        } else {
+            for refusal in refusals {
+                if let Err(error) = self.apply_refusal(refusal, None) {
+                    failure.get_or_insert(error);
+                }
             }
         }
         // The gauge is per flow and shared by its tasks: add this task's change, don't overwrite.
@@ -948,8 +1077,22 @@ impl Worker {
         }
     }
 
+    /// Waits for in-flight records, then stores positions and waits for those writes; exactly
+    /// once, commits the open transaction after a `clean` run and aborts it otherwise.
+    fn drain(&mut self, clean: bool) {
+        if self.transactions.is_some() {
+            self.end_transactions(clean);
+            self.context
+                .refused
+                .give_back(std::mem::take(&mut self.refused));
+        } else {
+            self.drain_at_least_once();
+        }
+        self.leave();
+    }
+
     /// Waits for in-flight records, then stores positions and waits for those writes.
-    fn drain(&mut self) {
+    fn drain_at_least_once(&mut self) {
         let deadline = Instant::now() + DRAIN_TIMEOUT;
         while self.in_flight > 0 && Instant::now() < deadline {
             self.producer.poll(Duration::from_millis(10));
@@ -970,6 +1113,10 @@ impl Worker {
         if let Err(error) = self.process_acks() {
             tracing::warn!(error = %crate::error_chain(&error), "Delivery failed while draining.");
         }
+    }
+
+    /// Takes this task's share out of the flow's gauges and halts as it stops.
+    fn leave(&mut self) {
         // Whatever was not acknowledged leaves this task; take it out of the flow's gauge.
         self.in_flight_gauge.sub(self.in_flight_reported);
         self.in_flight_reported = 0;

@@ -37,10 +37,53 @@ const MAX_TASKS: i64 = 1024;
 /// Ferry's default `max_in_flight` (MM2 has no such setting).
 const DEFAULT_MAX_IN_FLIGHT: usize = 10_000;
 
+/// Ferry's default `transaction_interval` (MM2 commits at every poll by default,
+/// `transaction.boundary = poll`).
+const DEFAULT_TRANSACTION_INTERVAL: Duration = Duration::from_millis(100);
+
 const DEFAULT_POLICY_CLASS: &str = "org.apache.kafka.connect.mirror.DefaultReplicationPolicy";
 const IDENTITY_POLICY_CLASS: &str = "org.apache.kafka.connect.mirror.IdentityReplicationPolicy";
 
 impl Resolver<'_> {
+    /// Whether flow `source->target` copies exactly once: the Connect worker key
+    /// `exactly.once.source.support = enabled` (`<target>.` prefixed, else top-level; MM2's
+    /// `preparing` and `disabled` leave it off), or the connector key `exactly.once.support` =
+    /// `enabled` or `required` (`requested` alone asks for what the worker key gives).
+    fn exactly_once(&mut self, source: &str, target: &str) -> Option<bool> {
+        let worker = self
+            .take(&format!("{target}.exactly.once.source.support"))
+            .or_else(|| self.take("exactly.once.source.support"));
+        let worker = match worker {
+            None => false,
+            Some((key, value)) => match value.to_ascii_lowercase().as_str() {
+                "enabled" => true,
+                "preparing" | "disabled" => false,
+                other => {
+                    self.report(
+                        &key,
+                        format!("expected `enabled`, `preparing` or `disabled`, not `{other}`"),
+                    );
+                    return None;
+                }
+            },
+        };
+        let connector = match self.connector_key(source, target, "exactly.once.support") {
+            None => false,
+            Some((key, value)) => match value.to_ascii_lowercase().as_str() {
+                "enabled" | "required" => true,
+                "requested" => false,
+                other => {
+                    self.report(
+                        &key,
+                        format!("expected `required`, `requested` or `enabled`, not `{other}`"),
+                    );
+                    return None;
+                }
+            },
+        };
+        Some(worker || connector)
+    }
+
     pub(super) fn flow(&mut self, source: &str, target: &str) -> Option<Flow> {
         let flow_prefix = format!("{source}->{target}");
         let setting = |resolver: &mut Self, name: &str, default: &str| {
@@ -97,6 +140,8 @@ impl Resolver<'_> {
             .integer(&key, &value, 1, i64::MAX)
             .and_then(|millis| u64::try_from(millis).ok())
             .map(Duration::from_millis);
+
+        let exactly_once = self.exactly_once(source, target);
 
         let (key, value) = setting(self, "heartbeats.replication.enabled", "true");
         let heartbeats_replication = self.boolean(&key, &value);
@@ -229,6 +274,9 @@ impl Resolver<'_> {
             tasks: tasks?,
             refresh_topics_interval: refresh_topics_interval?,
             commit_interval: commit_interval?,
+            exactly_once: exactly_once?,
+            transaction_interval: DEFAULT_TRANSACTION_INTERVAL,
+            transaction_records: DEFAULT_MAX_IN_FLIGHT,
             heartbeats_replication: heartbeats_replication?,
             group_id: default_group_id(source, target),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
