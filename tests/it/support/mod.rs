@@ -41,7 +41,7 @@ mod wait;
 
 pub use acls::{Acl, acl_command, acls};
 pub use clusters::{Clusters, client, clusters, sasl_admin, sasl_clusters};
-pub use compare::compare;
+pub use compare::{Comparison, compare};
 pub use config::ConfigBuilder;
 pub use ferry::{Ferry, ferry_command, ferry_output};
 pub use groups::{ActiveMember, commit_group, committed};
