@@ -102,6 +102,12 @@ fn known_reason(name: &str) -> Option<&'static str> {
         "group.id" => "a Connect worker group; ferry's flow group is `ferry.<source>-<target>`",
         "client.id" => "ferry names its own clients",
         "enabled" => "no flow is enabled by it (`A->B.enabled` or heartbeats decide)",
+        "exactly.once.source.support" => {
+            "mm2 reads it only as `<target>.exactly.once.source.support`, which turns exactly-once on"
+        }
+        "exactly.once.support" => {
+            "mm2 reads it only as `<source>-><target>.exactly.once.support`, where `required` turns exactly-once on"
+        }
         "offset.flush.interval.ms" => {
             "mm2 reads it only as `<target>.offset.flush.interval.ms`, which sets a flow's commit interval"
         }

@@ -45,15 +45,13 @@ const DEFAULT_POLICY_CLASS: &str = "org.apache.kafka.connect.mirror.DefaultRepli
 const IDENTITY_POLICY_CLASS: &str = "org.apache.kafka.connect.mirror.IdentityReplicationPolicy";
 
 impl Resolver<'_> {
-    /// Whether flow `source->target` copies exactly once: the Connect worker key
-    /// `exactly.once.source.support = enabled` (`<target>.` prefixed, else top-level; MM2's
-    /// `preparing` and `disabled` leave it off), or the connector key `exactly.once.support` =
-    /// `enabled` or `required` (`requested` alone asks for what the worker key gives).
+    /// Whether flow `source->target` copies exactly once, read where MM2 reads it: the Connect
+    /// worker key `<target>.exactly.once.source.support = enabled` (MM2's `preparing` and
+    /// `disabled` leave it off), or the connector key `<source>-><target>.exactly.once.support`
+    /// = `required` (or `enabled`; `requested` asks for what the worker key gives). MM2 drops
+    /// both keys at the top level (`unused.rs` says so).
     fn exactly_once(&mut self, source: &str, target: &str) -> Option<bool> {
-        let worker = self
-            .take(&format!("{target}.exactly.once.source.support"))
-            .or_else(|| self.take("exactly.once.source.support"));
-        let worker = match worker {
+        let worker = match self.take(&format!("{target}.exactly.once.source.support")) {
             None => false,
             Some((key, value)) => match value.to_ascii_lowercase().as_str() {
                 "enabled" => true,
@@ -67,7 +65,7 @@ impl Resolver<'_> {
                 }
             },
         };
-        let connector = match self.connector_key(source, target, "exactly.once.support") {
+        let connector = match self.take(&format!("{source}->{target}.exactly.once.support")) {
             None => false,
             Some((key, value)) => match value.to_ascii_lowercase().as_str() {
                 "enabled" | "required" => true,
@@ -408,8 +406,45 @@ impl Resolver<'_> {
 mod tests {
     use std::time::Duration;
 
-    use crate::config::mm2::tests::{reason, resolve};
+    use crate::config::mm2::tests::{errors, reason, resolve};
     use crate::config::{ClusterName, PluginSource, SecurityProtocol};
+
+    /// Issue 9: exactly-once is read where MM2 reads it, and only `enabled` (worker) or
+    /// `required` (connector) turn it on.
+    #[test]
+    fn exactly_once_follows_mm2s_keys() {
+        let file = |lines: &str| {
+            format!(
+                "clusters = A, B\nA.bootstrap.servers = a:1\nB.bootstrap.servers = b:1\n\
+                 A->B.enabled = true\n{lines}"
+            )
+        };
+        let on = |lines: &str| resolve(&file(lines)).0.flows[0].exactly_once;
+        assert!(!on(""), "at least once by default");
+        assert!(on("B.exactly.once.source.support = enabled\n"));
+        assert!(on("A->B.exactly.once.support = required\n"));
+        assert!(!on("B.exactly.once.source.support = preparing\n"));
+        assert!(!on("A->B.exactly.once.support = requested\n"));
+        // MM2 drops both at the top level, and so does Ferry, saying so.
+        let (config, unused) = resolve(&file(
+            "exactly.once.source.support = enabled\nexactly.once.support = required\n",
+        ));
+        assert!(!config.flows[0].exactly_once);
+        assert!(
+            reason(&unused, "exactly.once.source.support").is_some_and(|unused| unused
+                .reason
+                .contains("<target>.exactly.once.source.support"))
+        );
+        assert!(reason(&unused, "exactly.once.support").is_some());
+        let problems = errors(&file("B.exactly.once.source.support = on\n"));
+        assert!(
+            problems
+                .iter()
+                .any(|problem| problem.key == "B.exactly.once.source.support"
+                    && problem.message.contains("expected `enabled`")),
+            "{problems:?}"
+        );
+    }
 
     #[test]
     fn policy_and_worker_keys() {
