@@ -167,6 +167,94 @@ fn runs_operators_mm2_file() {
             "{key} not logged as unused:\n{log}"
         );
     }
+    // Run in the same test, after the first: both use the file's flow, so its lease group.
+    runs_operators_mm2_file_exactly_once();
+}
+
+/// Acceptance (issue 9): the operator's file with MM2's exactly-once switch added
+/// (`clusterB.exactly.once.source.support = enabled`) mirrors 100 000 records, half of them
+/// written while Ferry copies: a read_committed reader sees each exactly once, in order, and a
+/// `produser_consumer*` group is synced to exactly the target offsets of its source positions
+/// (which, with transaction markers, are not the source offsets).
+fn runs_operators_mm2_file_exactly_once() {
+    let clusters = support::clusters();
+    let topic = format!("{}.global", support::unique("prod.operator-eo"));
+    let remote = format!("clusterA.{topic}");
+    let group = support::unique("produser_consumer_eo");
+    let (partitions, per_partition) = (4, 25_000_u64);
+    support::create_topic(&clusters.a, &topic, partitions);
+    support::produce(&clusters.a, &topic, partitions, 0..per_partition / 2);
+    let committed: Vec<(i32, i64)> = (0..partitions)
+        .map(|partition| (partition, 10_000 + 500 * i64::from(partition)))
+        .collect();
+    support::commit_group(&clusters.a, &group, &topic, &committed);
+
+    let dir = TempDir::new("mm2-run-eo");
+    let file = dir.0.join("connect-mirror-maker.properties");
+    let text = operator_file_for_one_broker() + "clusterB.exactly.once.source.support = enabled\n";
+    std::fs::write(&file, text).unwrap();
+    let mut ferry = Ferry::start_mm2(&file, &dir, "ferry");
+    support::produce(
+        &clusters.a,
+        &topic,
+        partitions,
+        per_partition / 2..per_partition,
+    );
+    let mut comparison = support::compare(&[], partitions, per_partition);
+    support::wait_until(
+        Duration::from_secs(300),
+        "all 100 000 records mirrored",
+        || {
+            ferry.assert_running();
+            comparison = support::compare(
+                &support::read_all(&clusters.b, &remote),
+                partitions,
+                per_partition,
+            );
+            comparison.lost == 0
+        },
+    );
+    let mirrored = support::read_all_with_offsets(&clusters.b, &remote);
+    let translated: Vec<Option<i64>> = committed
+        .iter()
+        .map(|(partition, offset)| {
+            let wanted = support::record(*partition, u64::try_from(*offset).unwrap());
+            mirrored
+                .iter()
+                .find(|(_, record)| *record == wanted)
+                .map(|(at, _)| *at)
+        })
+        .collect();
+    assert!(
+        translated
+            .iter()
+            .zip(&committed)
+            .any(|(target, (_, source))| *target != Some(*source)),
+        "transaction markers should make some target offsets differ from the source's"
+    );
+    support::wait_until(
+        Duration::from_secs(60),
+        "the group's offsets are synced to clusterB",
+        || {
+            ferry.assert_running();
+            support::committed(&clusters.b, &group, &remote, partitions) == translated
+        },
+    );
+    let log = ferry.log_text();
+    ferry.terminate();
+    assert!(
+        log.contains("exactly_once=true"),
+        "the tasks did not start exactly once:\n{log}"
+    );
+    println!(
+        "operator's file, exactly once: expected {} received {} lost {} duplicates {}",
+        comparison.expected, comparison.received, comparison.lost, comparison.duplicates
+    );
+    assert_eq!(
+        (comparison.lost, comparison.duplicates),
+        (0, 0),
+        "{comparison:?}"
+    );
 }
 
 fn now_ms() -> i64 {
