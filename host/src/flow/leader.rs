@@ -115,7 +115,9 @@ pub(crate) fn spawn(context: Arc<FlowContext>) -> std::io::Result<Supervised> {
         "ferry-leader".to_owned(),
         span,
         BACKOFF,
-        move |stop: &AtomicBool| Leader::start(&context).and_then(|mut leader| leader.run(stop)),
+        move |stop: &Arc<AtomicBool>| {
+            Leader::start(&context).and_then(|mut leader| leader.run(stop))
+        },
         move |error: &LeaderError, retry_in| events.leader_failed(error, retry_in),
     )
 }

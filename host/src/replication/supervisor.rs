@@ -59,7 +59,7 @@ impl Supervised {
         failed: F,
     ) -> std::io::Result<Supervised>
     where
-        D: FnMut(&AtomicBool) -> Result<(), E> + Send + 'static,
+        D: FnMut(&Arc<AtomicBool>) -> Result<(), E> + Send + 'static,
         F: Fn(&E, Duration) + Send + 'static,
     {
         let stop = Arc::new(AtomicBool::new(false));
@@ -138,7 +138,7 @@ mod tests {
         let reports = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&reports);
         let mut runs = 0;
-        let duty = move |_stop: &AtomicBool| {
+        let duty = move |_stop: &Arc<AtomicBool>| {
             runs += 1;
             if runs < 3 {
                 return Err(format!("run {runs} failed"));
@@ -173,7 +173,7 @@ mod tests {
             "test-stop".to_owned(),
             tracing::Span::none(),
             BACKOFF,
-            move |stop: &AtomicBool| {
+            move |stop: &Arc<AtomicBool>| {
                 let _ = sender.send(());
                 while !stop.load(Ordering::Acquire) {
                     std::thread::sleep(Duration::from_millis(1));

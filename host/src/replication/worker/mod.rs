@@ -70,8 +70,12 @@ use store::checked_resume;
 use transactions::{FENCED_WAIT, RefusedRecord, Transactions};
 pub(crate) use transactions::{RefusedRecords, transactional_id};
 
-/// How long a stopping worker waits for in-flight records to be acknowledged.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a stopping worker waits for in-flight records to be acknowledged (and how long an
+/// exactly-once commit waits for its records). With [`POSITIONS_FLUSH_MIN`] it bounds a stop
+/// or revocation at 10 s whatever the target does (`docs/operations.md`, "Stopping").
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(8);
+/// The least time a drain gives its position writes.
+const POSITIONS_FLUSH_MIN: Duration = Duration::from_secs(2);
 /// How long reading the stored positions may take when a task starts.
 const POSITIONS_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often the latest delayed offset sync of each partition is written between position
@@ -184,6 +188,10 @@ pub(crate) enum TaskError {
     /// The task's transactional producer was fenced: another process owns the task now.
     #[error("task {task} was fenced by a newer owner ({reason}); it stopped writing")]
     Fenced { task: u32, reason: String },
+    /// The worker was asked to stop while the target's producer queue was full: the record
+    /// was not produced (its position stays before it). Not a failure.
+    #[error("task {task} stopped with the producer's queue full")]
+    Stopped { task: u32 },
     /// A record came from a partition the task does not track (a bug; restarts safely).
     #[error("received a record of {topic}/{partition}, which task {task} does not own")]
     Unowned {
@@ -214,11 +222,14 @@ impl TaskHandle {
             format!("ferry-task-{task}"),
             span,
             BACKOFF,
-            move |stop: &AtomicBool| {
-                let outcome = Worker::start(&context, task).and_then(|mut worker| {
+            move |stop: &Arc<AtomicBool>| {
+                let outcome = Worker::start(&context, task, stop).and_then(|mut worker| {
                     let outcome = worker.run(stop).map_err(|error| worker.fenced_or(error));
                     worker.drain(outcome.is_ok());
-                    outcome
+                    match outcome {
+                        Err(TaskError::Stopped { .. }) => Ok(()),
+                        outcome => outcome,
+                    }
                 });
                 if let Err(TaskError::Fenced { reason, .. }) = &outcome {
                     fencing.task_fenced(task, reason);
@@ -259,6 +270,9 @@ impl TaskHandle {
 struct Worker {
     context: Arc<TaskContext>,
     task: u32,
+    /// Set when the worker is asked to stop (looked at by the loop and while the producer's
+    /// queue is full).
+    stop: Arc<AtomicBool>,
     events: Events,
     consumer: Arc<BaseConsumer<SourceContext>>,
     producer: BaseProducer<AckContext>,
@@ -305,7 +319,11 @@ struct Worker {
 }
 
 impl Worker {
-    fn start(context: &Arc<TaskContext>, task: u32) -> Result<Worker, TaskError> {
+    fn start(
+        context: &Arc<TaskContext>,
+        task: u32,
+        stop: &Arc<AtomicBool>,
+    ) -> Result<Worker, TaskError> {
         let client_error = |source| TaskError::Client {
             task,
             source: Box::new(source),
@@ -339,6 +357,7 @@ impl Worker {
         let transactions = metrics.transactions.clone();
         let mut worker = Worker {
             task,
+            stop: Arc::clone(stop),
             catalog: context.catalog.clone(),
             start_positions: HashMap::new(),
             table: PartitionTable::default(),
@@ -458,10 +477,10 @@ impl Worker {
             self.process_acks()?;
             if let Some(transactions) = &self.transactions {
                 if transactions.due() {
-                    self.commit_transaction()?;
+                    self.commit_transaction(DRAIN_TIMEOUT)?;
                 }
             } else if last_store.elapsed() >= self.context.flow.commit_interval {
-                self.store_positions()?;
+                self.store_positions(DRAIN_TIMEOUT)?;
                 last_store = Instant::now();
                 last_delayed_syncs = last_store;
             } else if last_delayed_syncs.elapsed() >= DELAYED_SYNCS_INTERVAL {
@@ -584,6 +603,11 @@ impl Worker {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    if self.stop.load(Ordering::Acquire) {
+                        // Not produced: the record's position stays before it.
+                        self.in_flight = self.in_flight.saturating_sub(1);
+                        return Err(TaskError::Stopped { task: self.task });
+                    }
                     record = returned;
                     self.producer.poll(Duration::from_millis(10));
                     self.process_acks()?;
@@ -1100,13 +1124,17 @@ impl Worker {
                 tracing::warn!(error = %crate::error_chain(&error), "Delivery failed while draining.");
             }
         }
-        if let Err(error) = self.store_positions() {
+        let syncs_timeout = deadline
+            .saturating_duration_since(Instant::now())
+            .max(POSITIONS_FLUSH_MIN);
+        if let Err(error) = self.store_positions(syncs_timeout) {
             tracing::warn!(error = %crate::error_chain(&error),
                 "Positions are not stored past unacknowledged offset syncs; the next owner re-copies the difference.");
         }
-        // Position writes get what is left of the drain deadline, and at least 5 s.
-        let flush_timeout =
-            deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(5);
+        // Position writes get what is left of the drain deadline, and at least 2 s.
+        let flush_timeout = deadline
+            .saturating_duration_since(Instant::now())
+            .max(POSITIONS_FLUSH_MIN);
         if let Err(error) = self.producer.flush(flush_timeout) {
             tracing::warn!(%error, "Positions may not all be stored; the next owner re-copies the difference.");
         }

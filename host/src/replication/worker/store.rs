@@ -9,7 +9,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::BaseRecord;
 
 use super::callbacks::{Opaque, SourceContext};
-use super::{DRAIN_TIMEOUT, TaskError, Worker};
+use std::time::Duration;
+
+use super::{TaskError, Worker};
 use crate::events::Events;
 use crate::mm2::positions;
 
@@ -94,9 +96,9 @@ pub(super) fn checked_resume(
 
 impl Worker {
     /// Writes the position of every partition that advanced since the last write, once the
-    /// offset syncs before them are acknowledged.
-    pub(super) fn store_positions(&mut self) -> Result<(), TaskError> {
-        self.flush_syncs()?;
+    /// offset syncs before them are acknowledged (waiting at most `timeout` for those).
+    pub(super) fn store_positions(&mut self, timeout: Duration) -> Result<(), TaskError> {
+        self.flush_syncs(timeout)?;
         let source_alias = self.context.flow.source.as_str();
         let positions_topic = self.context.positions_topic.as_str();
         let force = std::mem::take(&mut self.positions_dirty);
@@ -140,13 +142,13 @@ impl Worker {
 
     /// Writes the latest delayed sync of every partition and waits until every sync is
     /// acknowledged (MM2's `commit()` promotion, KAFKA-15906).
-    fn flush_syncs(&mut self) -> Result<(), TaskError> {
+    fn flush_syncs(&mut self, timeout: Duration) -> Result<(), TaskError> {
         self.send_delayed_syncs();
         let Some(syncs) = &mut self.syncs else {
             return Ok(());
         };
         syncs
-            .flush(DRAIN_TIMEOUT)
+            .flush(timeout)
             .map_err(|source| TaskError::OffsetSyncs {
                 topic: syncs.topic.clone(),
                 source: Box::new(source),

@@ -34,9 +34,9 @@ use std::time::{Duration, Instant};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::Producer;
 
-use super::{DRAIN_TIMEOUT, TaskError, Worker};
+use super::{DRAIN_TIMEOUT, POSITIONS_FLUSH_MIN, TaskError, Worker};
 
-/// How long `init_transactions` (fencing the previous owner) and a commit or abort may take.
+/// How long `init_transactions` (fencing the previous owner) may take.
 pub(super) const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a fenced worker waits for its lease to be revoked before it may start again (and
 /// fence whoever fenced it): twice the lease session timeout.
@@ -143,15 +143,22 @@ impl Worker {
         Ok(())
     }
 
-    /// Commits the open transaction with the positions it reached, and begins the next one.
-    pub(super) fn commit_transaction(&mut self) -> Result<(), TaskError> {
+    /// Commits the open transaction with the positions it reached, and begins the next one,
+    /// within `budget` (at least [`POSITIONS_FLUSH_MIN`] for the commit itself).
+    pub(super) fn commit_transaction(&mut self, budget: Duration) -> Result<(), TaskError> {
+        let deadline = Instant::now() + budget;
+        let left = || {
+            deadline
+                .saturating_duration_since(Instant::now())
+                .max(POSITIONS_FLUSH_MIN)
+        };
         self.producer
-            .flush(DRAIN_TIMEOUT)
+            .flush(budget)
             .map_err(|source| self.transaction_error("flushing the transaction", source))?;
         self.process_acks()?;
-        self.store_positions()?;
+        self.store_positions(left())?;
         self.producer
-            .commit_transaction(TRANSACTION_TIMEOUT)
+            .commit_transaction(left())
             .map_err(|source| self.transaction_error("committing a transaction", source))?;
         self.transactions_committed.inc();
         self.producer
@@ -165,9 +172,11 @@ impl Worker {
 
     /// Ends the task's transactions when it stops: commits the open one after a clean run,
     /// aborts it after an error (its records are copied again by the task's next run, once).
+    /// Bounded like the at-least-once drain: [`DRAIN_TIMEOUT`] for the commit,
+    /// [`POSITIONS_FLUSH_MIN`] for an abort.
     pub(super) fn end_transactions(&mut self, clean: bool) {
         if clean && !self.fenced() {
-            match self.commit_transaction() {
+            match self.commit_transaction(DRAIN_TIMEOUT) {
                 Ok(()) => return,
                 Err(error) => {
                     tracing::warn!(error = %crate::error_chain(&error),
@@ -179,7 +188,7 @@ impl Worker {
             return;
         }
         self.transactions_aborted.inc();
-        if let Err(error) = self.producer.abort_transaction(TRANSACTION_TIMEOUT) {
+        if let Err(error) = self.producer.abort_transaction(POSITIONS_FLUSH_MIN) {
             tracing::warn!(%error, "Aborting the transaction failed; the transaction timeout ends it.");
         }
     }
