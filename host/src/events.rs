@@ -280,6 +280,17 @@ impl Events {
         );
     }
 
+    /// A task's offset syncs to `topic` could not be written: positions are stored anyway,
+    /// and checkpoints stop at the last sync until syncs are written again.
+    pub(crate) fn offset_syncs_failed(&self, topic: &str, error: &rdkafka::error::KafkaError) {
+        self.metrics
+            .offset_sync_failures
+            .with_label_values(&[&self.flow])
+            .inc();
+        tracing::error!(topic, %error,
+            "Offset syncs cannot be written; positions are stored anyway, and checkpoints stop at the last offset sync until they are written again.");
+    }
+
     /// This process's status record (`ferry status`) could not be written; it is retried every
     /// second, and only the first failure of a run is logged.
     pub(crate) fn status_not_published(&self, error: &(dyn std::error::Error + 'static)) {

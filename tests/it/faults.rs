@@ -606,3 +606,80 @@ fn issue_10_the_default_replication_follows_the_target_and_says_what_it_gives() 
         );
     }
 }
+
+/// Issue 10 point 4: an offset-syncs topic that refuses every sync (its `max.message.bytes`
+/// below a sync's size) never holds the copy back. Before, positions were stored only after
+/// the syncs flushed, so the task restarted in a loop and stored none. Now: an ERROR and
+/// `ferry_offset_sync_failures_total`, positions stored to the last record, no task restart;
+/// once the topic is fixed, syncs are written again; every record is copied once.
+#[test]
+fn issue_10_an_unwritable_offset_syncs_topic_does_not_stop_positions() {
+    let clusters = support::clusters();
+    let source = support::unique("fsA");
+    let target = support::unique("fsB");
+    let topic = support::unique("fault.syncs");
+    let remote = format!("{source}.{topic}");
+    let syncs_topic = format!("mm2-offset-syncs.{target}.internal");
+    let positions_topic = format!("mm2-offsets.{source}.internal");
+    let (partitions, first) = (4, 2_000_u64);
+    support::create_topic(&clusters.a, &topic, partitions);
+    support::produce(&clusters.a, &topic, partitions, 0..first);
+    let source_admin = support::client(&clusters.a);
+    support::create_topic_with(&source_admin, &syncs_topic, &[("max.message.bytes", "10")]);
+    let dir = TempDir::new("syncs-unwritable");
+    let extra = format!("topics = \"{}\"", topic.replace('.', "\\\\."));
+    let config = ConfigBuilder::new()
+        .cluster(&source, &clusters.a)
+        .cluster(&target, &clusters.b)
+        .flow(&source, &target, &support::unique("g"), &extra)
+        .write(&dir);
+    let mut ferry = Ferry::start(&config, &dir, "syncs");
+    let stored_at = |last: i64| {
+        let positions = support::positions(&clusters.b, &positions_topic, &source);
+        (0..partitions).all(|partition| positions.get(&(topic.clone(), partition)) == Some(&last))
+    };
+    support::wait_until(
+        Duration::from_secs(90),
+        "every partition's position is stored at its last record",
+        || {
+            ferry.assert_running();
+            stored_at(first as i64 - 1)
+        },
+    );
+    let failures = ferry.metric_sum("ferry_offset_sync_failures_total");
+    assert!(failures >= 1.0, "no sync failure counted");
+    let log = ferry.log_text();
+    assert!(log.contains("Offset syncs cannot be written"), "{log}");
+    assert!(!log.contains("Task failed"), "the task restarted:\n{log}");
+
+    support::replace_topic_configs(
+        &source_admin,
+        &syncs_topic,
+        &[("max.message.bytes", "1000000")],
+    );
+    support::produce(&clusters.a, &topic, partitions, first..2 * first);
+    support::wait_until(Duration::from_secs(90), "syncs are written again", || {
+        ferry.assert_running();
+        ferry.log_text().contains("Offset syncs are written again")
+            && !support::read_raw(&clusters.a, &syncs_topic).is_empty()
+    });
+    support::wait_until(Duration::from_secs(90), "the positions moved on", || {
+        ferry.assert_running();
+        stored_at(2 * first as i64 - 1)
+    });
+    let log = ferry.terminate();
+    let comparison = support::compare(
+        &support::read_all(&clusters.b, &remote),
+        partitions,
+        2 * first,
+    );
+    println!(
+        "unwritable offset syncs: {failures} failure(s) counted; expected {} received {} lost {} duplicates {}",
+        comparison.expected, comparison.received, comparison.lost, comparison.duplicates
+    );
+    assert_eq!(
+        (comparison.lost, comparison.duplicates),
+        (0, 0),
+        "{comparison:?}\n{log}"
+    );
+}

@@ -462,14 +462,23 @@ impl Leader {
                 let Some(index) = self.indexes.get(&(topic.to_owned(), partition)) else {
                     continue;
                 };
-                // How far the current copy is replicated: the stored position, or the latest
-                // offset sync when further (tasks write syncs far more often than positions,
-                // so checkpoints need not wait for a position store). Exactly once, the stored
-                // position only: it is committed state, while a sync may describe records of a
+                // How far the current copy is replicated and synced: the latest offset sync
+                // (tasks write syncs far more often than positions, and store a position only
+                // after the syncs before it, so checkpoints need not wait for a position
+                // store; and when syncs cannot be written, positions run ahead of them but
+                // translation must not). Exactly once, no further than the stored position
+                // either: it is committed state, while a sync may describe records of a
                 // transaction still open (or aborted), which no read_committed reader sees.
-                let stored = positions.get(&(topic.to_owned(), partition)).copied();
-                let synced = index.last_synced().filter(|_| !exactly_once);
-                let Some(last) = stored.max(synced) else {
+                let synced = index.last_synced();
+                let last = match exactly_once {
+                    true => positions
+                        .get(&(topic.to_owned(), partition))
+                        .copied()
+                        .zip(synced)
+                        .map(|(stored, synced)| stored.min(synced)),
+                    false => synced,
+                };
+                let Some(last) = last else {
                     continue;
                 };
                 let Some(downstream) = index.translate(upstream, Some(last)) else {

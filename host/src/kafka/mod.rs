@@ -160,6 +160,15 @@ pub(crate) fn internal_producer(cluster: &Cluster) -> ClientConfig {
     config
 }
 
+/// The offset-sync producer of one task: an [`internal_producer`] whose records time out after
+/// 10 s (librdkafka's default is 5 minutes), so that a missing or unwritable offset-syncs topic
+/// is reported within seconds (`replication::worker`, offset syncs never hold the copy back).
+pub(crate) fn offset_sync_producer(cluster: &Cluster) -> ClientConfig {
+    let mut config = internal_producer(cluster);
+    set_default(&mut config, "message.timeout.ms", "10000");
+    config
+}
+
 /// A member of the task-lease group `group_id` (see `flow::lease`), named `instance`: its
 /// `client.id` is the process's instance id, always (whatever the cluster's settings say), so
 /// that `ferry status` can tell from the group which process owns which task.

@@ -102,6 +102,8 @@ pub struct Metrics {
     pub plugin_breakers_open: IntGaugeVec,
     /// MM2 offset syncs written, per flow.
     pub offset_syncs_written: IntCounterVec,
+    /// Times a task found that its offset syncs could not be written, per flow.
+    pub offset_sync_failures: IntCounterVec,
     /// Heartbeats written, per flow and cluster written to.
     pub heartbeats_written: IntCounterVec,
     /// Checkpoints written, per flow.
@@ -345,6 +347,11 @@ impl Metrics {
                 offset_syncs_written: counter(
                     "ferry_offset_syncs_written_total",
                     "MM2 offset syncs written to the offset-syncs topic.",
+                    &["flow"],
+                )?,
+                offset_sync_failures: counter(
+                    "ferry_offset_sync_failures_total",
+                    "Times a task's offset syncs could not be written (the topic missing or unwritable, its cluster away); positions are stored anyway, checkpoints stop at the last sync.",
                     &["flow"],
                 )?,
                 heartbeats_written: counter(

@@ -201,12 +201,10 @@ impl OffsetSyncContext {
             .push(error);
     }
 
-    /// Takes one error, if any was recorded.
+    /// Takes the first error recorded since the last call, and forgets the others.
     pub(super) fn take_error(&self) -> Option<KafkaError> {
-        self.errors
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop()
+        let mut errors = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
+        errors.drain(..).next()
     }
 }
 

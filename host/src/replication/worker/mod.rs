@@ -149,14 +149,6 @@ pub(crate) enum TaskError {
         #[source]
         source: TrackError,
     },
-    /// Offset syncs were not acknowledged; positions are not stored past them, so the task
-    /// restarts from the stored positions (a restart emits fresh syncs).
-    #[error("writing offset syncs to `{topic}` failed")]
-    OffsetSyncs {
-        topic: String,
-        #[source]
-        source: Box<KafkaError>,
-    },
     /// A partition's source log started again while records of the old one were still
     /// unacknowledged past the drain timeout; the task restarts from the stored positions.
     #[error(
@@ -347,7 +339,7 @@ impl Worker {
             None => None,
             Some(location) => Some(OffsetSyncWriter::new(
                 location.topic.clone(),
-                crate::kafka::internal_producer(&location.cluster)
+                crate::kafka::offset_sync_producer(&location.cluster)
                     .create_with_context(OffsetSyncContext::default())
                     .map_err(client_error)?,
                 metrics.offset_syncs_written.with_label_values(&[&flow]),

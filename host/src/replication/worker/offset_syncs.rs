@@ -6,7 +6,8 @@
 //!
 //! Positions are stored only once every sync written before them is acknowledged
 //! ([`OffsetSyncWriter::flush`]), so a stored position never covers a run boundary that is
-//! not synced. Urgent syncs are never coalesced: each marks a run boundary that exact offset
+//! not synced — while syncs can be written: when they cannot, positions are stored anyway
+//! (`store.rs`), and the leader translates only up to the last sync. Urgent syncs are never coalesced: each marks a run boundary that exact offset
 //! translation needs.
 
 use std::collections::HashMap;
@@ -73,6 +74,8 @@ pub(super) struct OffsetSyncWriter {
     pub(super) queue: OffsetSyncQueue,
     /// Whether syncs were written since the last flush.
     unflushed: bool,
+    /// Whether writing syncs failed and has not succeeded since (`store.rs`).
+    pub(super) failing: bool,
     written: IntCounter,
 }
 
@@ -88,6 +91,7 @@ impl OffsetSyncWriter {
             producer,
             queue: OffsetSyncQueue::default(),
             unflushed: false,
+            failing: false,
             written,
         }
     }
@@ -130,8 +134,9 @@ impl OffsetSyncWriter {
     /// # Errors
     /// The first sync that was not acknowledged.
     pub(super) fn flush(&mut self, timeout: Duration) -> Result<(), KafkaError> {
-        if std::mem::take(&mut self.unflushed) {
+        if self.unflushed {
             self.producer.flush(timeout)?;
+            self.unflushed = false;
         }
         match self.producer.context().take_error() {
             Some(error) => Err(error),

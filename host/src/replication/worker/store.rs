@@ -11,9 +11,12 @@ use rdkafka::producer::BaseRecord;
 use super::callbacks::{Opaque, SourceContext};
 use std::time::Duration;
 
+use rdkafka::error::KafkaError;
+
 use super::{TaskError, Worker};
 use crate::events::Events;
 use crate::mm2::positions;
+use crate::mm2::translation::SyncRule;
 
 /// Where a partition resumes, given its next offset and the source log's bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +101,7 @@ impl Worker {
     /// Writes the position of every partition that advanced since the last write, once the
     /// offset syncs before them are acknowledged (waiting at most `timeout` for those).
     pub(super) fn store_positions(&mut self, timeout: Duration) -> Result<(), TaskError> {
-        self.flush_syncs(timeout)?;
+        self.flush_syncs(timeout);
         let source_alias = self.context.flow.source.as_str();
         let positions_topic = self.context.positions_topic.as_str();
         let force = std::mem::take(&mut self.positions_dirty);
@@ -141,18 +144,45 @@ impl Worker {
     }
 
     /// Writes the latest delayed sync of every partition and waits until every sync is
-    /// acknowledged (MM2's `commit()` promotion, KAFKA-15906).
-    fn flush_syncs(&mut self, timeout: Duration) -> Result<(), TaskError> {
+    /// acknowledged (MM2's `commit()` promotion, KAFKA-15906), at most `timeout`.
+    ///
+    /// Offset syncs never hold the copy back: when they cannot be written (the topic missing,
+    /// unwritable, its cluster away) that is an ERROR and `ferry_offset_sync_failures_total`,
+    /// positions are stored anyway, and while the failure lasts no position store waits for
+    /// syncs. Every partition then starts a new run at its next record, so translation is exact
+    /// again from the first sync that lands; the leader translates no further than the last
+    /// sync it read (`flow::leader`), so the records copied meanwhile are never translated past.
+    fn flush_syncs(&mut self, timeout: Duration) {
         self.send_delayed_syncs();
         let Some(syncs) = &mut self.syncs else {
-            return Ok(());
+            return;
         };
-        syncs
-            .flush(timeout)
-            .map_err(|source| TaskError::OffsetSyncs {
-                topic: syncs.topic.clone(),
-                source: Box::new(source),
-            })
+        let timeout = if syncs.failing {
+            Duration::ZERO
+        } else {
+            timeout
+        };
+        match syncs.flush(timeout) {
+            Ok(()) => {
+                if std::mem::take(&mut syncs.failing) {
+                    tracing::info!(topic = %syncs.topic, "Offset syncs are written again.");
+                }
+            }
+            Err(error) if syncs.failing && matches!(error, KafkaError::Flush(_)) => {
+                // Still outstanding from the failure: already reported.
+            }
+            Err(error) => {
+                if !syncs.failing {
+                    self.events.offset_syncs_failed(&syncs.topic, &error);
+                }
+                syncs.failing = true;
+                for topic in self.table.topics_mut() {
+                    for state in topic.partitions.values_mut() {
+                        state.sync = SyncRule::new(self.context.flow.offset_lag_max);
+                    }
+                }
+            }
+        }
     }
 }
 
