@@ -7,7 +7,7 @@
 //! task, and owning partition *k* of that topic means owning task *k*. Kafka's own coordinator
 //! balances tasks over the live processes (cooperative-sticky, so a membership change moves only
 //! the tasks that must move), and a process that dies loses its leases after the session timeout
-//! (10 s), when the survivors take its tasks over from their stored positions.
+//! (6 s), when the survivors take its tasks over from their stored positions.
 //!
 //! The task is the unit of ownership: exactly-once replication will give each task its own
 //! transactional producer (`transactional.id` derived from flow and task), so that a new owner

@@ -143,7 +143,7 @@ pub(super) fn client_key(role: ClientRole, name: &str) -> ClientKey {
             "ferry never commits source offsets to kafka: it stores positions after the target acknowledged (mm2 forces it off too)",
         ),
         (Consumer, "session.timeout.ms" | "heartbeat.interval.ms") => Unused(
-            "mm2's consumers join no group; ferry's task-lease group keeps its own session timeout (10 s)",
+            "mm2's consumers join no group; ferry's task-lease group keeps its own session timeout (6 s)",
         ),
         (
             Consumer,
