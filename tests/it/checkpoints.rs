@@ -324,6 +324,21 @@ fn issue_13_groups_committed_before_the_first_start_are_synced() {
 /// copy.
 #[test]
 fn issue_13_a_survivor_taking_over_the_leader_duties_syncs_groups() {
+    survivor_syncs_groups("");
+}
+
+/// The same exactly once: positions are committed with every transaction, so the survivor
+/// resumes where the dead process stopped (nothing copied twice) and the group is synced
+/// exactly, to an offset that counts the transaction markers.
+#[test]
+fn issue_13_a_survivor_syncs_groups_exactly_once() {
+    survivor_syncs_groups("exactly_once = true");
+}
+
+/// Two processes, positions stored rarely (`commit_interval = "60s"`, MM2's default), the
+/// leader killed mid-stream; a group committed right after is synced to the target by the
+/// survivor. Prints the takeover and sync times.
+fn survivor_syncs_groups(more: &str) {
     let clusters = support::clusters();
     let source = support::unique("foA");
     let target = support::unique("foB");
@@ -337,7 +352,7 @@ fn issue_13_a_survivor_taking_over_the_leader_duties_syncs_groups() {
     let extra = format!(
         "topics = \"{}\"\ntasks = 4\nheartbeats_replication = false\n\
          commit_interval = \"60s\"\ncheckpoints_interval = \"1s\"\n\
-         sync_group_offsets = true\nsync_group_offsets_interval = \"1s\"",
+         sync_group_offsets = true\nsync_group_offsets_interval = \"1s\"\n{more}",
         topic.replace('.', "\\\\.")
     );
     let config = ConfigBuilder::new()
@@ -345,6 +360,11 @@ fn issue_13_a_survivor_taking_over_the_leader_duties_syncs_groups() {
         .cluster(&target, &clusters.b)
         .flow(&source, &target, &support::unique("g"), &extra)
         .write(&dir);
+    let mode = if more.is_empty() {
+        "at least once"
+    } else {
+        more
+    };
     let mut first = Ferry::start(&config, &dir, "first");
     support::wait_until(
         Duration::from_secs(60),
@@ -400,7 +420,7 @@ fn issue_13_a_survivor_taking_over_the_leader_duties_syncs_groups() {
         },
     );
     println!(
-        "failover: survivor holds every task {:.1} s after the kill",
+        "failover ({mode}): survivor holds every task {:.1} s after the kill",
         killed_at.elapsed().as_secs_f64()
     );
     let group = support::unique("produser_consumer_1");
@@ -410,32 +430,52 @@ fn issue_13_a_survivor_taking_over_the_leader_duties_syncs_groups() {
         .collect();
     support::commit_group(&clusters.a, &group, &topic, &offsets);
     let group_committed = std::time::Instant::now();
+    // What the target group holds, from the commit on: (seconds after the commit, offsets).
+    let watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = {
+        let (bootstrap, group, remote) = (clusters.b.clone(), group.clone(), remote.clone());
+        let watching = std::sync::Arc::clone(&watching);
+        std::thread::spawn(move || {
+            let mut seen: Vec<(f64, Vec<Option<i64>>)> = Vec::new();
+            while watching.load(std::sync::atomic::Ordering::Acquire) {
+                let now = support::committed(&bootstrap, &group, &remote, partitions);
+                if seen.last().is_none_or(|(_, last)| *last != now) {
+                    seen.push((group_committed.elapsed().as_secs_f64(), now));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            seen
+        })
+    };
     producer.join().unwrap();
-    let total = i64::from(partitions) * per_partition as i64;
+    let mut comparison = support::compare(&[], partitions, per_partition);
     support::wait_until(Duration::from_secs(180), "every record mirrored", || {
         survivor.assert_running();
-        support::record_count(&clusters.b, &remote) >= total
+        comparison = support::compare(
+            &support::read_all(&clusters.b, &remote),
+            partitions,
+            per_partition,
+        );
+        comparison.lost == 0
     });
-    let mirrored = support::read_all(&clusters.b, &remote);
-    let comparison = support::compare(&mirrored, partitions, per_partition);
-    assert_eq!(comparison.lost, 0, "records lost");
+    let mirrored = support::read_all_with_offsets(&clusters.b, &remote);
     println!(
-        "failover: {} duplicates (at-least-once)",
-        comparison.duplicates
+        "failover ({mode}): {} lost, {} duplicates",
+        comparison.lost, comparison.duplicates
     );
+    if !more.is_empty() {
+        assert_eq!(comparison.duplicates, 0, "exactly once: {comparison:?}");
+    }
     // With duplicates, the translation lands on the later copy of the record (the one a
     // consumer on the target reads after a failover): the last occurrence.
     let expected: Vec<Option<i64>> = (0..partitions)
         .map(|partition| {
             let wanted = support::record(partition, committed_at);
-            let in_partition: Vec<&support::TestRecord> = mirrored
+            mirrored
                 .iter()
-                .filter(|record| record.partition == partition)
-                .collect();
-            in_partition
-                .iter()
-                .rposition(|record| **record == wanted)
-                .map(|index| index as i64)
+                .rev()
+                .find(|(_, record)| *record == wanted)
+                .map(|(offset, _)| *offset)
         })
         .collect();
     assert!(expected.iter().all(Option::is_some));
@@ -447,9 +487,18 @@ fn issue_13_a_survivor_taking_over_the_leader_duties_syncs_groups() {
             support::committed(&clusters.b, &group, &remote, partitions) == expected
         },
     );
+    watching.store(false, std::sync::atomic::Ordering::Release);
+    let seen = watcher.join().unwrap();
+    let synced_after = seen
+        .iter()
+        .find(|(_, offsets)| *offsets == expected)
+        .map(|(seconds, _)| *seconds)
+        .unwrap();
     println!(
-        "failover: group synced {:.1} s after its commit",
-        group_committed.elapsed().as_secs_f64()
+        "failover ({mode}): group synced to its exact offsets {synced_after:.1} s after its commit (checkpoint interval 1 s); values seen: {:?}",
+        seen.iter()
+            .map(|(seconds, _)| format!("{seconds:.1}"))
+            .collect::<Vec<_>>()
     );
     survivor.terminate();
 }
