@@ -89,8 +89,6 @@ def main():
     for contender, row in middle.items():
         cells = " | ".join(cell(row, key, form) for key, form in COLUMNS)
         print(f"| {NAMES.get(contender, contender)} | {cells} |")
-    print("| Ferry exactly-once | not measured: Ferry has no exactly-once mode yet |"
-          + " |" * (len(COLUMNS) - 1))
     if "bare" in middle:
         print()
         print("| contender | MB/s of the bare copy's | CPU per GB vs the bare copy's |")
