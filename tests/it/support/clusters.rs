@@ -94,6 +94,13 @@ impl ChaosClusters {
     /// returning once the cluster lists it registered and unfenced); panics with its output when
     /// it fails.
     pub fn node(&self, cluster: &str, node: u32, action: &str) {
+        if let Err(failure) = self.try_node(cluster, node, action) {
+            panic!("{failure}");
+        }
+    }
+
+    /// [`ChaosClusters::node`], failing with its output instead of panicking.
+    fn try_node(&self, cluster: &str, node: u32, action: &str) -> Result<(), String> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka-local");
         let output = Command::new(script)
             .arg("node")
@@ -102,14 +109,16 @@ impl ChaosClusters {
             .args([cluster, &node.to_string(), action])
             .stdin(Stdio::null())
             .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
+            .map_err(|error| format!("running kafka-local: {error}"))?;
+        if output.status.success() {
+            return Ok(());
+        }
+        Err(format!(
             "kafka-local node {cluster} {node} {action} failed ({}):\n{}{}",
             output.status,
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
-        );
+        ))
     }
 
     /// Kills `cluster`'s node `node` (SIGKILL); the returned guard starts it again, at
@@ -147,9 +156,12 @@ impl NodeDown<'_> {
 }
 
 impl Drop for NodeDown<'_> {
+    /// Runs while a failed test unwinds: a second panic would abort the whole test binary.
     fn drop(&mut self) {
-        if self.down {
-            self.clusters.node(self.cluster, self.node, "start");
+        if self.down
+            && let Err(failure) = self.clusters.try_node(self.cluster, self.node, "start")
+        {
+            eprintln!("starting the broker again after a failed test: {failure}");
         }
     }
 }
