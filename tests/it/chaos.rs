@@ -29,14 +29,14 @@ const SOURCE_BROKER_DOWN: Duration = Duration::from_secs(10);
 /// How long a scenario may take to get every record to the target once the producer finished.
 const CATCH_UP: Duration = Duration::from_secs(120);
 
-/// How long the lease group may take to hand tasks over (a dead member's session is 10 s).
+/// How long the lease group may take to hand tasks over (a dead member's session is 6 s).
 const HANDOVER: Duration = Duration::from_secs(60);
 
 /// The delivery guarantee of a scenario's flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     AtLeastOnce,
-    /// No `#[test]` yet: the flow's `exactly_once` key is not on main yet.
+    /// No `#[test]` of this mode here yet.
     ExactlyOnce,
 }
 
@@ -516,7 +516,7 @@ fn leads(ferry: &Ferry) -> bool {
 }
 
 /// Two processes under a steady load; the one with the leader duties is paused (SIGSTOP) until
-/// the other holds every task (longer than the lease session, 10 s), then let go on (SIGCONT):
+/// the other holds every task (longer than the lease session, 6 s), then let go on (SIGCONT):
 /// the zombie learns that it lost its tasks, releases them, joins again and shares the tasks;
 /// 0 lost (what the zombie still wrote after SIGCONT is duplicated, at least once).
 /// Recovery (the failover time): from the pause until the other process holds every task.
