@@ -12,6 +12,7 @@
 
 mod authoring;
 mod bad_input;
+mod chaos;
 mod checkpoints;
 mod cycles;
 mod deploy;

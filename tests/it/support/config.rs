@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use super::clusters::{clusters, sasl_clusters};
+use super::clusters::{chaos_clusters, clusters, sasl_clusters};
 use super::unique::TempDir;
 
 /// Builds a config file for the test clusters.
@@ -32,19 +32,20 @@ impl ConfigBuilder {
     /// Clusters `clusterA` and `clusterB` of this run.
     pub fn new() -> ConfigBuilder {
         let clusters = clusters();
-        let mut text = String::new();
-        writeln!(
-            text,
-            "[clusters.clusterA]\nbootstrap_servers = \"{}\"\n",
-            clusters.a
-        )
-        .unwrap();
-        writeln!(
-            text,
-            "[clusters.clusterB]\nbootstrap_servers = \"{}\"\n",
-            clusters.b
-        )
-        .unwrap();
+        ConfigBuilder::plaintext(&clusters.a, &clusters.b)
+    }
+
+    /// Clusters `clusterA` and `clusterB` of this run's chaos pair (a 3-broker target).
+    pub fn chaos() -> ConfigBuilder {
+        let clusters = chaos_clusters();
+        ConfigBuilder::plaintext(&clusters.a, &clusters.b)
+    }
+
+    fn plaintext(a: &str, b: &str) -> ConfigBuilder {
+        let text = format!(
+            "[clusters.clusterA]\nbootstrap_servers = \"{a}\"\n\n\
+             [clusters.clusterB]\nbootstrap_servers = \"{b}\"\n\n"
+        );
         ConfigBuilder { text }
     }
 

@@ -1,6 +1,6 @@
 //! The `ferry` binary under test: [`Ferry`], a running `ferry run` process (spawn, log, metrics
-//! scraping, admin requests, kill or terminate), the HTTP client its endpoints are reached with,
-//! and one-shot commands run to completion.
+//! scraping, admin requests, kill, pause or terminate), the HTTP client its endpoints are
+//! reached with, and one-shot commands run to completion.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -205,13 +205,29 @@ impl Ferry {
         self.child.wait().unwrap();
     }
 
-    /// Sends SIGTERM and waits for a clean exit; returns the whole log.
-    pub fn terminate(mut self) -> String {
+    /// Sends `signal` (a `kill -<signal>` name) to the process.
+    fn signal(&self, signal: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status()
             .unwrap();
-        assert!(status.success());
+        assert!(status.success(), "kill -{signal} {}", self.child.id());
+    }
+
+    /// Stops the process with SIGSTOP: a hung process (a zombie owner, seen from the cluster).
+    /// Its endpoints do not answer until [`Ferry::resume`]; its log can still be read.
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a paused process go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns the whole log.
+    pub fn terminate(mut self) -> String {
+        self.signal("TERM");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::clusters::client;
@@ -80,45 +80,58 @@ pub fn produce_records(
         .create()
         .unwrap();
     for expected in records {
-        let mut headers = OwnedHeaders::new();
-        for (key, value) in &expected.headers {
-            headers = headers.insert(Header {
-                key,
-                value: value.as_deref(),
-            });
-        }
-        let mut message = BaseRecord::to(topic)
-            .partition(expected.partition)
-            .timestamp(expected.timestamp)
-            .headers(headers);
-        if let Some(key) = &expected.key {
-            message = message.key(key.as_slice());
-        }
-        if let Some(value) = &expected.value {
-            message = message.payload(value.as_slice());
-        }
-        let mut pending = message;
-        loop {
-            match producer.send(pending) {
-                Ok(()) => break,
-                Err((error, returned)) => {
-                    assert!(
-                        matches!(
-                            error,
-                            rdkafka::error::KafkaError::MessageProduction(
-                                rdkafka::types::RDKafkaErrorCode::QueueFull
-                            )
-                        ),
-                        "producing: {error}"
-                    );
-                    producer.poll(Duration::from_millis(10));
-                    pending = returned;
-                }
-            }
-        }
+        send(&producer, message(topic, &expected));
         producer.poll(Duration::ZERO);
     }
     producer.flush(Duration::from_secs(120)).unwrap();
+}
+
+/// `expected` as a message to `topic`: its partition, key, value, headers and timestamp.
+pub(super) fn message<'a>(topic: &'a str, expected: &'a TestRecord) -> BaseRecord<'a, [u8], [u8]> {
+    let mut headers = OwnedHeaders::new();
+    for (key, value) in &expected.headers {
+        headers = headers.insert(Header {
+            key,
+            value: value.as_deref(),
+        });
+    }
+    let mut message = BaseRecord::to(topic)
+        .partition(expected.partition)
+        .timestamp(expected.timestamp)
+        .headers(headers);
+    if let Some(key) = &expected.key {
+        message = message.key(key.as_slice());
+    }
+    if let Some(value) = &expected.value {
+        message = message.payload(value.as_slice());
+    }
+    message
+}
+
+/// Sends `message` on `producer`, serving delivery reports while the producer's queue is full.
+pub(super) fn send<C: ProducerContext<DeliveryOpaque = ()>>(
+    producer: &BaseProducer<C>,
+    message: BaseRecord<'_, [u8], [u8]>,
+) {
+    let mut pending = message;
+    loop {
+        match producer.send(pending) {
+            Ok(()) => return,
+            Err((error, returned)) => {
+                assert!(
+                    matches!(
+                        error,
+                        rdkafka::error::KafkaError::MessageProduction(
+                            rdkafka::types::RDKafkaErrorCode::QueueFull
+                        )
+                    ),
+                    "producing: {error}"
+                );
+                producer.poll(Duration::from_millis(10));
+                pending = returned;
+            }
+        }
+    }
 }
 
 /// Reads every record of `topic` (all partitions, from the beginning, up to the high watermarks

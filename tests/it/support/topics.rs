@@ -128,6 +128,33 @@ pub fn record_count(bootstrap: &str, topic: &str) -> i64 {
         .sum()
 }
 
+/// The high watermark of every partition of `topic`, by partition number (empty while the topic
+/// does not exist). Exactly once, transaction markers count too: a moving watermark means
+/// something was written, not how many records.
+pub fn high_watermarks(bootstrap: &str, topic: &str) -> Vec<i64> {
+    let consumer: BaseConsumer = client(bootstrap).create().unwrap();
+    let Ok(metadata) = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)) else {
+        return Vec::new();
+    };
+    let Some(topic_metadata) = metadata.topics().first() else {
+        return Vec::new();
+    };
+    let mut partitions: Vec<i32> = topic_metadata
+        .partitions()
+        .iter()
+        .map(|partition| partition.id())
+        .collect();
+    partitions.sort_unstable();
+    partitions
+        .into_iter()
+        .map(|partition| {
+            consumer
+                .fetch_watermarks(topic, partition, Duration::from_secs(10))
+                .map_or(0, |(_, high)| high)
+        })
+        .collect()
+}
+
 /// Creates `topic` (one partition, replication factor 1) with topic configs `configs`.
 pub fn create_topic_with(config: &ClientConfig, topic: &str, configs: &[(&str, &str)]) {
     let admin: AdminClient<DefaultClientContext> = config.create().unwrap();
