@@ -36,7 +36,6 @@ const HANDOVER: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     AtLeastOnce,
-    /// No `#[test]` of this mode here yet.
     ExactlyOnce,
 }
 
@@ -301,6 +300,11 @@ fn a_target_broker_away_for_a_minute_loses_nothing() {
     a_target_broker_away_for_a_minute_loses_nothing_in(Mode::AtLeastOnce);
 }
 
+#[test]
+fn a_target_broker_away_for_a_minute_loses_nothing_exactly_once() {
+    a_target_broker_away_for_a_minute_loses_nothing_in(Mode::ExactlyOnce);
+}
+
 /// The single source broker killed (SIGKILL) mid-stream and started again after 10 s: the
 /// producer's records wait in its buffer, Ferry's consumers reconnect by themselves; 0 lost.
 /// Recovery: from the broker's start until every remote partition is written again.
@@ -352,6 +356,11 @@ fn the_source_broker_restarting_loses_nothing_in(mode: Mode) {
 #[test]
 fn the_source_broker_restarting_loses_nothing() {
     the_source_broker_restarting_loses_nothing_in(Mode::AtLeastOnce);
+}
+
+#[test]
+fn the_source_broker_restarting_loses_nothing_exactly_once() {
+    the_source_broker_restarting_loses_nothing_in(Mode::ExactlyOnce);
 }
 
 /// The source partitions `ferry` holds now (its lag gauges of `topic`).
@@ -443,6 +452,11 @@ fn three_instances_two_killed_the_third_finishes() {
     three_instances_two_killed_the_third_finishes_in(Mode::AtLeastOnce);
 }
 
+#[test]
+fn three_instances_two_killed_the_third_finishes_exactly_once() {
+    three_instances_two_killed_the_third_finishes_in(Mode::ExactlyOnce);
+}
+
 /// Three processes under a steady load, restarted one after the other (SIGTERM: drain, store
 /// positions, leave; then started again, until it holds tasks again). Every handover is
 /// graceful, so nothing is lost and nothing is copied twice, also at least once.
@@ -506,6 +520,11 @@ fn rolling_restart_of_three_instances_under_load_in(mode: Mode) {
 #[test]
 fn rolling_restart_of_three_instances_under_load() {
     rolling_restart_of_three_instances_under_load_in(Mode::AtLeastOnce);
+}
+
+#[test]
+fn rolling_restart_of_three_instances_under_load_exactly_once() {
+    rolling_restart_of_three_instances_under_load_in(Mode::ExactlyOnce);
 }
 
 /// Whether `ferry` has the flow's leader duties now (it owns task 0).
@@ -595,9 +614,20 @@ fn a_zombie_instance_paused_past_its_session_is_fenced_in(mode: Mode) {
     );
     report("zombie-paused", mode, &comparison, failover);
     mode.check(&comparison);
+    if mode == Mode::ExactlyOnce {
+        assert!(
+            zombie_log.contains("Task fenced"),
+            "the zombie did not notice it was fenced:\n{zombie_log}"
+        );
+    }
 }
 
 #[test]
 fn a_zombie_instance_paused_past_its_session_is_fenced() {
     a_zombie_instance_paused_past_its_session_is_fenced_in(Mode::AtLeastOnce);
+}
+
+#[test]
+fn a_zombie_instance_paused_past_its_session_is_fenced_exactly_once() {
+    a_zombie_instance_paused_past_its_session_is_fenced_in(Mode::ExactlyOnce);
 }

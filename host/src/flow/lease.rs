@@ -98,6 +98,11 @@ impl LeaseContext {
                 .filter_map(|task| running.remove(task))
                 .collect()
         };
+        // Every task stops copying at once, before the leader duties (about a second) stop:
+        // a process whose lease was lost must not go on writing meanwhile.
+        for handle in &handles {
+            handle.request_stop();
+        }
         if tasks.contains(&LEADER_TASK) {
             let leader = self
                 .leader
@@ -115,9 +120,6 @@ impl LeaseContext {
                 );
                 tracing::info!("Flow leader duties released.");
             }
-        }
-        for handle in &handles {
-            handle.request_stop();
         }
         for handle in handles {
             let task = handle.task();

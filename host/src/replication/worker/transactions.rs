@@ -178,6 +178,11 @@ impl Worker {
         if clean && !self.fenced() {
             match self.commit_transaction(DRAIN_TIMEOUT) {
                 Ok(()) => return,
+                Err(TaskError::Fenced { reason, .. }) => {
+                    // Found out only now (e.g. a paused process whose tasks moved, stopping).
+                    self.events.task_fenced(self.task, &reason);
+                    return;
+                }
                 Err(error) => {
                     tracing::warn!(error = %crate::error_chain(&error),
                         "Committing the last transaction failed; it is aborted and the next owner copies its records.");
