@@ -683,3 +683,98 @@ fn issue_10_an_unwritable_offset_syncs_topic_does_not_stop_positions() {
         "{comparison:?}\n{log}"
     );
 }
+
+/// Issue 9 and 10: exactly once, a record the remote topic refuses poisons its transaction:
+/// the transaction is aborted, the task restarts once, and the restarted task halts the
+/// partition at that record without producing it (other partitions go on); the records
+/// before it are committed once. After the remote topic's limit is raised, a restart copies
+/// the rest: every record exactly once, in order.
+#[test]
+fn issue_9_a_record_the_remote_topic_refuses_inside_a_transaction_halts_its_partition() {
+    let clusters = support::clusters();
+    let size = 50_000;
+    let source = support::unique("feA");
+    let target = support::unique("feB");
+    let topic = support::unique("fault.refused-eo");
+    let remote = format!("{source}.{topic}");
+    let partitions = 2;
+    support::create_topic(&clusters.a, &topic, partitions);
+    let admin = support::client(&clusters.b);
+    support::create_topic_with(&admin, &remote, &[("max.message.bytes", "20000")]);
+    write_with_oversized(&topic, partitions, size);
+    let dir = TempDir::new("refused-transaction");
+    let extra = format!(
+        "topics = \"{}\"\nexactly_once = true\nsync_topic_configs = false",
+        topic.replace('.', "\\\\.")
+    );
+    let config = ConfigBuilder::new()
+        .cluster(&source, &clusters.a)
+        .cluster(&target, &clusters.b)
+        .flow(&source, &target, &support::unique("g"), &extra)
+        .write(&dir);
+    let mut ferry = Ferry::start(&config, &dir, "limited");
+    support::wait_until(Duration::from_secs(90), "the partition halted", || {
+        ferry.assert_running();
+        ferry.metric_sum("ferry_partitions_halted") == 1.0
+    });
+    // Partition 1 goes on: all of it is committed.
+    support::wait_until(
+        Duration::from_secs(60),
+        "the other partition copied",
+        || {
+            ferry.assert_running();
+            support::read_all(&clusters.b, &remote)
+                .iter()
+                .filter(|record| record.partition == 1)
+                .count()
+                == 30
+        },
+    );
+    let log = ferry.terminate();
+    let mirrored = by_partition(support::read_all(&clusters.b, &remote));
+    let expected: Vec<Vec<TestRecord>> = (0..partitions)
+        .map(|partition| with_oversized(partition, size))
+        .collect();
+    let halted = mirrored.get(&0).cloned().unwrap_or_default();
+    println!(
+        "exactly once: {} of {} records of partition 0 committed before the halt",
+        halted.len(),
+        expected[0].len()
+    );
+    assert!(
+        halted.len() <= 10 && expected[0].starts_with(&halted),
+        "partition 0 stops before the oversized record, each record once: {halted:?}"
+    );
+    assert_eq!(
+        mirrored.get(&1),
+        Some(&expected[1]),
+        "partition 1 once, in order"
+    );
+    assert!(
+        log.contains("The target refused a record for good"),
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("Task failed").count(),
+        1,
+        "one restart, for the aborted transaction:\n{log}"
+    );
+
+    support::replace_topic_configs(&admin, &remote, &[("max.message.bytes", "1000000")]);
+    let mut ferry = Ferry::start(&config, &dir, "fixed");
+    support::wait_until(Duration::from_secs(90), "the partition resumed", || {
+        ferry.assert_running();
+        by_partition(support::read_all(&clusters.b, &remote))
+            .get(&0)
+            .is_some_and(|records| records.len() >= expected[0].len())
+    });
+    let log = ferry.terminate();
+    let mirrored = by_partition(support::read_all(&clusters.b, &remote));
+    assert_eq!(
+        mirrored.get(&0),
+        Some(&expected[0]),
+        "0 lost, 0 duplicated, in order:\n{log}"
+    );
+    assert_eq!(mirrored.get(&1), Some(&expected[1]));
+    println!("exactly once, after the fix: 0 lost, 0 duplicated");
+}
