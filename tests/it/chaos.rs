@@ -566,6 +566,13 @@ fn a_zombie_instance_paused_past_its_session_is_fenced_in(mode: Mode) {
         other.assert_running();
         other.tasks_held() == 8
     });
+    // Every task the other process took over has started: exactly once, each start fenced
+    // the zombie's producer of that task (before, a zombie woken up in between could still
+    // commit, legitimately: nobody else had written that task yet).
+    support::wait_until(HANDOVER, "the other process started every task", || {
+        other.assert_running();
+        other.log_text().matches("Task started.").count() >= 8
+    });
     let failover = paused.elapsed();
     zombie.resume();
     let resumed = Instant::now();
