@@ -134,6 +134,11 @@ impl Worker {
         self.producer
             .init_transactions(TRANSACTION_TIMEOUT)
             .map_err(|source| self.transaction_error("initialising transactions", source))?;
+        self.begin_transaction()
+    }
+
+    /// Begins the task's next transaction.
+    fn begin_transaction(&mut self) -> Result<(), TaskError> {
         self.producer
             .begin_transaction()
             .map_err(|source| self.transaction_error("beginning a transaction", source))?;
@@ -161,13 +166,7 @@ impl Worker {
             .commit_transaction(left())
             .map_err(|source| self.transaction_error("committing a transaction", source))?;
         self.transactions_committed.inc();
-        self.producer
-            .begin_transaction()
-            .map_err(|source| self.transaction_error("beginning a transaction", source))?;
-        if let Some(transactions) = &mut self.transactions {
-            transactions.began();
-        }
-        Ok(())
+        self.begin_transaction()
     }
 
     /// Ends the task's transactions when it stops: commits the open one after a clean run,
@@ -218,17 +217,11 @@ impl Worker {
     /// The error for a failed transaction call: [`TaskError::Fenced`] when the producer is
     /// fenced (or otherwise dead), else [`TaskError::Transaction`].
     pub(super) fn transaction_error(&self, what: &'static str, source: KafkaError) -> TaskError {
-        match self.producer.client().fatal_error() {
-            Some((code, reason)) => TaskError::Fenced {
-                task: self.task,
-                reason: format!("{reason} ({code:?})"),
-            },
-            None => TaskError::Transaction {
-                task: self.task,
-                what,
-                source: Box::new(source),
-            },
-        }
+        self.fenced_or(TaskError::Transaction {
+            task: self.task,
+            what,
+            source: Box::new(source),
+        })
     }
 }
 
