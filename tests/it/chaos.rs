@@ -358,6 +358,101 @@ fn the_source_broker_restarting_loses_nothing() {
     the_source_broker_restarting_loses_nothing_in(Mode::AtLeastOnce);
 }
 
+/// How long a stop may take at most before the test calls it hung: the stated bound is about
+/// 10 s (`docs/operations.md`, "Stopping"); this leaves room for a loaded machine, and is far
+/// below the minutes a stop blocked before issue 10.
+const STOP_HUNG: Duration = Duration::from_secs(30);
+
+/// Issue 10 point 6: a stop while every target broker hangs (SIGSTOP) and each task's producer
+/// queue is full (capped at 200 records, below `max_in_flight`, so that the tasks wait in the
+/// full-queue loop). SIGTERM must end the process within the stop's bound; what was not
+/// acknowledged is copied by the next process, once the brokers are back: 0 lost. The measured
+/// stop time is printed. Recovery: from the brokers' resume until every record is on the target.
+fn a_stop_with_the_target_hung_is_bounded_in(mode: Mode) {
+    let _pair = chaos_pair();
+    let chaos = support::chaos_clusters();
+    let (per_partition, rate) = (3_000, 1_600);
+    let builder = ConfigBuilder::chaos()
+        .raw("[clusters.clusterB.producer]\n\"queue.buffering.max.messages\" = \"200\"\n");
+    let flow = Flow::new(
+        builder,
+        &chaos.a,
+        "chstop",
+        mode,
+        "replication_factor = 0 # auto, the default\n",
+    );
+    let mut ferry = flow.start("ferry");
+    let producer = SteadyProducer::start(&chaos.a, &flow.topic, PARTITIONS, per_partition, rate);
+    wait_under_way(&mut [&mut ferry], 2_000.0);
+
+    let paused = chaos.pause("clusterB", &[1, 2, 3]);
+    // At least once, every task with partitions waits on a full queue (200 records in flight
+    // each); exactly once, a task may be committing (flushing) instead, so one full queue is
+    // enough.
+    let full = match mode {
+        Mode::AtLeastOnce => tasks_with_partitions(&ferry.log_text()) as f64 * 200.0,
+        Mode::ExactlyOnce => 200.0,
+    };
+    support::wait_until(
+        Duration::from_secs(60),
+        "the tasks' producer queues are full",
+        || {
+            ferry.assert_running();
+            ferry.metric_sum("ferry_records_in_flight") >= full
+        },
+    );
+    let in_flight = ferry.metric_sum("ferry_records_in_flight");
+    let (stop_took, log) = ferry.terminate_within(STOP_HUNG);
+    let resumed = Instant::now();
+    paused.resume();
+
+    let mut ferry = flow.start("ferry-again");
+    producer.finish();
+    wait_for_records(
+        &chaos.b,
+        &flow.remote,
+        per_partition,
+        &mut [&mut ferry],
+        "every record reached the target after the brokers resumed",
+    );
+    let recovery = resumed.elapsed();
+    ferry.terminate();
+    let comparison = compared(&chaos.b, &flow.remote, per_partition);
+    println!(
+        "stopped {:.1} s after SIGTERM with the 3 target brokers paused and {in_flight} records \
+         in flight; drains: {}; the stop's log:\n{}",
+        stop_took.as_secs_f64(),
+        log.matches("Task drained.").count(),
+        log.split_once("Shutting down").map_or("", |(_, stop)| stop)
+    );
+    report("stop-with-target-hung", mode, &comparison, recovery);
+    mode.check(&comparison);
+}
+
+/// How many tasks were assigned partitions in this log (`task=N` of "Partition assigned."
+/// lines): partitions are hashed to tasks, so some of 8 tasks may hold none.
+fn tasks_with_partitions(log: &str) -> usize {
+    log.lines()
+        .filter(|line| line.contains("Partition assigned."))
+        .filter_map(|line| {
+            let digits = line.split_once(" task=")?.1;
+            let end = digits.find(|c: char| !c.is_ascii_digit())?;
+            digits[..end].parse::<u32>().ok()
+        })
+        .collect::<BTreeSet<u32>>()
+        .len()
+}
+
+#[test]
+fn a_stop_with_the_target_hung_is_bounded() {
+    a_stop_with_the_target_hung_is_bounded_in(Mode::AtLeastOnce);
+}
+
+#[test]
+fn a_stop_with_the_target_hung_is_bounded_exactly_once() {
+    a_stop_with_the_target_hung_is_bounded_in(Mode::ExactlyOnce);
+}
+
 /// The source partitions `ferry` holds now (its lag gauges of `topic`).
 fn partitions_held(ferry: &Ferry, topic: &str) -> BTreeSet<usize> {
     ferry

@@ -136,6 +136,50 @@ impl ChaosClusters {
     }
 }
 
+impl ChaosClusters {
+    /// Pauses (SIGSTOP) `cluster`'s nodes `nodes`: hung brokers whose connections stay open.
+    /// The returned guard resumes them (SIGCONT), at [`NodesPaused::resume`] or when dropped.
+    pub fn pause(&self, cluster: &'static str, nodes: &[u32]) -> NodesPaused<'_> {
+        let mut paused = NodesPaused {
+            clusters: self,
+            cluster,
+            nodes: Vec::new(),
+        };
+        for node in nodes {
+            self.node(cluster, *node, "pause");
+            paused.nodes.push(*node);
+        }
+        paused
+    }
+}
+
+/// Brokers of the chaos pair that are paused (see [`ChaosClusters::pause`]).
+pub struct NodesPaused<'a> {
+    clusters: &'a ChaosClusters,
+    cluster: &'static str,
+    nodes: Vec<u32>,
+}
+
+impl NodesPaused<'_> {
+    /// Resumes every paused broker.
+    pub fn resume(mut self) {
+        for node in std::mem::take(&mut self.nodes) {
+            self.clusters.node(self.cluster, node, "resume");
+        }
+    }
+}
+
+impl Drop for NodesPaused<'_> {
+    /// Runs while a failed test unwinds: a second panic would abort the whole test binary.
+    fn drop(&mut self) {
+        for node in std::mem::take(&mut self.nodes) {
+            if let Err(failure) = self.clusters.try_node(self.cluster, node, "resume") {
+                eprintln!("resuming the broker after a failed test: {failure}");
+            }
+        }
+    }
+}
+
 /// A broker of the chaos pair that is down (see [`ChaosClusters::kill`]).
 pub struct NodeDown<'a> {
     clusters: &'a ChaosClusters,

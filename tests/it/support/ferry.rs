@@ -226,24 +226,31 @@ impl Ferry {
     }
 
     /// Sends SIGTERM and waits for a clean exit; returns the whole log.
-    pub fn terminate(mut self) -> String {
+    pub fn terminate(self) -> String {
+        self.terminate_within(Duration::from_secs(60)).1
+    }
+
+    /// Sends SIGTERM and waits up to `bound` for a clean exit (panics with the log past it);
+    /// returns how long the exit took and the whole log.
+    pub fn terminate_within(mut self, bound: Duration) -> (Duration, String) {
         self.signal("TERM");
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let sent = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                let took = sent.elapsed();
                 assert!(
                     status.success(),
                     "ferry exited with {status}; log:\n{}",
                     self.log_text()
                 );
-                return self.log_text();
+                return (took, self.log_text());
             }
             assert!(
-                Instant::now() < deadline,
-                "ferry did not stop; log:\n{}",
+                sent.elapsed() < bound,
+                "ferry did not stop within {bound:?} of SIGTERM; log:\n{}",
                 self.log_text()
             );
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

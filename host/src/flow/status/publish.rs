@@ -22,6 +22,10 @@ pub(crate) const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 pub(crate) const REFRESH: Duration = Duration::from_secs(15);
 /// How long one write may wait for the target's acknowledgement.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the last write (the tombstone at a graceful stop) may wait: it is a courtesy to
+/// `ferry status`, which leaves out the records of processes gone from the lease group anyway,
+/// so it never holds a stop back long (`docs/operations.md`, "Stopping").
+const RETIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Errors writing a status record.
 #[derive(Debug, thiserror::Error)]
@@ -63,8 +67,9 @@ impl StatusPublisher {
         })
     }
 
-    /// Writes `value` (a tombstone when `None`) and waits for the acknowledgement. Blocking.
-    fn write(&self, value: Option<&[u8]>) -> Result<(), PublishError> {
+    /// Writes `value` (a tombstone when `None`) and waits up to `timeout` for the
+    /// acknowledgement. Blocking.
+    fn write(&self, value: Option<&[u8]>, timeout: Duration) -> Result<(), PublishError> {
         let failed = |source: KafkaError| PublishError::Kafka {
             topic: self.topic.clone(),
             source: Box::new(source),
@@ -76,12 +81,12 @@ impl StatusPublisher {
         self.producer
             .send(record)
             .map_err(|(error, _)| failed(error))?;
-        self.producer.flush(WRITE_TIMEOUT).map_err(failed)
+        self.producer.flush(timeout).map_err(failed)
     }
 
     /// Removes this process's record (the flow stopped gracefully). Blocking.
     pub(crate) fn retire(&self) {
-        if let Err(error) = self.write(None) {
+        if let Err(error) = self.write(None, RETIRE_TIMEOUT) {
             tracing::warn!(error = %crate::error_chain(&error),
                 "Removing this process's status record failed; `ferry status` shows it as gone.");
         }
@@ -158,7 +163,8 @@ pub(crate) async fn run(
             continue;
         };
         let writer = Arc::clone(&publisher);
-        let outcome = tokio::task::spawn_blocking(move || writer.write(Some(&value))).await;
+        let outcome =
+            tokio::task::spawn_blocking(move || writer.write(Some(&value), WRITE_TIMEOUT)).await;
         match outcome {
             Ok(Ok(())) => {
                 if failing {

@@ -469,7 +469,7 @@ impl Worker {
             self.process_acks()?;
             if let Some(transactions) = &self.transactions {
                 if transactions.due() {
-                    self.commit_transaction(DRAIN_TIMEOUT)?;
+                    self.commit_due_transaction()?;
                 }
             } else if last_store.elapsed() >= self.context.flow.commit_interval {
                 self.store_positions(DRAIN_TIMEOUT)?;

@@ -28,14 +28,17 @@
 //! (`refusals.rs`), as if the producer had refused it at send.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::Producer;
 
 use super::{DRAIN_TIMEOUT, POSITIONS_FLUSH_MIN, TaskError, Worker};
 
+/// How often a running task's commit, waiting for its records, looks at the stop flag.
+const STOP_CHECK: Duration = Duration::from_millis(100);
 /// How long `init_transactions` (fencing the previous owner) may take.
 pub(super) const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a fenced worker waits for its lease to be revoked before it may start again (and
@@ -148,18 +151,47 @@ impl Worker {
         Ok(())
     }
 
+    /// Commits the due transaction of a running task, as [`Worker::commit_transaction`] within
+    /// [`DRAIN_TIMEOUT`]; but when the task is asked to stop while the transaction's records
+    /// are still unacknowledged (the target is slow or away), it stops waiting at once and
+    /// leaves the transaction open: the drain then commits it within its own budget, or aborts
+    /// it, so that a stop is bounded whatever the commit was waiting for.
+    pub(super) fn commit_due_transaction(&mut self) -> Result<(), TaskError> {
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.producer.flush(left.min(STOP_CHECK)) {
+                Ok(()) => break,
+                Err(_) if self.stop.load(Ordering::Acquire) => return Ok(()),
+                Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) if !left.is_zero() => {}
+                Err(source) => {
+                    return Err(self.transaction_error("flushing the transaction", source));
+                }
+            }
+        }
+        self.commit_flushed(deadline)
+    }
+
     /// Commits the open transaction with the positions it reached, and begins the next one,
     /// within `budget` (at least [`POSITIONS_FLUSH_MIN`] for the commit itself).
     pub(super) fn commit_transaction(&mut self, budget: Duration) -> Result<(), TaskError> {
         let deadline = Instant::now() + budget;
+        self.producer
+            .flush(budget)
+            .map_err(|source| self.transaction_error("flushing the transaction", source))?;
+        self.commit_flushed(deadline)
+    }
+
+    /// The rest of a commit once every record of the transaction is acknowledged: the
+    /// acknowledgements applied, the offset syncs and positions written, the commit, the next
+    /// transaction begun; each step gets what is left until `deadline`, and at least
+    /// [`POSITIONS_FLUSH_MIN`].
+    fn commit_flushed(&mut self, deadline: Instant) -> Result<(), TaskError> {
         let left = || {
             deadline
                 .saturating_duration_since(Instant::now())
                 .max(POSITIONS_FLUSH_MIN)
         };
-        self.producer
-            .flush(budget)
-            .map_err(|source| self.transaction_error("flushing the transaction", source))?;
         self.process_acks()?;
         self.store_positions(left())?;
         self.producer
