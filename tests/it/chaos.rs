@@ -113,6 +113,28 @@ fn wait_for_records(
     started.elapsed()
 }
 
+/// The end of every scenario: the producer finishes, every record reaches the target on
+/// `bootstrap` while `ferries` keep running, they stop (SIGTERM) in order, and the remote topic
+/// is compared with what was produced. Returns the comparison and each process's log.
+fn finish(
+    producer: SteadyProducer,
+    bootstrap: &str,
+    remote: &str,
+    per_partition: u64,
+    mut ferries: Vec<Ferry>,
+) -> (Comparison, Vec<String>) {
+    producer.finish();
+    wait_for_records(
+        bootstrap,
+        remote,
+        per_partition,
+        &mut all(&mut ferries),
+        "every record reached the target",
+    );
+    let logs = ferries.into_iter().map(Ferry::terminate).collect();
+    (compared(bootstrap, remote, per_partition), logs)
+}
+
 /// Records the processes replicated so far (`ferry_records_replicated_total`).
 fn replicated(ferries: &[&Ferry]) -> f64 {
     ferries
@@ -273,17 +295,8 @@ fn a_target_broker_away_for_a_minute_loses_nothing_in(mode: Mode) {
         &mut [&mut ferry],
         "the target holds what the source held when the broker came back",
     );
-    producer.finish();
-    wait_for_records(
-        &chaos.b,
-        &flow.remote,
-        per_partition,
-        &mut [&mut ferry],
-        "every record reached the target",
-    );
-    ferry.assert_running();
-    let log = ferry.terminate();
-    let comparison = compared(&chaos.b, &flow.remote, per_partition);
+    let (comparison, logs) = finish(producer, &chaos.b, &flow.remote, per_partition, vec![ferry]);
+    let log = &logs[0];
     println!(
         "target broker {victim} (leader of {led} of {PARTITIONS} remote partitions) away {:.1} s \
          (its start took {:.1} s); {during} records replicated meanwhile; task restarts {}",
@@ -333,16 +346,8 @@ fn the_source_broker_restarting_loses_nothing_in(mode: Mode) {
     let start_took = starting.elapsed();
     let marks = support::high_watermarks(&chaos.b, &flow.remote);
     let recovery = wait_written_past(&chaos.b, &flow.remote, &marks, &mut ferry);
-    producer.finish();
-    wait_for_records(
-        &chaos.b,
-        &flow.remote,
-        per_partition,
-        &mut [&mut ferry],
-        "every record reached the target",
-    );
-    let log = ferry.terminate();
-    let comparison = compared(&chaos.b, &flow.remote, per_partition);
+    let (comparison, logs) = finish(producer, &chaos.b, &flow.remote, per_partition, vec![ferry]);
+    let log = &logs[0];
     println!(
         "source broker away {:.1} s (its start took {:.1} s); task restarts {}",
         away.as_secs_f64(),
@@ -406,18 +411,9 @@ fn a_stop_with_the_target_hung_is_bounded_in(mode: Mode) {
     let resumed = Instant::now();
     paused.resume();
 
-    let mut ferry = flow.start("ferry-again");
-    producer.finish();
-    wait_for_records(
-        &chaos.b,
-        &flow.remote,
-        per_partition,
-        &mut [&mut ferry],
-        "every record reached the target after the brokers resumed",
-    );
+    let again = flow.start("ferry-again");
+    let (comparison, _) = finish(producer, &chaos.b, &flow.remote, per_partition, vec![again]);
     let recovery = resumed.elapsed();
-    ferry.terminate();
-    let comparison = compared(&chaos.b, &flow.remote, per_partition);
     println!(
         "stopped {:.1} s after SIGTERM with the 3 target brokers paused and {in_flight} records \
          in flight; drains: {}; the stop's log:\n{}",
@@ -514,16 +510,14 @@ fn three_instances_two_killed_the_third_finishes_in(mode: Mode) {
         },
     );
     let failover = killed.elapsed();
-    producer.finish();
-    wait_for_records(
+    let (comparison, logs) = finish(
+        producer,
         &clusters.b,
         &flow.remote,
         per_partition,
-        &mut [&mut third],
-        "every record reached the target",
+        vec![third],
     );
-    let log = third.terminate();
-    let comparison = compared(&clusters.b, &flow.remote, per_partition);
+    let log = &logs[0];
     println!(
         "two of three killed: the survivor held every task {:.1} s after the kill, wrote the \
          first of the {} partitions it took over after {:.1} s, all after {:.1} s; task restarts {}",
@@ -576,19 +570,8 @@ fn rolling_restart_of_three_instances_under_load_in(mode: Mode) {
         restarts.push(started.elapsed());
     }
     let written = producer.acknowledged();
-    producer.finish();
-    wait_for_records(
-        &clusters.b,
-        &flow.remote,
-        per_partition,
-        &mut all(&mut ferries),
-        "every record reached the target",
-    );
-    let failed: Vec<String> = ferries
-        .drain(..)
-        .map(|ferry| task_restarts(&ferry.terminate()))
-        .collect();
-    let comparison = compared(&clusters.b, &flow.remote, per_partition);
+    let (comparison, logs) = finish(producer, &clusters.b, &flow.remote, per_partition, ferries);
+    let failed: Vec<String> = logs.iter().map(|log| task_restarts(log)).collect();
     let longest = restarts.iter().max().copied().unwrap_or_default();
     println!(
         "rolling restart: restarts took {:?} s ({written} of {} records written when the last \
@@ -688,17 +671,14 @@ fn a_zombie_instance_paused_past_its_session_is_fenced_in(mode: Mode) {
         "the zombie joined again and the two share the tasks",
     );
     let rejoined = resumed.elapsed();
-    producer.finish();
-    wait_for_records(
+    let (comparison, logs) = finish(
+        producer,
         &clusters.b,
         &flow.remote,
         per_partition,
-        &mut [&mut zombie, &mut other],
-        "every record reached the target",
+        vec![zombie, other],
     );
-    let zombie_log = zombie.terminate();
-    let other_log = other.terminate();
-    let comparison = compared(&clusters.b, &flow.remote, per_partition);
+    let (zombie_log, other_log) = (&logs[0], &logs[1]);
     println!(
         "zombie paused {:.1} s (until the other held every task); after SIGCONT it wrote {after} \
          records until it had released the {held} tasks it lost, {:.1} s later ({released}); \
