@@ -220,25 +220,6 @@ fn groups_are_translated_exactly_and_internal_records_are_mm2s() {
     ferry.terminate();
 }
 
-/// The target offsets of source records `record(p, offset)` in `mirrored`: for each partition,
-/// the index of that record in its remote partition.
-fn target_offsets(
-    mirrored: &[support::TestRecord],
-    partitions: i32,
-    offset: u64,
-) -> Vec<Option<i64>> {
-    (0..partitions)
-        .map(|partition| {
-            let wanted = support::record(partition, offset);
-            mirrored
-                .iter()
-                .filter(|record| record.partition == partition)
-                .position(|record| *record == wanted)
-                .map(|index| index as i64)
-        })
-        .collect()
-}
-
 /// Issue 13, first start: groups committed on the source *before* Ferry's first start, on a
 /// target where none of the flow's internal topics exist yet, are checkpointed and synced to
 /// the target exactly (0 re-read, 0 skipped) without a restart — even when positions are
@@ -288,7 +269,11 @@ fn issue_13_groups_committed_before_the_first_start_are_synced() {
     let mirrored = support::read_all(&clusters.b, &remote);
     let comparison = support::compare(&mirrored, partitions, per_partition);
     assert_eq!((comparison.lost, comparison.duplicates), (0, 0));
-    let expected_middle = target_offsets(&mirrored, partitions, 15_000);
+    let expected_middle = support::target_offsets(
+        &support::read_all_with_offsets(&clusters.b, &remote),
+        partitions,
+        15_000,
+    );
     assert!(expected_middle.iter().all(Option::is_some));
     let expected_end: Vec<Option<i64>> = (0..partitions)
         .map(|partition| {

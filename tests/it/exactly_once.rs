@@ -8,23 +8,6 @@ use std::time::Duration;
 
 use crate::support::{self, ConfigBuilder, Ferry, TempDir};
 
-/// The target offset of source record `record(p, offset)` in each partition of `mirrored`.
-fn target_offsets(
-    mirrored: &[(i64, support::TestRecord)],
-    partitions: i32,
-    offset: u64,
-) -> Vec<Option<i64>> {
-    (0..partitions)
-        .map(|partition| {
-            let wanted = support::record(partition, offset);
-            mirrored
-                .iter()
-                .find(|(_, record)| *record == wanted)
-                .map(|(at, _)| *at)
-        })
-        .collect()
-}
-
 /// Acceptance (issue 9, point 3): records copied in transactions while the source is written
 /// are seen once each by a read_committed reader, in order, with keys, headers and timestamps;
 /// the remote partitions hold transaction markers (offsets are not one for one); and groups
@@ -122,12 +105,13 @@ fn exactly_once_copies_each_record_once_and_translates_exactly() {
     let all = |offset: i64| -> Vec<(i32, i64)> { (0..partitions).map(|p| (p, offset)).collect() };
     support::commit_group(&clusters.a, &lagging, &topic, &all(behind));
     support::commit_group(&clusters.a, &caught_up, &topic, &all(per_partition as i64));
-    let expected_lagging = target_offsets(&mirrored, partitions, behind as u64);
+    let expected_lagging = support::target_offsets(&mirrored, partitions, behind as u64);
     // The caught-up group lands right after its partition's last record.
-    let expected_end: Vec<Option<i64>> = target_offsets(&mirrored, partitions, per_partition - 1)
-        .into_iter()
-        .map(|last| last.map(|last| last + 1))
-        .collect();
+    let expected_end: Vec<Option<i64>> =
+        support::target_offsets(&mirrored, partitions, per_partition - 1)
+            .into_iter()
+            .map(|last| last.map(|last| last + 1))
+            .collect();
     support::wait_until(
         Duration::from_secs(60),
         "both groups synced to the target",

@@ -55,6 +55,7 @@ pub use plugins::{plugin, short_digest};
 pub use positions::positions;
 pub use records::{
     TestRecord, produce, produce_records, read_all, read_all_with_offsets, read_raw, record,
+    target_offsets,
 };
 pub use topics::{
     create_topic, create_topic_with, delete_records_before, delete_topic, grow_topic,

@@ -265,3 +265,22 @@ pub fn read_raw(bootstrap: &str, topic: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
     }
     records
 }
+
+/// The target offset of source record `record(p, offset)` in each partition of `mirrored` (as
+/// [`read_all_with_offsets`] reads it): where a consumer of the remote topic resumes to read that
+/// record next, whatever markers or duplicates come before it (the first copy).
+pub fn target_offsets(
+    mirrored: &[(i64, TestRecord)],
+    partitions: i32,
+    offset: u64,
+) -> Vec<Option<i64>> {
+    (0..partitions)
+        .map(|partition| {
+            let wanted = record(partition, offset);
+            mirrored
+                .iter()
+                .find(|(_, record)| *record == wanted)
+                .map(|(at, _)| *at)
+        })
+        .collect()
+}
