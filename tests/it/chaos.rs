@@ -302,7 +302,7 @@ fn a_target_broker_away_for_a_minute_loses_nothing_in(mode: Mode) {
          (its start took {:.1} s); {during} records replicated meanwhile; task restarts {}",
         away.as_secs_f64(),
         start_took.as_secs_f64(),
-        task_restarts(&log)
+        task_restarts(log)
     );
     report("target-broker-away", mode, &comparison, recovery);
     mode.check(&comparison);
@@ -352,7 +352,7 @@ fn the_source_broker_restarting_loses_nothing_in(mode: Mode) {
         "source broker away {:.1} s (its start took {:.1} s); task restarts {}",
         away.as_secs_f64(),
         start_took.as_secs_f64(),
-        task_restarts(&log)
+        task_restarts(log)
     );
     report("source-broker-restart", mode, &comparison, recovery);
     mode.check(&comparison);
@@ -525,7 +525,7 @@ fn three_instances_two_killed_the_third_finishes_in(mode: Mode) {
         taken_over.len(),
         first_written.unwrap_or(failover).as_secs_f64(),
         failover.as_secs_f64(),
-        task_restarts(&log)
+        task_restarts(log)
     );
     report("two-of-three-killed", mode, &comparison, failover);
     mode.check(&comparison);
@@ -686,8 +686,8 @@ fn a_zombie_instance_paused_past_its_session_is_fenced_in(mode: Mode) {
         failover.as_secs_f64(),
         fenced.as_secs_f64(),
         rejoined.as_secs_f64(),
-        task_restarts(&zombie_log),
-        task_restarts(&other_log)
+        task_restarts(zombie_log),
+        task_restarts(other_log)
     );
     report("zombie-paused", mode, &comparison, failover);
     mode.check(&comparison);
