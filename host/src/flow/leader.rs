@@ -74,6 +74,9 @@ pub(crate) enum LeaderError {
     /// An admin client could not be created.
     #[error("creating an admin client failed")]
     Admin(#[source] AdminCallError),
+    /// The leader duties were asked to stop while waiting on a cluster (not a failure).
+    #[error("stopped while waiting on a cluster")]
+    Stopped,
     /// A group offsets request could not be issued.
     #[error("{what} failed")]
     Native {
@@ -115,8 +118,11 @@ pub(crate) fn spawn(context: Arc<FlowContext>) -> std::io::Result<Supervised> {
         "ferry-leader".to_owned(),
         span,
         BACKOFF,
-        move |stop: &Arc<AtomicBool>| {
-            Leader::start(&context).and_then(|mut leader| leader.run(stop))
+        move |stop: &Arc<AtomicBool>| match Leader::start(&context, stop)
+            .and_then(|mut leader| leader.run(stop))
+        {
+            Err(LeaderError::Stopped) => Ok(()),
+            outcome => outcome,
         },
         move |error: &LeaderError, retry_in| events.leader_failed(error, retry_in),
     )
@@ -153,15 +159,25 @@ impl PartitionReader {
         })
     }
 
-    /// Hands every record up to the current end to `handle(key, value)`.
-    fn read_to_end(&mut self, mut handle: impl FnMut(&[u8], &[u8])) -> Result<(), LeaderError> {
-        let (low, high) = self
-            .watermarks
-            .fetch_watermarks(&self.topic, 0, READ_TIMEOUT)
-            .map_err(kafka(format!("reading the end of `{}`", self.topic)))?;
-        self.next = self.next.max(low);
+    /// Hands every record up to the current end to `handle(key, value)`; gives up with
+    /// `Stopped` within half a second of `stop` being set.
+    fn read_to_end(
+        &mut self,
+        stop: &AtomicBool,
+        mut handle: impl FnMut(&[u8], &[u8]),
+    ) -> Result<(), LeaderError> {
         let deadline = Instant::now() + READ_TIMEOUT;
+        let watermarks = &self.watermarks;
+        let (low, high) = crate::kafka::until_stopped(deadline, stop, |slice| {
+            watermarks.fetch_watermarks(&self.topic, 0, slice)
+        })
+        .ok_or(LeaderError::Stopped)?
+        .map_err(kafka(format!("reading the end of `{}`", self.topic)))?;
+        self.next = self.next.max(low);
         while self.next < high {
+            if stop.load(Ordering::Acquire) {
+                return Err(LeaderError::Stopped);
+            }
             if Instant::now() >= deadline {
                 return Err(LeaderError::Timeout {
                     topic: self.topic.clone(),
@@ -194,6 +210,9 @@ fn now_ms() -> i64 {
 
 struct Leader {
     context: Arc<FlowContext>,
+    /// Set when the leader duties are asked to stop: reads and flushes that wait on a cluster
+    /// give up on it.
+    stop: Arc<AtomicBool>,
     flow: String,
     target_producer: BaseProducer,
     /// Writes the reverse heartbeats into the source cluster, when this flow emits them.
@@ -212,7 +231,7 @@ struct Leader {
 }
 
 impl Leader {
-    fn start(context: &Arc<FlowContext>) -> Result<Leader, LeaderError> {
+    fn start(context: &Arc<FlowContext>, stop: &Arc<AtomicBool>) -> Result<Leader, LeaderError> {
         let flow = &context.tasks.flow;
         let producer = |cluster: &Cluster, what: &str| -> Result<BaseProducer, LeaderError> {
             crate::kafka::internal_producer(cluster)
@@ -235,7 +254,7 @@ impl Leader {
             // CheckpointStore, KAFKA-15905).
             let mut reader =
                 PartitionReader::new(&context.tasks.target, &context.checkpoints_topic)?;
-            reader.read_to_end(|key, value| {
+            reader.read_to_end(stop, |key, value| {
                 if let Ok(checkpoint) = Checkpoint::decode(key, value) {
                     checkpoints.load(
                         &checkpoint.consumer_group_id,
@@ -260,6 +279,7 @@ impl Leader {
             "Flow leader duties started."
         );
         Ok(Leader {
+            stop: Arc::clone(stop),
             flow: flow.id.to_string(),
             target_producer: producer(&context.tasks.target, "target")?,
             source_producer,
@@ -360,12 +380,14 @@ impl Leader {
     fn read_offset_syncs(&mut self) -> Result<(), LeaderError> {
         if let Some(reader) = &mut self.syncs {
             let indexes = &mut self.indexes;
-            reader.read_to_end(|key, value| match OffsetSync::decode(key, value) {
-                Ok(sync) => indexes
-                    .entry((sync.topic, sync.partition))
-                    .or_insert_with(|| OffsetIndex::new(MAX_RUNS))
-                    .add(sync.upstream_offset, sync.downstream_offset),
-                Err(error) => tracing::warn!(%error, "Ignoring a malformed offset sync."),
+            reader.read_to_end(&self.stop, |key, value| {
+                match OffsetSync::decode(key, value) {
+                    Ok(sync) => indexes
+                        .entry((sync.topic, sync.partition))
+                        .or_insert_with(|| OffsetIndex::new(MAX_RUNS))
+                        .add(sync.upstream_offset, sync.downstream_offset),
+                    Err(error) => tracing::warn!(%error, "Ignoring a malformed offset sync."),
+                }
             })?;
         }
         Ok(())
@@ -396,8 +418,11 @@ impl Leader {
         let mut phases = Phases::new(started);
         let positions = self
             .positions
-            .read_to_end(READ_TIMEOUT)
-            .map_err(LeaderError::Positions)?
+            .read_to_end_unless_stopped(READ_TIMEOUT, &self.stop)
+            .map_err(|error| match error {
+                PositionsError::Stopped { .. } => LeaderError::Stopped,
+                error => LeaderError::Positions(error),
+            })?
             .clone();
         phases.done("reading positions");
         self.read_offset_syncs()?;
@@ -530,9 +555,12 @@ impl Leader {
                 }
             }
         }
-        self.target_producer
-            .flush(READ_TIMEOUT)
-            .map_err(kafka("writing checkpoints"))?;
+        let producer = &self.target_producer;
+        crate::kafka::until_stopped(Instant::now() + READ_TIMEOUT, &self.stop, |slice| {
+            producer.flush(slice)
+        })
+        .ok_or(LeaderError::Stopped)?
+        .map_err(kafka("writing checkpoints"))?;
         // Every checkpoint of the round is acknowledged once the flush returns.
         let acknowledged = crate::metrics::now_ms();
         let flow = &self.context.tasks.flow;

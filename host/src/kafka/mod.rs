@@ -14,9 +14,11 @@ mod admin;
 pub(crate) mod ffi;
 pub(crate) mod resources;
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
+use rdkafka::error::{KafkaResult, RDKafkaErrorCode};
 
 use crate::config::{ClientRole, Cluster};
 
@@ -24,6 +26,36 @@ pub(crate) use admin::{AUTO_REPLICATION, Admin, AdminCallError, Replication};
 
 /// How long a metadata or admin request may take before it is reported as failed.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest one blocking call of [`until_stopped`] waits before the stop flag is looked at
+/// again.
+const STOP_SLICE: Duration = Duration::from_millis(500);
+
+/// Runs a blocking librdkafka call that may be repeated after a timeout (metadata, watermarks,
+/// `init_transactions`) in slices of at most [`STOP_SLICE`], repeating it while it times out,
+/// until it succeeds, fails otherwise or `deadline` passes (its last timeout is returned).
+/// `None` when `stop` is set first: a task starting against a hung cluster then stops within
+/// half a second instead of waiting out its whole timeout (`docs/operations.md`, "Stopping").
+pub(crate) fn until_stopped<T>(
+    deadline: Instant,
+    stop: &AtomicBool,
+    mut call: impl FnMut(Duration) -> KafkaResult<T>,
+) -> Option<KafkaResult<T>> {
+    loop {
+        if stop.load(Ordering::Acquire) {
+            return None;
+        }
+        let slice = deadline
+            .saturating_duration_since(Instant::now())
+            .min(STOP_SLICE);
+        match call(slice) {
+            Err(error)
+                if error.rdkafka_error_code() == Some(RDKafkaErrorCode::OperationTimedOut)
+                    && Instant::now() < deadline => {}
+            outcome => return Some(outcome),
+        }
+    }
+}
 
 /// Session timeout of the task-lease group: how long a dead Ferry process keeps its tasks
 /// before the survivors take them over. MM2 waits `scheduled.rebalance.max.delay.ms` = 5 min on

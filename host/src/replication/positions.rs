@@ -2,6 +2,7 @@
 //! MM2's format: `crate::mm2::positions`) to its end; shared by a flow's tasks and its leader.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -24,7 +25,13 @@ pub(crate) enum PositionsError {
     /// The topic could not be read to its end in time.
     #[error("reading positions from `{topic}` did not reach the end within {timeout:?}")]
     Timeout { topic: String, timeout: Duration },
+    /// The reader was asked to stop before it reached the end.
+    #[error("reading positions from `{topic}` stopped before the end")]
+    Stopped { topic: String },
 }
+
+/// The stop flag of a read nobody stops.
+static NEVER: AtomicBool = AtomicBool::new(false);
 
 /// Reads the positions topic of one flow to its end and keeps the latest position per source
 /// partition. Each `read_to_end` continues where the previous one stopped.
@@ -75,6 +82,16 @@ impl PositionReader {
         &mut self,
         timeout: Duration,
     ) -> Result<&HashMap<(String, i32), i64>, PositionsError> {
+        self.read_to_end_unless_stopped(timeout, &NEVER)
+    }
+
+    /// [`Self::read_to_end`], which gives up with `Stopped` within half a second of `stop`
+    /// being set, even while the cluster does not answer (a starting task asked to stop).
+    pub(crate) fn read_to_end_unless_stopped(
+        &mut self,
+        timeout: Duration,
+        stop: &AtomicBool,
+    ) -> Result<&HashMap<(String, i32), i64>, PositionsError> {
         let deadline = Instant::now() + timeout;
         let started = Instant::now();
         let topic_name = self.topic.clone();
@@ -82,10 +99,15 @@ impl PositionReader {
             topic: topic_name.clone(),
             source: Box::new(source),
         };
-        let metadata = self
-            .watermarks
-            .fetch_metadata(Some(&self.topic), timeout)
-            .map_err(kafka)?;
+        let stopped = || PositionsError::Stopped {
+            topic: topic_name.clone(),
+        };
+        let watermarks = &self.watermarks;
+        let metadata = crate::kafka::until_stopped(deadline, stop, |slice| {
+            watermarks.fetch_metadata(Some(&self.topic), slice)
+        })
+        .ok_or_else(stopped)?
+        .map_err(kafka)?;
         let partitions = metadata
             .topics()
             .first()
@@ -93,10 +115,11 @@ impl PositionReader {
             .unwrap_or(0);
         let mut remaining: HashMap<i32, i64> = HashMap::new();
         for partition in 0..partitions {
-            let (low, high) = self
-                .watermarks
-                .fetch_watermarks(&self.topic, partition, timeout)
-                .map_err(kafka)?;
+            let (low, high) = crate::kafka::until_stopped(deadline, stop, |slice| {
+                watermarks.fetch_watermarks(&self.topic, partition, slice)
+            })
+            .ok_or_else(stopped)?
+            .map_err(kafka)?;
             if low < high {
                 remaining.insert(partition, high);
             }
@@ -111,7 +134,7 @@ impl PositionReader {
             self.consumer.incremental_assign(&list).map_err(kafka)?;
             self.assigned_partitions = partitions;
         }
-        self.read_until(&mut remaining, deadline, timeout)?;
+        self.read_until(&mut remaining, deadline, timeout, stop)?;
         tracing::debug!(elapsed = ?started.elapsed(), "positions: read to end");
         Ok(&self.positions)
     }
@@ -122,6 +145,7 @@ impl PositionReader {
         remaining: &mut HashMap<i32, i64>,
         deadline: Instant,
         timeout: Duration,
+        stop: &AtomicBool,
     ) -> Result<(), PositionsError> {
         let kafka = |source: KafkaError| PositionsError::Kafka {
             topic: self.topic.clone(),
@@ -140,6 +164,11 @@ impl PositionReader {
         remaining
             .retain(|partition, high| *high > position_of(&self.consumer, &self.topic, *partition));
         while !remaining.is_empty() {
+            if stop.load(Ordering::Acquire) {
+                return Err(PositionsError::Stopped {
+                    topic: self.topic.clone(),
+                });
+            }
             if Instant::now() >= deadline {
                 return Err(PositionsError::Timeout {
                     topic: self.topic.clone(),

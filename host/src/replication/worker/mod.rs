@@ -57,6 +57,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::TaskContext;
 use super::assignment::task_of;
 use super::catalog::Catalog;
+use super::positions::PositionsError;
 use super::supervisor::{Backoff, Supervised};
 use super::tracker::TrackError;
 use crate::events::{At, CallsSeen, Events};
@@ -106,7 +107,7 @@ pub(crate) enum TaskError {
     Positions {
         task: u32,
         #[source]
-        source: crate::replication::positions::PositionsError,
+        source: PositionsError,
     },
     /// Assigning source partitions failed.
     #[error("assigning source partitions to task {task} failed")]
@@ -180,9 +181,10 @@ pub(crate) enum TaskError {
     /// The task's transactional producer was fenced: another process owns the task now.
     #[error("task {task} was fenced by a newer owner ({reason}); it stopped writing")]
     Fenced { task: u32, reason: String },
-    /// The worker was asked to stop while the target's producer queue was full: the record
-    /// was not produced (its position stays before it). Not a failure.
-    #[error("task {task} stopped with the producer's queue full")]
+    /// The worker was asked to stop while it was starting (fencing, reading its positions) or
+    /// while the target's producer queue was full (the record was not produced: its position
+    /// stays before it). Not a failure.
+    #[error("task {task} stopped before it could go on")]
     Stopped { task: u32 },
     /// A record came from a partition the task does not track (a bug; restarts safely).
     #[error("received a record of {topic}/{partition}, which task {task} does not own")]
@@ -218,11 +220,12 @@ impl TaskHandle {
                 let outcome = Worker::start(&context, task, stop).and_then(|mut worker| {
                     let outcome = worker.run(stop).map_err(|error| worker.fenced_or(error));
                     worker.drain(outcome.is_ok());
-                    match outcome {
-                        Err(TaskError::Stopped { .. }) => Ok(()),
-                        outcome => outcome,
-                    }
+                    outcome
                 });
+                let outcome = match outcome {
+                    Err(TaskError::Stopped { .. }) => Ok(()),
+                    outcome => outcome,
+                };
                 if let Err(TaskError::Fenced { reason, .. }) = &outcome {
                     fencing.task_fenced(task, reason);
                     // Another process owns the task: wait for the lease to move before this
@@ -402,8 +405,11 @@ impl Worker {
             .positions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .read_to_end(POSITIONS_TIMEOUT)
-            .map_err(|source| TaskError::Positions { task, source })?
+            .read_to_end_unless_stopped(POSITIONS_TIMEOUT, stop)
+            .map_err(|source| match source {
+                PositionsError::Stopped { .. } => TaskError::Stopped { task },
+                source => TaskError::Positions { task, source },
+            })?
             .clone();
         tracing::info!(task, exactly_once, "Task started.");
         Ok(worker)

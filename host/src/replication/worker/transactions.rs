@@ -134,9 +134,12 @@ impl Worker {
     /// the task reads its positions: only after fencing are they final (the previous owner's
     /// open transaction is aborted and can no longer commit).
     pub(super) fn begin_transactions(&mut self) -> Result<(), TaskError> {
-        self.producer
-            .init_transactions(TRANSACTION_TIMEOUT)
-            .map_err(|source| self.transaction_error("initialising transactions", source))?;
+        let producer = &self.producer;
+        crate::kafka::until_stopped(Instant::now() + TRANSACTION_TIMEOUT, &self.stop, |slice| {
+            producer.init_transactions(slice)
+        })
+        .ok_or(TaskError::Stopped { task: self.task })?
+        .map_err(|source| self.transaction_error("initialising transactions", source))?;
         self.begin_transaction()
     }
 
