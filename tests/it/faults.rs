@@ -684,6 +684,85 @@ fn issue_10_an_unwritable_offset_syncs_topic_does_not_stop_positions() {
     );
 }
 
+/// Issue 10 point 5: the task's idempotent producer hits a fatal error mid-copy (fabricated
+/// with librdkafka's `rd_kafka_test_fatal_error` through the debug build's
+/// `FERRY_FAULT_PRODUCER_FATAL_AFTER`: a real broker gives no practical way to cause one). The
+/// dead producer refuses every write, positions too; before, the drain stored nothing, and the
+/// restarted task copied everything since the last store again (here, with positions stored
+/// only by the drain, every record acknowledged before the error). Now the drain stores what
+/// was acknowledged with a fresh producer: at most the records in flight at the error (at
+/// most `max_in_flight`) are copied twice, none lost.
+#[test]
+fn issue_10_a_fatal_producer_error_still_stores_what_was_acknowledged() {
+    let clusters = support::clusters();
+    let source = support::unique("fpA");
+    let target = support::unique("fpB");
+    let topic = support::unique("fault.fatal");
+    let remote = format!("{source}.{topic}");
+    let (partitions, per_partition, fatal_after, max_in_flight) = (4, 5_000_u64, 8_000, 500);
+    support::create_topic(&clusters.a, &topic, partitions);
+    support::produce(&clusters.a, &topic, partitions, 0..per_partition);
+    let dir = TempDir::new("producer-fatal");
+    let extra = format!(
+        "topics = \"{}\"\ntasks = 1\nmax_in_flight = {max_in_flight}\n\
+         commit_interval = \"1h\" # positions are stored by the drain only",
+        topic.replace('.', "\\\\.")
+    );
+    let config = ConfigBuilder::new()
+        .cluster(&source, &clusters.a)
+        .cluster(&target, &clusters.b)
+        .flow(&source, &target, &support::unique("g"), &extra)
+        .write(&dir);
+    let mut ferry = Ferry::start_with_env(
+        &config,
+        &dir,
+        "fatal",
+        &[("FERRY_FAULT_PRODUCER_FATAL_AFTER", &fatal_after.to_string())],
+    );
+    let total = i64::from(partitions) * per_partition as i64;
+    let mut comparison = support::compare(&[], partitions, per_partition);
+    support::wait_until(
+        Duration::from_secs(120),
+        "every record is on the target",
+        || {
+            ferry.assert_running();
+            if support::record_count(&clusters.b, &remote) < total {
+                return false;
+            }
+            comparison = support::compare(
+                &support::read_all(&clusters.b, &remote),
+                partitions,
+                per_partition,
+            );
+            comparison.lost == 0
+        },
+    );
+    let log = ferry.terminate();
+    assert!(
+        log.contains("Fault injection: a fatal producer error. acknowledged=")
+            && log.contains("raised=true"),
+        "the fault was not injected:\n{log}"
+    );
+    assert!(
+        log.contains("hit a fatal error: test_fatal_error: fault injection"),
+        "the task did not say its producer died:\n{log}"
+    );
+    println!(
+        "fatal producer error after {fatal_after} acknowledged: expected {} received {} lost {} \
+         duplicates {} (at most {max_in_flight} allowed: the records in flight at the error)",
+        comparison.expected, comparison.received, comparison.lost, comparison.duplicates
+    );
+    assert_eq!(comparison.lost, 0, "{comparison:?}\n{log}");
+    assert!(
+        comparison.duplicates <= max_in_flight,
+        "the records acknowledged before the error were copied again: {comparison:?}\n{log}"
+    );
+    assert!(
+        log.contains("positions are stored with a fresh producer"),
+        "{log}"
+    );
+}
+
 /// Issue 9 and 10: exactly once, a record the remote topic refuses poisons its transaction:
 /// the transaction is aborted, the task restarts once, and the restarted task halts the
 /// partition at that record without producing it (other partitions go on); the records

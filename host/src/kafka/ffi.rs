@@ -1,7 +1,8 @@
 //! The librdkafka calls rdkafka 0.39 does not wrap: the admin calls describe topic ACLs, create
 //! ACLs, incremental AlterConfigs (KIP-339), list groups, describe a group, and list and alter
-//! consumer group offsets, issued on an existing [`Admin`]'s client handle; and a client's cached high
-//! watermark of a partition ([`cached_high_watermark`], no request).
+//! consumer group offsets, issued on an existing [`Admin`]'s client handle; a client's cached high
+//! watermark of a partition ([`cached_high_watermark`], no request); and, in debug builds, a
+//! fabricated fatal producer error for tests ([`inject_fatal_error`]).
 //!
 //! One of the host's two reviewed places with `unsafe` code (the other loads precompiled
 //! plugins, `plugins/engine.rs`). Every call follows one pattern
@@ -574,6 +575,27 @@ pub(crate) fn cached_high_watermark<C: ClientContext>(
         )
     };
     (code == sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
+}
+
+/// Fault injection for tests (debug builds only): makes `client`, an idempotent producer,
+/// raise a fatal error now, as the broker's OUT_OF_ORDER_SEQUENCE_NUMBER would; its queued and
+/// in-flight records then fail with `_FATAL`, and every later send is refused.
+/// librdkafka's `rd_kafka_test_fatal_error` exists for this: a real broker gives no practical
+/// way to cause a fatal idempotent-producer error. Returns whether librdkafka raised it.
+#[cfg(debug_assertions)]
+pub(crate) fn inject_fatal_error<C: ClientContext>(client: &Client<C>, reason: &str) -> bool {
+    let Ok(reason) = CString::new(reason) else {
+        return false;
+    };
+    // SAFETY: a live client handle and a NUL-terminated reason, which librdkafka copies.
+    let code = unsafe {
+        sys::rd_kafka_test_fatal_error(
+            client.native_ptr(),
+            sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+            reason.as_ptr(),
+        )
+    };
+    code == sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
 }
 
 /// Requests of one kind in flight at once on a queue (bounds what librdkafka holds): a new one

@@ -32,10 +32,12 @@
 //! `callbacks.rs` the rdkafka callbacks, `partitions.rs` the partition table, `dispositions.rs`
 //! what happens to a record after the chain answered (and the error policy), `refusals.rs`
 //! records the target refuses for good (the same policy),
-//! `offset_syncs.rs` MM2's offset syncs, `store.rs` storing and resuming from positions.
+//! `offset_syncs.rs` MM2's offset syncs, `store.rs` storing and resuming from positions,
+//! `transactions.rs` exactly once, `faults.rs` fault injection for tests (debug builds).
 
 mod callbacks;
 mod dispositions;
+mod faults;
 mod offset_syncs;
 mod partitions;
 mod refusals;
@@ -181,6 +183,11 @@ pub(crate) enum TaskError {
     /// The task's transactional producer was fenced: another process owns the task now.
     #[error("task {task} was fenced by a newer owner ({reason}); it stopped writing")]
     Fenced { task: u32, reason: String },
+    /// The task's idempotent producer hit a fatal error (e.g. the broker lost its sequence
+    /// state): it refuses every record from then on. The drain stores what was acknowledged
+    /// before it with a fresh producer, and the task restarts with a new one.
+    #[error("the target producer of task {task} hit a fatal error: {reason}")]
+    ProducerFatal { task: u32, reason: String },
     /// The worker was asked to stop while it was starting (fencing, reading its positions) or
     /// while the target's producer queue was full (the record was not produced: its position
     /// stays before it). Not a failure.
@@ -218,7 +225,7 @@ impl TaskHandle {
             BACKOFF,
             move |stop: &Arc<AtomicBool>| {
                 let outcome = Worker::start(&context, task, stop).and_then(|mut worker| {
-                    let outcome = worker.run(stop).map_err(|error| worker.fenced_or(error));
+                    let outcome = worker.run(stop).map_err(|error| worker.fatal_or(error));
                     worker.drain(outcome.is_ok());
                     outcome
                 });
@@ -681,6 +688,7 @@ impl Worker {
         let now_ms = crate::metrics::now_ms();
         let mut failure = None;
         let mut refusals = Vec::new();
+        let mut acknowledged = 0;
         for ack in self.scratch.drain(..) {
             self.in_flight = self.in_flight.saturating_sub(1);
             let Some(topic) = self.table.topic_mut(ack.index) else {
@@ -737,6 +745,7 @@ impl Worker {
                     urgent,
                 );
             }
+            acknowledged += 1;
             topic.records.inc();
             topic.bytes.inc_by(ack.bytes as u64);
             state.replicated(ack.timestamp, ack.value_bytes, now_ms);
@@ -745,6 +754,7 @@ impl Worker {
                     .observe((now_ms - timestamp).max(0) as f64 / 1000.0);
             }
         }
+        faults::acknowledged(acknowledged, &self.producer);
         if let Some(syncs) = &mut self.syncs {
             let table = &self.table;
             syncs.send_pending(|index| table.topic(index).map(|topic| &*topic.source));
@@ -1113,7 +1123,8 @@ impl Worker {
         self.leave();
     }
 
-    /// Waits for in-flight records, then stores positions and waits for those writes.
+    /// Waits for in-flight records, then stores positions and waits for those writes (with a
+    /// fresh producer when the task's producer hit a fatal error).
     fn drain_at_least_once(&mut self) {
         let deadline = Instant::now() + DRAIN_TIMEOUT;
         while self.in_flight > 0 && Instant::now() < deadline {
@@ -1122,6 +1133,7 @@ impl Worker {
                 tracing::warn!(error = %crate::error_chain(&error), "Delivery failed while draining.");
             }
         }
+        self.replace_dead_producer();
         let syncs_timeout = deadline
             .saturating_duration_since(Instant::now())
             .max(POSITIONS_FLUSH_MIN);
@@ -1138,6 +1150,34 @@ impl Worker {
         }
         if let Err(error) = self.process_acks() {
             tracing::warn!(error = %crate::error_chain(&error), "Delivery failed while draining.");
+        }
+    }
+
+    /// Replaces a producer that hit a fatal error (it refuses every write, positions too) with a
+    /// fresh one, so that the positions acknowledged before the error are still stored; they
+    /// are all written again (`positions_dirty`). At least once only: a fenced transactional
+    /// producer must stay silent.
+    fn replace_dead_producer(&mut self) {
+        let Some((code, reason)) = self.producer.client().fatal_error() else {
+            return;
+        };
+        let fresh = crate::kafka::target_producer(&self.context.target, None).create_with_context(
+            AckContext {
+                positions_topic: self.context.positions_topic.clone(),
+                buffer: Mutex::new(AckBuffer::default()),
+            },
+        );
+        match fresh {
+            Ok(fresh) => {
+                tracing::warn!(task = self.task, %reason, ?code,
+                    "The target producer hit a fatal error; positions are stored with a fresh producer.");
+                self.producer = fresh;
+                self.positions_dirty = true;
+            }
+            Err(error) => {
+                tracing::warn!(task = self.task, %reason, %error,
+                    "The target producer hit a fatal error and a fresh one cannot be created; the next owner re-copies what was not stored.");
+            }
         }
     }
 

@@ -237,22 +237,31 @@ impl Worker {
         self.producer.client().fatal_error().is_some()
     }
 
-    /// `error`, or [`TaskError::Fenced`] when the task's transactional producer is fenced
-    /// (whatever error the fencing surfaced as: a refused send, a failed delivery).
-    pub(super) fn fenced_or(&self, error: TaskError) -> TaskError {
-        match (&self.transactions, self.producer.client().fatal_error()) {
-            (Some(_), Some((code, reason))) => TaskError::Fenced {
+    /// `error`, or what the producer's fatal error means when it has one (whatever error it
+    /// surfaced as: a refused send, a failed delivery): [`TaskError::Fenced`] for the task's
+    /// transactional producer, [`TaskError::ProducerFatal`] at least once.
+    pub(super) fn fatal_or(&self, error: TaskError) -> TaskError {
+        let Some((code, reason)) = self.producer.client().fatal_error() else {
+            return error;
+        };
+        let reason = format!("{reason} ({code:?})");
+        if self.transactions.is_some() {
+            TaskError::Fenced {
                 task: self.task,
-                reason: format!("{reason} ({code:?})"),
-            },
-            _ => error,
+                reason,
+            }
+        } else {
+            TaskError::ProducerFatal {
+                task: self.task,
+                reason,
+            }
         }
     }
 
     /// The error for a failed transaction call: [`TaskError::Fenced`] when the producer is
     /// fenced (or otherwise dead), else [`TaskError::Transaction`].
     pub(super) fn transaction_error(&self, what: &'static str, source: KafkaError) -> TaskError {
-        self.fenced_or(TaskError::Transaction {
+        self.fatal_or(TaskError::Transaction {
             task: self.task,
             what,
             source: Box::new(source),
