@@ -46,6 +46,16 @@ fn exactly_once_copies_each_record_once_and_translates_exactly() {
         output.contains(&format!("flow {source}->{target}: exactly once")),
         "validate names the mode: {output}"
     );
+    // Online, validate tries a transaction on the target, as each task does first.
+    let (code, output) =
+        support::ferry_command(&["validate", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, 0, "{output}");
+    assert!(
+        output.contains(&format!(
+            "flow {source}->{target}: exactly once can run: cluster `{target}` initialised a transaction"
+        )),
+        "validate tried a transaction: {output}"
+    );
     let mut ferry = Ferry::start(&config, &dir, "ferry");
     // The second half is written while Ferry copies: many transactions.
     support::produce(
@@ -138,4 +148,44 @@ fn exactly_once_copies_each_record_once_and_translates_exactly() {
         assert_eq!(*rest[0], support::record(partition, behind as u64));
     }
     ferry.terminate();
+}
+
+/// Issue 9 point 1: `ferry validate` says why exactly once cannot run on a target: here its
+/// principal (`alice`, an ordinary user of the SASL clusters' authorizer, with no ACL) may not
+/// use a transactional id. The flow stays exactly once (never silently at least once); the
+/// note names the error and what to fix.
+#[test]
+fn validate_says_why_a_target_cannot_run_exactly_once() {
+    let clusters = support::sasl_clusters();
+    let source = support::unique("evA");
+    let target = support::unique("evB");
+    let dir = TempDir::new("exactly-once-validate");
+    let sasl = |user: &str| {
+        format!(
+            "security_protocol = \"SASL_PLAINTEXT\"\n\
+             sasl = {{ mechanism = \"PLAIN\", username = \"{user}\", password = \"{user}-secret\" }}\n"
+        )
+    };
+    let config = ConfigBuilder::empty()
+        .cluster(&source, &clusters.a)
+        .raw(&sasl("ferry"))
+        .cluster(&target, &clusters.b)
+        .raw(&sasl("alice"))
+        .flow(
+            &source,
+            &target,
+            &support::unique("g"),
+            "exactly_once = true",
+        )
+        .write(&dir);
+    let (code, output) =
+        support::ferry_command(&["validate", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, 0, "{output}");
+    assert!(
+        output.contains(&format!(
+            "flow {source}->{target}: exactly once cannot run on cluster `{target}`: initialising a transaction failed"
+        )) && output.contains("TransactionalId"),
+        "{output}"
+    );
+    println!("{output}");
 }

@@ -530,8 +530,6 @@ async fn cluster_problems(config: &Config) -> BTreeMap<config::ClusterName, Stri
     problems
 }
 
-/// Where the replication a flow asks for cannot be had on its target: a factor above the
-/// target's broker count (topic creation fails), or `auto` below 3 (no broker may be lost).
 /// Which delivery guarantee each enabled flow runs with, and what that asks of readers.
 fn delivery_modes(config: &Config) -> Vec<String> {
     config
@@ -551,6 +549,49 @@ fn delivery_modes(config: &Config) -> Vec<String> {
         .collect()
 }
 
+/// How long `validate` gives a target to initialise a transaction (a task gets as long).
+const TRANSACTION_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Whether the target of each enabled exactly-once flow runs transactions: a probe producer
+/// (`transactional.id` `<group_id>.validate`, never a task's) initialises transactions as each
+/// task does first. A target that cannot is named with the error: the flow still runs exactly
+/// once (never silently at least once), and its tasks fail to start until that is fixed.
+async fn transaction_checks(config: &Config) -> Vec<String> {
+    let mut lines = Vec::new();
+    for flow in config
+        .flows
+        .iter()
+        .filter(|flow| flow.enabled && flow.exactly_once)
+    {
+        let Some(cluster) = config.clusters.get(&flow.target).cloned() else {
+            continue;
+        };
+        let id = format!("{}.validate", flow.group_id);
+        let probe_id = id.clone();
+        let started = std::time::Instant::now();
+        let result = tokio::task::spawn_blocking(move || {
+            crate::kafka::probe_transactions(&cluster, &probe_id, TRANSACTION_PROBE_TIMEOUT)
+        })
+        .await;
+        let target = &flow.target;
+        lines.push(match result {
+            Ok(Ok(())) => format!(
+                "flow {}: exactly once can run: cluster `{target}` initialised a transaction in {} ms (probe transactional.id `{id}`)",
+                flow.id,
+                started.elapsed().as_millis()
+            ),
+            Ok(Err(error)) => format!(
+                "flow {}: exactly once cannot run on cluster `{target}`: initialising a transaction failed: {error}; its tasks fail to start until this is fixed (a broker older than Kafka 0.11, `transaction.state.log.replication.factor` above the broker count, or no WRITE/DESCRIBE ACL on TransactionalId `{}.task-*`)",
+                flow.id, flow.group_id
+            ),
+            Err(error) => format!("flow {}: the transaction probe failed: {error}", flow.id),
+        });
+    }
+    lines
+}
+
+/// Where the replication a flow asks for cannot be had on its target: a factor above the
+/// target's broker count (topic creation fails), or `auto` below 3 (no broker may be lost).
 async fn durability_problems(config: &Config) -> Vec<String> {
     let mut lines = Vec::new();
     for flow in config.flows.iter().filter(|flow| flow.enabled) {
@@ -633,6 +674,9 @@ async fn validate(
     if !offline {
         check_clusters(&config).await?;
         for line in durability_problems(&config).await {
+            console.note(&line);
+        }
+        for line in transaction_checks(&config).await {
             console.note(&line);
         }
     }

@@ -181,6 +181,24 @@ pub(crate) fn target_producer(cluster: &Cluster, transactional_id: Option<&str>)
     config
 }
 
+/// Whether `cluster` runs transactions for `transactional_id`: a transactional producer as a
+/// task's, which initialises transactions (what each exactly-once task does first), within
+/// `timeout`. Blocking. The probe's id must not be a task's (it would fence the task). A broker
+/// older than Kafka 0.11, a transaction state log whose replication factor the cluster cannot
+/// give, or a principal without the TransactionalId ACLs fail here as the tasks would.
+///
+/// # Errors
+/// What `init_transactions` (or creating the producer) answered.
+pub(crate) fn probe_transactions(
+    cluster: &Cluster,
+    transactional_id: &str,
+    timeout: Duration,
+) -> KafkaResult<()> {
+    use rdkafka::producer::{BaseProducer, Producer};
+    let producer: BaseProducer = target_producer(cluster, Some(transactional_id)).create()?;
+    producer.init_transactions(timeout)
+}
+
 /// A producer of Ferry's and MM2's small bookkeeping records (offset syncs, heartbeats,
 /// checkpoints): idempotent and ordered, with a small buffer.
 pub(crate) fn internal_producer(cluster: &Cluster) -> ClientConfig {

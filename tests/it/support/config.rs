@@ -35,6 +35,13 @@ impl ConfigBuilder {
         ConfigBuilder::plaintext(&clusters.a, &clusters.b)
     }
 
+    /// A file with no cluster yet (for clusters other than the plaintext pairs).
+    pub fn empty() -> ConfigBuilder {
+        ConfigBuilder {
+            text: String::new(),
+        }
+    }
+
     /// Clusters `clusterA` and `clusterB` of this run's chaos pair (a 3-broker target).
     pub fn chaos() -> ConfigBuilder {
         let clusters = chaos_clusters();

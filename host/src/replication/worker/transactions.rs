@@ -209,7 +209,14 @@ impl Worker {
     /// Bounded like the at-least-once drain: [`DRAIN_TIMEOUT`] for the commit,
     /// [`POSITIONS_FLUSH_MIN`] for an abort.
     pub(super) fn end_transactions(&mut self, clean: bool) {
-        if clean && !self.fenced() {
+        if clean && let Some((code, reason)) = self.producer.client().fatal_error() {
+            // The run ended cleanly (its lease revoked) after a write of it found the producer
+            // fenced: nobody reported it yet (a failed run is reported by the supervisor).
+            self.events
+                .task_fenced(self.task, &format!("{reason} ({code:?})"));
+            return;
+        }
+        if clean {
             match self.commit_transaction(DRAIN_TIMEOUT) {
                 Ok(()) => return,
                 Err(TaskError::Fenced { reason, .. }) => {
