@@ -19,11 +19,30 @@ use crate::support::{self, Ferry, Mm2, TempDir};
 const SEPARATOR: &str = "_";
 
 /// The MM2 file of the test: one flow `source -> target` for `topic`, replication factor 1 for
-/// every topic MM2 creates (one-broker clusters), positions committed every second.
-fn mm2_file(source: &str, target: &str, topic: &str) -> String {
+/// every topic MM2 creates (one-broker clusters), positions committed every second. With
+/// `exactly_once`, MM2's own exactly-once settings (which Ferry reads as `exactly_once = true`):
+/// `<target>.exactly.once.source.support = enabled`, the internal REST server that mode needs
+/// (on a free loopback port), and a `read_committed` source consumer.
+fn mm2_file(source: &str, target: &str, topic: &str, exactly_once: bool) -> String {
     let clusters = support::clusters();
+    let exactly_once = if exactly_once {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        format!(
+            "{target}.exactly.once.source.support = enabled\n\
+             {source}.consumer.isolation.level = read_committed\n\
+             dedicated.mode.enable.internal.rest = true\n\
+             listeners = http://127.0.0.1:{port}\n\
+             rest.advertised.host.name = 127.0.0.1\n"
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "clusters = {source}, {target}\n\
+        "{exactly_once}clusters = {source}, {target}\n\
          {source}.bootstrap.servers = {a}\n\
          {target}.bootstrap.servers = {b}\n\
          {source}->{target}.enabled = true\n\
@@ -57,6 +76,9 @@ struct Mirror<'a> {
     source: &'a str,
     remote: &'a str,
     positions_topic: &'a str,
+    /// Whether the copies are transactional: the remote topic's watermarks then count
+    /// transaction markers too, so records are counted by reading them (`read_committed`).
+    exactly_once: bool,
 }
 
 impl Mirror<'_> {
@@ -83,7 +105,11 @@ impl Mirror<'_> {
             &format!("{what}: all {count} records mirrored"),
             || {
                 is_running();
-                let now = support::record_count(&clusters.b, self.remote);
+                let now = if self.exactly_once {
+                    support::read_all(&clusters.b, self.remote).len() as i64
+                } else {
+                    support::record_count(&clusters.b, self.remote)
+                };
                 if now > before && first.is_none() {
                     first = Some(started.elapsed());
                 }
@@ -112,6 +138,18 @@ impl Mirror<'_> {
 /// order, byte-equal (keys, values, headers, timestamps).
 #[test]
 fn ferry_and_mm2_take_over_from_each_other_in_place() {
+    take_over_from_each_other_in_place(false);
+}
+
+/// Issue 9: the same round trip with exactly-once on both sides (MM2's exactly-once source
+/// support; Ferry reads the same file as `exactly_once = true`): each resumes at the positions
+/// the other committed, and a `read_committed` reader sees every record once, in order.
+#[test]
+fn ferry_and_mm2_take_over_from_each_other_in_place_exactly_once() {
+    take_over_from_each_other_in_place(true);
+}
+
+fn take_over_from_each_other_in_place(exactly_once: bool) {
     let clusters = support::clusters();
     let uniq = support::unique("").replace('x', "");
     let (source, target) = (format!("tkA{uniq}"), format!("tkB{uniq}"));
@@ -126,6 +164,7 @@ fn ferry_and_mm2_take_over_from_each_other_in_place() {
         source: &source,
         remote: &remote,
         positions_topic: &positions_topic,
+        exactly_once,
     };
     // MM2 copies topics that exist when it starts (or after its 10-minute refresh).
     support::create_topic(&clusters.a, &topic, partitions);
@@ -133,7 +172,7 @@ fn ferry_and_mm2_take_over_from_each_other_in_place() {
 
     let dir = TempDir::new("takeover");
     let file = dir.0.join("connect-mirror-maker.properties");
-    std::fs::write(&file, mm2_file(&source, &target, &topic)).unwrap();
+    std::fs::write(&file, mm2_file(&source, &target, &topic, exactly_once)).unwrap();
 
     // 1. MM2 mirrors the first N per partition and stores its positions.
     let started = Instant::now();
@@ -141,6 +180,15 @@ fn ferry_and_mm2_take_over_from_each_other_in_place() {
     let mm2_first_record = mirror.wait_mirrored("MM2", &mut || mm2.assert_running(), started, 0, n);
     let mm2_all = started.elapsed();
     let mm2_stop = mm2.terminate();
+    // MM2 wrote in transactions exactly when asked to: only then do the remote partitions hold
+    // transaction markers beside the records.
+    let markers = support::record_count(&clusters.b, &remote)
+        - support::read_all(&clusters.b, &remote).len() as i64;
+    assert_eq!(
+        markers > 0,
+        exactly_once,
+        "MM2 left {markers} transaction markers (exactly once: {exactly_once})"
+    );
 
     // 2. Ferry, with the same file, resumes at MM2's positions.
     support::produce(&clusters.a, &topic, partitions, n..n + m);
@@ -151,6 +199,10 @@ fn ferry_and_mm2_take_over_from_each_other_in_place() {
     let ferry_all = started.elapsed();
     // Every partition started at MM2's position + 1, not at the beginning.
     let log = ferry.log_text();
+    assert!(
+        log.contains(&format!("Task started. task=0 exactly_once={exactly_once}")),
+        "the file's mode was not Ferry's; log:\n{log}"
+    );
     let resumed = log
         .lines()
         .filter(|line| {
@@ -184,8 +236,13 @@ fn ferry_and_mm2_take_over_from_each_other_in_place() {
 
     let records = support::read_all(&clusters.b, &remote);
     let comparison = support::compare(&records, partitions, n + m + k);
+    let mode = if exactly_once {
+        "exactly once"
+    } else {
+        "at least once"
+    };
     println!(
-        "takeover: {n}+{m}+{k} records x {partitions} partitions; {comparison:?}\n\
+        "takeover ({mode}): {n}+{m}+{k} records x {partitions} partitions; {comparison:?}\n\
          MM2 start to first record {mm2_first_record:.1?}, to all positions stored {mm2_all:.1?}, \
          SIGTERM to exit {mm2_stop:.1?}\n\
          Ferry start to first record {ferry_first_record:.1?}, to all positions stored \
