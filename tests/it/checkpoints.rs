@@ -415,21 +415,28 @@ fn survivor_syncs_groups(more: &str) {
         .collect();
     support::commit_group(&clusters.a, &group, &topic, &offsets);
     let group_committed = std::time::Instant::now();
-    // What the target group holds, from the commit on: (seconds after the commit, offsets).
+    // What the target group holds, from the commit on: (seconds after the commit, offsets);
+    // and the remote partitions' high watermarks then (when the records the group's offsets
+    // translate to were on the target).
     let watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let watcher = {
         let (bootstrap, group, remote) = (clusters.b.clone(), group.clone(), remote.clone());
         let watching = std::sync::Arc::clone(&watching);
         std::thread::spawn(move || {
             let mut seen: Vec<(f64, Vec<Option<i64>>)> = Vec::new();
+            let mut highs: Vec<(f64, Vec<i64>)> = Vec::new();
             while watching.load(std::sync::atomic::Ordering::Acquire) {
                 let now = support::committed(&bootstrap, &group, &remote, partitions);
                 if seen.last().is_none_or(|(_, last)| *last != now) {
                     seen.push((group_committed.elapsed().as_secs_f64(), now));
                 }
+                highs.push((
+                    group_committed.elapsed().as_secs_f64(),
+                    support::high_watermarks(&bootstrap, &remote),
+                ));
                 std::thread::sleep(Duration::from_millis(100));
             }
-            seen
+            (seen, highs)
         })
     };
     producer.join().unwrap();
@@ -473,14 +480,29 @@ fn survivor_syncs_groups(more: &str) {
         },
     );
     watching.store(false, std::sync::atomic::Ordering::Release);
-    let seen = watcher.join().unwrap();
+    let (seen, highs) = watcher.join().unwrap();
     let synced_after = seen
         .iter()
         .find(|(_, offsets)| *offsets == expected)
         .map(|(seconds, _)| *seconds)
         .unwrap();
+    // The first moment every remote partition held the record the group's offset translates
+    // to (the target offset is that record's): until then no exact sync is possible.
+    let data_after = highs
+        .iter()
+        .find(|(_, high)| {
+            high.len() == expected.len()
+                && high
+                    .iter()
+                    .zip(&expected)
+                    .all(|(high, offset)| offset.is_some_and(|offset| *high > offset))
+        })
+        .map_or(0.0, |(seconds, _)| *seconds);
     println!(
-        "failover ({mode}): group synced to its exact offsets {synced_after:.1} s after its commit (checkpoint interval 1 s); values seen: {:?}",
+        "failover ({mode}): group synced to its exact offsets {synced_after:.1} s after its commit, \
+         {:.1} s after the records it translates to were on the target ({data_after:.1} s after \
+         the commit; checkpoint interval 1 s); values seen: {:?}",
+        synced_after - data_after,
         seen.iter()
             .map(|(seconds, _)| format!("{seconds:.1}"))
             .collect::<Vec<_>>()
