@@ -28,19 +28,26 @@
 //!   worker from the stored positions (`replication::supervisor`): records may be copied twice,
 //!   never lost.
 //!
-//! Files: this one holds the loop, assignment, acknowledgements and the drain;
-//! `callbacks.rs` the rdkafka callbacks, `partitions.rs` the partition table, `dispositions.rs`
-//! what happens to a record after the chain answered (and the error policy), `refusals.rs`
-//! records the target refuses for good (the same policy),
-//! `offset_syncs.rs` MM2's offset syncs, `store.rs` storing and resuming from positions,
-//! `transactions.rs` exactly once, `faults.rs` fault injection for tests (debug builds).
+//! Files: this one holds the task's start and its loop (consume, hand on, produce);
+//! `assign.rs` follows the catalog (partitions assigned and unassigned), `acks.rs` applies
+//! delivery reports, `source_errors.rs` handles what the source consumer reports (out of range,
+//! a log that started again), `drain.rs` stops the task, `callbacks.rs` the rdkafka callbacks,
+//! `partitions.rs` the partition table, `dispositions.rs` what happens to a record after the
+//! chain answered (and the error policy), `refusals.rs` records the target refuses for good (the
+//! same policy), `offset_syncs.rs` MM2's offset syncs, `store.rs` storing and resuming from
+//! positions, `transactions.rs` exactly once, `faults.rs` fault injection for tests (debug
+//! builds).
 
+mod acks;
+mod assign;
 mod callbacks;
 mod dispositions;
+mod drain;
 mod faults;
 mod offset_syncs;
 mod partitions;
 mod refusals;
+mod source_errors;
 mod store;
 mod transactions;
 
@@ -54,22 +61,18 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
 
 use super::TaskContext;
-use super::assignment::task_of;
 use super::catalog::Catalog;
 use super::positions::PositionsError;
 use super::supervisor::{Backoff, Supervised};
 use super::tracker::TrackError;
 use crate::events::{At, CallsSeen, Events};
-use crate::mm2::translation::SyncRule;
 use crate::plugins::{ChainSpec, PackedBatch, RecordChain};
 use callbacks::{Ack, AckBuffer, AckContext, OffsetSyncContext, Opaque, SourceContext};
 use offset_syncs::OffsetSyncWriter;
-use partitions::{PartitionState, PartitionTable, TopicState};
-use refusals::{RecordParts, Refusal};
-use store::checked_resume;
+use partitions::PartitionTable;
+use refusals::RecordParts;
 use transactions::{FENCED_WAIT, RefusedRecord, Transactions};
 pub(crate) use transactions::{RefusedRecords, transactional_id};
 
@@ -673,423 +676,6 @@ impl Worker {
         }
     }
 
-    /// Applies the delivery reports collected since the last call.
-    fn process_acks(&mut self) -> Result<(), TaskError> {
-        {
-            let mut buffer = self.producer.context().buffer();
-            std::mem::swap(&mut buffer.acks, &mut self.scratch);
-            if !buffer.position_errors.is_empty() {
-                for error in buffer.position_errors.drain(..) {
-                    tracing::warn!(%error, "Storing a position failed; it is stored again.");
-                }
-                self.positions_dirty = true;
-            }
-        }
-        let now_ms = crate::metrics::now_ms();
-        let mut failure = None;
-        let mut refusals = Vec::new();
-        let mut acknowledged = 0;
-        for ack in self.scratch.drain(..) {
-            self.in_flight = self.in_flight.saturating_sub(1);
-            let Some(topic) = self.table.topic_mut(ack.index) else {
-                continue;
-            };
-            let Some(state) = topic.partitions.get_mut(&ack.partition) else {
-                continue;
-            };
-            if state.ignores_report(ack.offset) {
-                // Halted at or before it: no longer tracked, produced again on resume.
-                continue;
-            }
-            if let Some(error) = ack.error {
-                if refusals::is_refusal(&error) {
-                    refusals.push(Refusal {
-                        index: ack.index,
-                        partition: ack.partition,
-                        offset: ack.offset,
-                        dead_letter: ack.dead_letter,
-                        error,
-                    });
-                    continue;
-                }
-                self.delivery_errors.inc();
-                if failure.is_none() {
-                    failure = Some(TaskError::Delivery {
-                        target_topic: topic.remote.to_string(),
-                        partition: ack.partition,
-                        offset: ack.offset,
-                        source: Box::new(error),
-                    });
-                }
-                continue;
-            }
-            if let Err(source) = state.tracker.acknowledged(ack.offset) {
-                failure.get_or_insert(TaskError::Track {
-                    topic: topic.source.to_string(),
-                    partition: ack.partition,
-                    source,
-                });
-                continue;
-            }
-            if ack.dead_letter {
-                // Not a replicated record: no offset sync (the gap makes the next one due).
-                continue;
-            }
-            if let Some(syncs) = &mut self.syncs {
-                let urgent = state.sync.update(ack.offset, ack.downstream);
-                syncs.queue.acknowledged(
-                    ack.index,
-                    ack.partition,
-                    ack.offset,
-                    ack.downstream,
-                    urgent,
-                );
-            }
-            acknowledged += 1;
-            topic.records.inc();
-            topic.bytes.inc_by(ack.bytes as u64);
-            state.replicated(ack.timestamp, ack.value_bytes, now_ms);
-            if let Some(timestamp) = ack.timestamp {
-                self.latency
-                    .observe((now_ms - timestamp).max(0) as f64 / 1000.0);
-            }
-        }
-        faults::acknowledged(acknowledged, &self.producer);
-        if let Some(syncs) = &mut self.syncs {
-            let table = &self.table;
-            syncs.send_pending(|index| table.topic(index).map(|topic| &*topic.source));
-        }
-        if self.transactions.is_some() {
-            // The transaction is poisoned: remember the refused records for the next run.
-            for refusal in refusals {
-                let Some(topic) = self.table.topic(refusal.index) else {
-                    continue;
-                };
-                self.context.refused.remember(
-                    &topic.source,
-                    refusal.partition,
-                    RefusedRecord {
-                        offset: refusal.offset,
-                        dead_letter: refusal.dead_letter,
-                        error: refusal.error.clone(),
-                    },
-                );
-                failure.get_or_insert(TaskError::RefusedInTransaction {
-                    task: self.task,
-                    topic: topic.source.to_string(),
-                    partition: refusal.partition,
-                    offset: refusal.offset,
-                    source: Box::new(refusal.error),
-                });
-            }
-        } else {
-            for refusal in refusals {
-                if let Err(error) = self.apply_refusal(refusal, None) {
-                    failure.get_or_insert(error);
-                }
-            }
-        }
-        // The gauge is per flow and shared by its tasks: add this task's change, don't overwrite.
-        self.in_flight_gauge
-            .add(self.in_flight as i64 - self.in_flight_reported);
-        self.in_flight_reported = self.in_flight as i64;
-        failure.map_or(Ok(()), Err)
-    }
-
-    /// Follows the catalog: assigns the partitions this task owns that are not yet assigned and
-    /// unassigns those that left the catalog.
-    fn update_assignment(&mut self) -> Result<(), TaskError> {
-        let catalog = Arc::clone(&self.catalog.borrow_and_update());
-        let tasks = self.context.task_count;
-        let latest = self.context.start_latest;
-        let mut assign = TopicPartitionList::new();
-        let mut grown_remotes: Vec<Arc<str>> = Vec::new();
-        // Partitions whose source log started again: (topic index, partition, new start).
-        let mut rewound: Vec<(u32, i32, i64)> = Vec::new();
-        let mut wanted: HashMap<&str, Vec<i32>> = HashMap::new();
-        for mirrored in &catalog.topics {
-            for partition in 0..mirrored.partitions {
-                if task_of(&mirrored.source, partition, tasks) == self.task {
-                    wanted.entry(&mirrored.source).or_default().push(partition);
-                }
-            }
-        }
-        for mirrored in &catalog.topics {
-            let Some(partitions) = wanted.get(mirrored.source.as_ref()) else {
-                continue;
-            };
-            let index = self.topic_index(&mirrored.source, &mirrored.remote);
-            let Some(topic) = self.table.topic_mut(index) else {
-                continue;
-            };
-            for partition in partitions {
-                let state = topic
-                    .partitions
-                    .entry(*partition)
-                    .or_insert_with(|| PartitionState::new(self.context.flow.offset_lag_max));
-                if state.assigned() {
-                    continue;
-                }
-                let stored = self
-                    .start_positions
-                    .get(&(mirrored.source.to_string(), *partition));
-                // Where this task stopped (the topic left the catalog and came back), else the
-                // stored position: checked against the source log either way.
-                let next = state.next_offset.or(stored.map(|last| last + 1));
-                let start = match next {
-                    Some(next) => {
-                        let resume = checked_resume(
-                            &self.consumer,
-                            &self.events,
-                            &mirrored.source,
-                            *partition,
-                            next,
-                        );
-                        if state.next_offset.is_some_and(|next| resume < next) {
-                            rewound.push((index, *partition, resume));
-                        } else {
-                            state.next_offset = Some(resume);
-                        }
-                        Offset::Offset(resume)
-                    }
-                    None if latest => Offset::End,
-                    None => Offset::Beginning,
-                };
-                if let Some(last) = stored {
-                    state.stored.get_or_insert(*last);
-                }
-                assign
-                    .add_partition_offset(&mirrored.source, *partition, start)
-                    .map_err(|source| TaskError::Assign {
-                        task: self.task,
-                        source: Box::new(source),
-                    })?;
-                let metrics = &self.context.metrics;
-                state.assign(
-                    metrics.partition_lag_series(self.events.flow(), &mirrored.source, *partition),
-                    metrics.mm2.source_series(
-                        self.context.flow.source.as_str(),
-                        self.context.flow.target.as_str(),
-                        &mirrored.remote,
-                        *partition,
-                    ),
-                );
-                if grown_remotes.last() != Some(&mirrored.remote) {
-                    grown_remotes.push(Arc::clone(&mirrored.remote));
-                }
-                tracing::info!(topic = %mirrored.source, partition, ?start, "Partition assigned.");
-            }
-        }
-        let mut unassign = TopicPartitionList::new();
-        for topic in self.table.topics_mut() {
-            let wanted_partitions = wanted.get(topic.source.as_ref());
-            for (partition, state) in &mut topic.partitions {
-                if state.assigned()
-                    && !wanted_partitions.is_some_and(|list| list.contains(partition))
-                {
-                    unassign.add_partition(&topic.source, *partition);
-                    state.unassign();
-                    tracing::info!(topic = %topic.source, partition, "Partition unassigned.");
-                }
-            }
-        }
-        if unassign.count() > 0 {
-            self.consumer
-                .incremental_unassign(&unassign)
-                .map_err(|source| TaskError::Assign {
-                    task: self.task,
-                    source: Box::new(source),
-                })?;
-        }
-        // The producer learns of new remote partitions only at its next metadata refresh (every
-        // few minutes) and holds records for them until then; ask now.
-        for remote in grown_remotes {
-            if let Err(error) = self
-                .producer
-                .client()
-                .fetch_metadata(Some(&remote), crate::kafka::REQUEST_TIMEOUT)
-            {
-                tracing::warn!(%error, topic = %remote, "Refreshing remote topic metadata failed.");
-            }
-        }
-        for (index, partition, start) in rewound {
-            self.restart_log(index, partition, start)?;
-        }
-        if assign.count() > 0 {
-            self.consumer
-                .incremental_assign(&assign)
-                .map_err(|source| TaskError::Assign {
-                    task: self.task,
-                    source: Box::new(source),
-                })?;
-        }
-        Ok(())
-    }
-
-    /// Handles an error the source consumer reported: an out-of-range fetch moves the
-    /// partitions concerned in place ([`Worker::reset_out_of_range`]); a transport error of a
-    /// source broker (restarting, unreachable, leadership moving) is retried by librdkafka
-    /// itself, so the loop goes on; any other error stops the task.
-    fn consumer_error(&mut self, error: KafkaError) -> Result<(), TaskError> {
-        use RDKafkaErrorCode as Code;
-        match error.rdkafka_error_code() {
-            Some(Code::AutoOffsetReset) => self.reset_out_of_range(error),
-            Some(
-                Code::BrokerTransportFailure
-                | Code::AllBrokersDown
-                | Code::OperationTimedOut
-                | Code::RequestTimedOut
-                | Code::NetworkException
-                | Code::LeaderNotAvailable
-                | Code::NotLeaderForPartition
-                | Code::PreferredLeaderNotAvailable,
-            ) => {
-                tracing::warn!(%error, "The source reported a transient error; fetching goes on.");
-                Ok(())
-            }
-            _ => Err(TaskError::Consume {
-                task: self.task,
-                source: Box::new(error),
-            }),
-        }
-    }
-
-    /// The source refused a fetch as out of range (`auto.offset.reset=error`: librdkafka never
-    /// moves a position by itself). Each assigned partition whose next offset the log no
-    /// longer holds moves as at a resume ([`checked_resume`]), in place (assigned again at the
-    /// new offset). When none does, the
-    /// error is not understood and stops the task (it resumes with back-off).
-    fn reset_out_of_range(&mut self, error: KafkaError) -> Result<(), TaskError> {
-        let mut moves: Vec<(u32, i32, Arc<str>, i64, i64)> = Vec::new();
-        for (index, topic) in (0u32..).zip(self.table.topics()) {
-            for (partition, state) in &topic.partitions {
-                let Some(next) = state.next_offset.filter(|_| state.assigned()) else {
-                    continue;
-                };
-                let resume = checked_resume(
-                    &self.consumer,
-                    &self.events,
-                    &topic.source,
-                    *partition,
-                    next,
-                );
-                if resume != next {
-                    moves.push((index, *partition, Arc::clone(&topic.source), next, resume));
-                }
-            }
-        }
-        if moves.is_empty() {
-            return Err(TaskError::Consume {
-                task: self.task,
-                source: Box::new(error),
-            });
-        }
-        for (index, partition, topic, next, resume) in moves {
-            if resume < next {
-                self.restart_log(index, partition, resume)?;
-            } else if let Some(state) = self
-                .table
-                .topic_mut(index)
-                .and_then(|topic| topic.partitions.get_mut(&partition))
-            {
-                state.next_offset = Some(resume);
-            }
-            // A seek is refused in the partition's error state; assigning it again is not.
-            let mut list = TopicPartitionList::new();
-            list.add_partition(&topic, partition);
-            let assign_error = |source| TaskError::Assign {
-                task: self.task,
-                source: Box::new(source),
-            };
-            self.consumer
-                .incremental_unassign(&list)
-                .map_err(assign_error)?;
-            let mut list = TopicPartitionList::new();
-            list.add_partition_offset(&topic, partition, Offset::Offset(resume))
-                .map_err(assign_error)?;
-            self.consumer
-                .incremental_assign(&list)
-                .map_err(assign_error)?;
-        }
-        Ok(())
-    }
-
-    /// The source log of `partition` of topic `index` started again at `start`: waits until
-    /// the target acknowledged every record of the old log in flight (bounded by the drain
-    /// timeout), then tracks the partition afresh.
-    fn restart_log(&mut self, index: u32, partition: i32, start: i64) -> Result<(), TaskError> {
-        let deadline = Instant::now() + DRAIN_TIMEOUT;
-        loop {
-            let Some(state) = self
-                .table
-                .topic_mut(index)
-                .and_then(|topic| topic.partitions.get_mut(&partition))
-            else {
-                return Ok(());
-            };
-            let in_flight = state.tracker.in_flight();
-            if in_flight == 0 {
-                state.restart_log(self.context.flow.offset_lag_max, start);
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(TaskError::Rewound {
-                    partition,
-                    in_flight,
-                });
-            }
-            self.producer.poll(Duration::from_millis(10));
-            self.process_acks()?;
-        }
-    }
-
-    fn topic_index(&mut self, source: &Arc<str>, remote: &Arc<str>) -> u32 {
-        if let Some(index) = self.table.index(source) {
-            // A policy swapped with `force` renamed the remote topic: later records go to the
-            // new name; deliveries still in flight to the old one keep their mapping.
-            if let Some(topic) = self.table.topic_mut(index)
-                && topic.remote != *remote
-            {
-                tracing::warn!(topic = %source, from = %topic.remote, to = %remote,
-                    "Remote topic renamed by a forced policy swap; copying on under the new name.");
-                topic.remote = Arc::clone(remote);
-                for state in topic.partitions.values_mut() {
-                    // The next record starts a new offset-sync run in the new topic.
-                    state.sync = SyncRule::new(self.context.flow.offset_lag_max);
-                }
-                self.route_deliveries(remote, index);
-            }
-            return index;
-        }
-        let metrics = &self.context.metrics;
-        let flow = self.events.flow();
-        let index = self.table.add(TopicState {
-            source: Arc::clone(source),
-            remote: Arc::clone(remote),
-            partitions: HashMap::new(),
-            records: metrics
-                .records_replicated
-                .with_label_values(&[flow, source.as_ref()]),
-            bytes: metrics
-                .bytes_replicated
-                .with_label_values(&[flow, source.as_ref()]),
-            dropped: metrics
-                .records_dropped
-                .with_label_values(&[flow, source.as_ref()]),
-        });
-        self.route_deliveries(remote, index);
-        index
-    }
-
-    /// Delivery reports for `remote` belong to topic `index`.
-    fn route_deliveries(&self, remote: &Arc<str>, index: u32) {
-        self.producer
-            .context()
-            .buffer()
-            .indexes
-            .insert(Arc::clone(remote), index);
-    }
-
     fn update_lag(&self) {
         for topic in self.table.topics() {
             for (partition, state) in &topic.partitions {
@@ -1107,104 +693,5 @@ impl Worker {
                 }
             }
         }
-    }
-
-    /// Waits for in-flight records, then stores positions and waits for those writes; exactly
-    /// once, commits the open transaction after a `clean` run and aborts it otherwise.
-    fn drain(&mut self, clean: bool) {
-        if self.transactions.is_some() {
-            self.end_transactions(clean);
-            self.context
-                .refused
-                .give_back(std::mem::take(&mut self.refused));
-        } else {
-            self.drain_at_least_once();
-        }
-        self.leave();
-    }
-
-    /// Waits for in-flight records, then stores positions and waits for those writes (with a
-    /// fresh producer when the task's producer hit a fatal error).
-    fn drain_at_least_once(&mut self) {
-        let deadline = Instant::now() + DRAIN_TIMEOUT;
-        while self.in_flight > 0 && Instant::now() < deadline {
-            self.producer.poll(Duration::from_millis(10));
-            if let Err(error) = self.process_acks() {
-                tracing::warn!(error = %crate::error_chain(&error), "Delivery failed while draining.");
-            }
-        }
-        self.replace_dead_producer();
-        let syncs_timeout = deadline
-            .saturating_duration_since(Instant::now())
-            .max(POSITIONS_FLUSH_MIN);
-        if let Err(error) = self.store_positions(syncs_timeout) {
-            tracing::warn!(error = %crate::error_chain(&error),
-                "Positions are not stored past unacknowledged offset syncs; the next owner re-copies the difference.");
-        }
-        // Position writes get what is left of the drain deadline, and at least 2 s.
-        let flush_timeout = deadline
-            .saturating_duration_since(Instant::now())
-            .max(POSITIONS_FLUSH_MIN);
-        if let Err(error) = self.producer.flush(flush_timeout) {
-            tracing::warn!(%error, "Positions may not all be stored; the next owner re-copies the difference.");
-        }
-        if let Err(error) = self.process_acks() {
-            tracing::warn!(error = %crate::error_chain(&error), "Delivery failed while draining.");
-        }
-    }
-
-    /// Replaces a producer that hit a fatal error (it refuses every write, positions too) with a
-    /// fresh one, so that the positions acknowledged before the error are still stored; they
-    /// are all written again (`positions_dirty`). At least once only: a fenced transactional
-    /// producer must stay silent.
-    fn replace_dead_producer(&mut self) {
-        let Some((code, reason)) = self.producer.client().fatal_error() else {
-            return;
-        };
-        let fresh = crate::kafka::target_producer(&self.context.target, None).create_with_context(
-            AckContext {
-                positions_topic: self.context.positions_topic.clone(),
-                buffer: Mutex::new(AckBuffer::default()),
-            },
-        );
-        match fresh {
-            Ok(fresh) => {
-                tracing::warn!(task = self.task, %reason, ?code,
-                    "The target producer hit a fatal error; positions are stored with a fresh producer.");
-                self.producer = fresh;
-                self.positions_dirty = true;
-            }
-            Err(error) => {
-                tracing::warn!(task = self.task, %reason, %error,
-                    "The target producer hit a fatal error and a fresh one cannot be created; the next owner re-copies what was not stored.");
-            }
-        }
-    }
-
-    /// Takes this task's share out of the flow's gauges and halts as it stops.
-    fn leave(&mut self) {
-        // Whatever was not acknowledged leaves this task; take it out of the flow's gauge.
-        self.in_flight_gauge.sub(self.in_flight_reported);
-        self.in_flight_reported = 0;
-        // Halted partitions leave this task too; their next owner halts them again if the
-        // plugin still fails.
-        self.partitions_halted
-            .sub(i64::try_from(self.table.halted_count()).unwrap_or(0));
-        for topic in self.table.topics() {
-            for (partition, state) in &topic.partitions {
-                if state.halted {
-                    self.context.halts.cleared(&topic.source, *partition);
-                }
-            }
-        }
-        // And so do its open breakers: the chain ends with the task.
-        Events::breakers_open(&self.breakers_open, 0, &mut self.breakers_reported);
-        let positions_failed = self.positions_dirty;
-        tracing::info!(
-            task = self.task,
-            in_flight = self.in_flight,
-            positions_failed,
-            "Task drained."
-        );
     }
 }
