@@ -386,7 +386,7 @@ impl Leader {
 
 /// Admin clients of one cluster for group calls, each with its own connection to the group
 /// coordinators, which answer the requests of one connection one after another
-/// ([`ffi::list_group_offsets`] spreads the groups over them).
+/// ([`crate::kafka::ffi::list_group_offsets`] spreads the groups over them).
 struct Admins {
     first: Admin,
     more: Vec<Admin>,
