@@ -721,11 +721,20 @@ fn issue_10_a_fatal_producer_error_still_stores_what_was_acknowledged() {
     );
     let total = i64::from(partitions) * per_partition as i64;
     let mut comparison = support::compare(&[], partitions, per_partition);
+    // When the fault showed in the log, and when the restarted task had started.
+    let (mut fault_seen, mut restarted) = (None, None);
     support::wait_until(
         Duration::from_secs(120),
         "every record is on the target",
         || {
             ferry.assert_running();
+            let log = ferry.log_text();
+            if fault_seen.is_none() && log.contains("Fault injection") {
+                fault_seen = Some(Instant::now());
+            }
+            if restarted.is_none() && log.matches("Task started.").count() >= 2 {
+                restarted = Some(Instant::now());
+            }
             if support::record_count(&clusters.b, &remote) < total {
                 return false;
             }
@@ -747,9 +756,14 @@ fn issue_10_a_fatal_producer_error_still_stores_what_was_acknowledged() {
         log.contains("hit a fatal error: test_fatal_error: fault injection"),
         "the task did not say its producer died:\n{log}"
     );
+    let stalled = match (fault_seen, restarted) {
+        (Some(fault), Some(restart)) => format!("{:.1?}", restart.saturating_duration_since(fault)),
+        _ => "not seen".to_owned(),
+    };
     println!(
         "fatal producer error after {fatal_after} acknowledged: expected {} received {} lost {} \
-         duplicates {} (at most {max_in_flight} allowed: the records in flight at the error)",
+         duplicates {} (at most {max_in_flight} allowed: the records in flight at the error); \
+         the task copied nothing from the error until its restart, {stalled} later",
         comparison.expected, comparison.received, comparison.lost, comparison.duplicates
     );
     assert_eq!(comparison.lost, 0, "{comparison:?}\n{log}");
