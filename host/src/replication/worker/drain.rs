@@ -2,12 +2,10 @@
 //! fresh producer if the task's one died), or the open transaction committed or aborted
 //! (exactly once); then the task's share taken out of the flow's gauges.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rdkafka::producer::Producer;
 
-use super::callbacks::{AckBuffer, AckContext};
 use super::{DRAIN_TIMEOUT, POSITIONS_FLUSH_MIN, Worker};
 use crate::events::Events;
 
@@ -64,13 +62,7 @@ impl Worker {
         let Some((code, reason)) = self.producer.client().fatal_error() else {
             return;
         };
-        let fresh = crate::kafka::target_producer(&self.context.target, None).create_with_context(
-            AckContext {
-                positions_topic: self.context.positions_topic.clone(),
-                buffer: Mutex::new(AckBuffer::default()),
-            },
-        );
-        match fresh {
+        match super::task_producer(&self.context, None) {
             Ok(fresh) => {
                 tracing::warn!(task = self.task, %reason, ?code,
                     "The target producer hit a fatal error; positions are stored with a fresh producer.");

@@ -58,7 +58,7 @@ use std::time::{Duration, Instant};
 
 use prometheus::{Histogram, IntCounter, IntGauge};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
@@ -272,6 +272,20 @@ impl TaskHandle {
     }
 }
 
+/// The target producer of a task of `context`'s flow, its delivery reports collected for the
+/// worker ([`AckContext`]); transactional with a `transactional_id` (exactly once).
+fn task_producer(
+    context: &TaskContext,
+    transactional_id: Option<&str>,
+) -> KafkaResult<BaseProducer<AckContext>> {
+    crate::kafka::target_producer(&context.target, transactional_id).create_with_context(
+        AckContext {
+            positions_topic: context.positions_topic.clone(),
+            buffer: Mutex::new(AckBuffer::default()),
+        },
+    )
+}
+
 struct Worker {
     context: Arc<TaskContext>,
     task: u32,
@@ -339,13 +353,7 @@ impl Worker {
                 .create_with_context(SourceContext)
                 .map_err(client_error)?;
         let transactional_id = exactly_once.then(|| transactional_id(&context.flow.group_id, task));
-        let producer: BaseProducer<AckContext> =
-            crate::kafka::target_producer(&context.target, transactional_id.as_deref())
-                .create_with_context(AckContext {
-                    positions_topic: context.positions_topic.clone(),
-                    buffer: Mutex::new(AckBuffer::default()),
-                })
-                .map_err(client_error)?;
+        let producer = task_producer(context, transactional_id.as_deref()).map_err(client_error)?;
         let flow = context.flow.id.to_string();
         let metrics = &context.metrics;
         let syncs = match &context.offset_syncs {
