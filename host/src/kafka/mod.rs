@@ -8,7 +8,7 @@
 //! role table does not set the key, except for the keys the host owns for correctness (offset
 //! storage, idempotence, group membership), which are always the host's. Every client of the
 //! host is created from one of these builders (`admin.rs` builds its client with [`admin_client`];
-//! `ffi.rs` works on an admin client's handle).
+//! `ffi/` works on an admin client's handle).
 
 mod admin;
 pub(crate) mod ffi;
