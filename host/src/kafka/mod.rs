@@ -12,6 +12,7 @@
 
 mod admin;
 pub(crate) mod ffi;
+mod producer;
 pub(crate) mod resources;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +24,7 @@ use rdkafka::error::{KafkaResult, RDKafkaErrorCode};
 use crate::config::{ClientRole, Cluster};
 
 pub(crate) use admin::{AUTO_REPLICATION, Admin, AdminCallError, Replication};
+pub(crate) use producer::WakingProducer;
 
 /// How long a metadata or admin request may take before it is reported as failed.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);

@@ -60,7 +60,7 @@ use prometheus::{Histogram, IntCounter, IntGauge};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseRecord, Producer};
 
 use super::TaskContext;
 use super::catalog::Catalog;
@@ -68,6 +68,7 @@ use super::positions::PositionsError;
 use super::supervisor::{Backoff, Supervised};
 use super::tracker::TrackError;
 use crate::events::{At, CallsSeen, Events};
+use crate::kafka::WakingProducer;
 use crate::plugins::{ChainSpec, PackedBatch, RecordChain};
 use callbacks::{Ack, AckBuffer, AckContext, OffsetSyncContext, Opaque, SourceContext};
 use offset_syncs::OffsetSyncWriter;
@@ -277,13 +278,13 @@ impl TaskHandle {
 fn task_producer(
     context: &TaskContext,
     transactional_id: Option<&str>,
-) -> KafkaResult<BaseProducer<AckContext>> {
-    crate::kafka::target_producer(&context.target, transactional_id).create_with_context(
-        AckContext {
+) -> KafkaResult<WakingProducer<AckContext>> {
+    crate::kafka::target_producer(&context.target, transactional_id)
+        .create_with_context(AckContext {
             positions_topic: context.positions_topic.clone(),
             buffer: Mutex::new(AckBuffer::default()),
-        },
-    )
+        })
+        .and_then(WakingProducer::new)
 }
 
 struct Worker {
@@ -294,7 +295,7 @@ struct Worker {
     stop: Arc<AtomicBool>,
     events: Events,
     consumer: Arc<BaseConsumer<SourceContext>>,
-    producer: BaseProducer<AckContext>,
+    producer: WakingProducer<AckContext>,
     catalog: tokio::sync::watch::Receiver<Arc<Catalog>>,
     /// Positions stored when the task started, by (source topic, partition).
     start_positions: HashMap<(String, i32), i64>,
@@ -362,6 +363,7 @@ impl Worker {
                 location.topic.clone(),
                 crate::kafka::offset_sync_producer(&location.cluster)
                     .create_with_context(OffsetSyncContext::default())
+                    .and_then(WakingProducer::new)
                     .map_err(client_error)?,
                 metrics.offset_syncs_written.with_label_values(&[&flow]),
             )),

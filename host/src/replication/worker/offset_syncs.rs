@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use prometheus::IntCounter;
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseRecord, Producer};
 
 use super::callbacks::OffsetSyncContext;
+use crate::kafka::WakingProducer;
 use crate::mm2::records::OffsetSync;
 
 /// One sync to write: (topic index, partition, upstream offset, downstream offset).
@@ -69,7 +70,7 @@ impl OffsetSyncQueue {
 pub(super) struct OffsetSyncWriter {
     /// The offset-syncs topic.
     pub(super) topic: String,
-    producer: BaseProducer<OffsetSyncContext>,
+    producer: WakingProducer<OffsetSyncContext>,
     /// What is due.
     pub(super) queue: OffsetSyncQueue,
     /// Whether syncs were written since the last flush.
@@ -83,7 +84,7 @@ impl OffsetSyncWriter {
     /// A writer on `producer` to `topic`, counting into `written`.
     pub(super) fn new(
         topic: String,
-        producer: BaseProducer<OffsetSyncContext>,
+        producer: WakingProducer<OffsetSyncContext>,
         written: IntCounter,
     ) -> OffsetSyncWriter {
         OffsetSyncWriter {
