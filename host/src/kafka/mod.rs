@@ -8,7 +8,8 @@
 //! role table does not set the key, except for the keys the host owns for correctness (offset
 //! storage, idempotence, group membership), which are always the host's. Every client of the
 //! host is created from one of these builders (`admin.rs` builds its client with [`admin_client`];
-//! `ffi/` works on an admin client's handle).
+//! `ffi/` works on an admin client's handle). `producer.rs` wraps the tasks' producers so that
+//! their waits for delivery reports end when a report arrives ([`WakingProducer`]).
 
 mod admin;
 pub(crate) mod ffi;
