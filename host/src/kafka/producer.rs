@@ -120,3 +120,51 @@ impl<C: ProducerContext + 'static> Deref for WakingProducer<C> {
         &self.producer
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use rdkafka::ClientConfig;
+    use rdkafka::ClientContext;
+    use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext};
+
+    use super::WakingProducer;
+
+    #[derive(Default)]
+    struct Counting(AtomicUsize);
+
+    impl ClientContext for Counting {}
+
+    impl ProducerContext for Counting {
+        type DeliveryOpaque = ();
+
+        fn delivery(&self, _: &DeliveryResult<'_>, (): ()) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// No broker listens on 127.0.0.1:1, so the record's report is its timeout, 300 ms after it
+    /// was sent: `flush` must serve it (the callback ran) and return, and the wake-up must have
+    /// fired for it.
+    #[test]
+    fn flush_serves_the_reports_that_arrive_and_the_wake_up_fires() {
+        let producer = ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:1")
+            .set("message.timeout.ms", "300")
+            .create_with_context(Counting::default())
+            .and_then(WakingProducer::new)
+            .expect("a producer needs no broker to be created");
+        producer
+            .send(BaseRecord::<(), [u8], ()>::to("t").payload(&b"record"[..]))
+            .map_err(|(error, _)| error)
+            .expect("queued");
+        assert_eq!(producer.in_flight_count(), 1);
+        producer
+            .flush(std::time::Duration::from_secs(30))
+            .expect("the report (a timeout) arrives long before 30 s");
+        assert_eq!(producer.context().0.load(Ordering::Relaxed), 1, "served");
+        assert_eq!(producer.in_flight_count(), 0);
+        assert!(producer.waker.arrivals() >= 1, "the callback fired");
+    }
+}

@@ -5,13 +5,13 @@
 //! request); a wake-up when a producer's delivery reports arrive ([`ReportWaker`]); and, in
 //! debug builds, a fabricated fatal producer error for tests ([`inject_fatal_error`]).
 //!
-//! The calls are split by what they touch: `acls.rs`, `configs.rs` (topic configs),
-//! `groups.rs` (consumer groups and their offsets) and `wakeup.rs` (a producer's main queue);
-//! this file holds the pattern they share,
-//! the guards and the two calls that are no admin request.
+//! The calls are split by what they touch: `acls.rs`, `configs.rs` (topic configs) and
+//! `groups.rs` (consumer groups and their offsets); this file holds the pattern they share,
+//! the guards and the two calls that are no admin request. `wakeup.rs` is no request either: a
+//! callback hooked on a producer's main queue.
 //!
 //! One of the host's two reviewed places with `unsafe` code (the other loads precompiled
-//! plugins, `plugins/engine.rs`). Every call follows one pattern
+//! plugins, `plugins/engine.rs`). Every admin call follows one pattern
 //! ([`request`]): a private result queue (`rd_kafka_queue_new`), admin options with a request
 //! timeout, the request, one `rd_kafka_queue_poll` for its result event, and owned Rust values
 //! copied out of the event before it is destroyed. Every librdkafka object is held by a guard

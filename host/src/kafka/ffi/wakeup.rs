@@ -96,8 +96,13 @@ impl ReportWaker {
     }
 
     /// Blocks until an event arrives after `seen` (an [`ReportWaker::arrivals`] count) or
-    /// `timeout` passes.
+    /// `timeout` passes; at once while events are waiting (the callback fires only when the
+    /// queue was empty, so a queue left non-empty would otherwise sleep out the timeout).
     pub(crate) fn wait(&self, seen: u64, timeout: Duration) {
+        // Before taking the mutex: librdkafka's queue lock is never taken under it.
+        if self.waiting() > 0 {
+            return;
+        }
         let signal = self.signal();
         let arrivals = signal
             .arrivals
