@@ -206,7 +206,7 @@ fn defaults() {
     assert_eq!(flow.commit_interval, Duration::from_secs(1));
     assert!(flow.heartbeats_replication);
     assert_eq!(flow.group_id, "ferry.a-b");
-    assert_eq!(flow.max_in_flight, 10_000);
+    assert_eq!(flow.max_in_flight, 2_000);
 }
 
 #[test]
