@@ -193,7 +193,8 @@ pub struct FlowConfig {
     #[serde(default)]
     pub exactly_once: bool,
     /// With `exactly_once`, how often a task commits its transaction (records become visible
-    /// to `read_committed` readers then), as a humantime duration. Default `"100ms"`.
+    /// to `read_committed` readers then), as a humantime duration. Default `"100ms"`. A task
+    /// behind its source commits by age only every 1 s (or this, if longer) until it caught up.
     #[serde(default = "default_transaction_interval")]
     pub transaction_interval: String,
     /// With `exactly_once`, the most records one transaction holds before it is committed

@@ -146,12 +146,15 @@ mod tests {
 
     /// No broker listens on 127.0.0.1:1, so the record's report is its timeout, 300 ms after it
     /// was sent: `flush` must serve it (the callback ran) and return, and the wake-up must have
-    /// fired for it.
+    /// fired for it. The failed connection's error events count as in flight too (librdkafka's
+    /// `outq_len`) until served; the reconnect back-off keeps new ones out of the test's second.
     #[test]
     fn flush_serves_the_reports_that_arrive_and_the_wake_up_fires() {
         let producer = ClientConfig::new()
             .set("bootstrap.servers", "127.0.0.1:1")
             .set("message.timeout.ms", "300")
+            .set("reconnect.backoff.ms", "10000")
+            .set("reconnect.backoff.max.ms", "10000")
             .create_with_context(Counting::default())
             .and_then(WakingProducer::new)
             .expect("a producer needs no broker to be created");
@@ -159,7 +162,7 @@ mod tests {
             .send(BaseRecord::<(), [u8], ()>::to("t").payload(&b"record"[..]))
             .map_err(|(error, _)| error)
             .expect("queued");
-        assert_eq!(producer.in_flight_count(), 1);
+        assert!(producer.in_flight_count() >= 1, "the record is in flight");
         producer
             .flush(std::time::Duration::from_secs(30))
             .expect("the report (a timeout) arrives long before 30 s");

@@ -494,7 +494,7 @@ impl Worker {
             self.producer.poll(wait);
             self.process_acks()?;
             if let Some(transactions) = &self.transactions {
-                if transactions.due() {
+                if transactions.due(|| self.behind()) {
                     self.commit_due_transaction()?;
                 }
             } else if last_store.elapsed() >= self.context.flow.commit_interval {
@@ -684,6 +684,30 @@ impl Worker {
             topic: topic.to_owned(),
             partition,
         }
+    }
+
+    /// The records this task has yet to read: its partitions' high watermarks (as librdkafka
+    /// last saw them in a fetch response) less their next offsets, summed. Exactly once this
+    /// counts an open source transaction's records too, which the task cannot read yet; the
+    /// transaction it stretches is still bounded by `BEHIND_MAX_AGE`.
+    fn behind(&self) -> u64 {
+        let mut behind = 0;
+        for topic in self.table.topics() {
+            for (partition, state) in &topic.partitions {
+                let (Some(next), Some(high)) = (
+                    state.next_offset,
+                    crate::kafka::ffi::cached_high_watermark(
+                        self.consumer.client(),
+                        &topic.source,
+                        *partition,
+                    ),
+                ) else {
+                    continue;
+                };
+                behind += u64::try_from(high - next).unwrap_or(0);
+            }
+        }
+        behind
     }
 
     fn update_lag(&self) {

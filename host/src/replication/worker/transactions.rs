@@ -8,7 +8,12 @@
 //! transaction, so a position is stored exactly when the records before it become visible.
 //!
 //! A transaction is committed every `transaction_interval` or `transaction_records` records
-//! handed on, whichever comes first ([`Worker::commit_transaction`]):
+//! handed on, whichever comes first ([`Worker::commit_transaction`]); but a task that is behind
+//! its source (more records to read than its transaction holds) lets the transaction grow up to
+//! [`BEHIND_MAX_AGE`] before it commits by age ([`Transactions::due`]): each commit stalls the
+//! task's copy for its round trips, so catching up in small transactions would copy at a
+//! fraction of at-least-once's rate, while a caught-up task keeps the short interval's latency.
+//! The commit itself:
 //! 1. flush: every record of the transaction is acknowledged, and the acknowledgements move the
 //!    partitions' trackers and queue their offset syncs;
 //! 2. the offset syncs are written and acknowledged (on the source cluster by default, outside
@@ -37,6 +42,10 @@ use rdkafka::producer::Producer;
 
 use super::{DRAIN_TIMEOUT, POSITIONS_FLUSH_MIN, TaskError, Worker};
 
+/// How old a transaction of a task that is behind its source may grow before it is committed
+/// by age (never less than `transaction_interval`): 1 s, at most 10 commits per second and task
+/// while catching up, far below the transaction timeout.
+pub(super) const BEHIND_MAX_AGE: Duration = Duration::from_secs(1);
 /// How often a running task's commit, waiting for its records, looks at the stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(100);
 /// How long `init_transactions` (fencing the previous owner) may take.
@@ -76,11 +85,19 @@ impl Transactions {
         self.records += 1;
     }
 
-    /// Whether the open transaction is due for commit: it holds records and is
-    /// `transaction_interval` old, or it holds `transaction_records`.
-    pub(super) fn due(&self) -> bool {
-        self.records >= self.max_records
-            || (self.records > 0 && self.opened.elapsed() >= self.interval)
+    /// Whether the open transaction is due for commit: it holds `transaction_records`; or it
+    /// holds records, is `transaction_interval` old, and either the task is not behind (what
+    /// `behind` counts, the records it has yet to read, is no more than the transaction holds)
+    /// or it is [`BEHIND_MAX_AGE`] old. `behind` is asked only when the interval has passed.
+    pub(super) fn due(&self, behind: impl FnOnce() -> u64) -> bool {
+        if self.records >= self.max_records {
+            return true;
+        }
+        if self.records == 0 {
+            return false;
+        }
+        let age = self.opened.elapsed();
+        age >= self.interval && (age >= BEHIND_MAX_AGE || behind() <= self.records as u64)
     }
 
     fn began(&mut self) {
@@ -282,17 +299,42 @@ mod tests {
 
     #[test]
     fn a_transaction_is_due_by_age_or_size_and_never_empty() {
+        let caught_up = || 0;
         let mut transactions = Transactions::new(Duration::ZERO, 3);
-        assert!(!transactions.due(), "an empty transaction is never due");
+        assert!(
+            !transactions.due(caught_up),
+            "an empty transaction is never due"
+        );
         transactions.handed_on();
-        assert!(transactions.due(), "old enough");
+        assert!(transactions.due(caught_up), "old enough");
         let mut transactions = Transactions::new(Duration::from_secs(3600), 2);
         transactions.handed_on();
-        assert!(!transactions.due());
+        assert!(!transactions.due(caught_up));
         transactions.handed_on();
-        assert!(transactions.due(), "full");
+        assert!(transactions.due(|| 1_000_000), "full, however far behind");
         transactions.began();
-        assert!(!transactions.due());
+        assert!(!transactions.due(caught_up));
+    }
+
+    #[test]
+    fn a_task_behind_its_source_commits_by_age_only_after_the_longer_wait() {
+        let mut transactions = Transactions::new(Duration::ZERO, 100);
+        transactions.handed_on();
+        transactions.handed_on();
+        assert!(
+            transactions.due(|| 2),
+            "no further behind than the transaction holds"
+        );
+        assert!(!transactions.due(|| 3), "behind: the transaction grows");
+        transactions.opened = Instant::now() - BEHIND_MAX_AGE;
+        assert!(transactions.due(|| 3), "but no older than BEHIND_MAX_AGE");
+        let mut transactions = Transactions::new(Duration::from_secs(3600), 100);
+        transactions.handed_on();
+        transactions.opened = Instant::now() - BEHIND_MAX_AGE;
+        assert!(
+            !transactions.due(|| unreachable!("asked before the interval passed")),
+            "never before transaction_interval"
+        );
     }
 
     #[test]
