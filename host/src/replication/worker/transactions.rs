@@ -43,8 +43,8 @@ use rdkafka::producer::Producer;
 use super::{DRAIN_TIMEOUT, POSITIONS_FLUSH_MIN, TaskError, Worker};
 
 /// How old a transaction of a task that is behind its source may grow before it is committed
-/// by age (never less than `transaction_interval`): 1 s, at most 10 commits per second and task
-/// while catching up, far below the transaction timeout.
+/// by age (never less than `transaction_interval`): 1 s, so a task catching up still makes
+/// its records visible at least once a second, far within the transaction timeout.
 pub(super) const BEHIND_MAX_AGE: Duration = Duration::from_secs(1);
 /// How often a running task's commit, waiting for its records, looks at the stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(100);
