@@ -463,8 +463,9 @@ fn default_transaction_interval() -> String {
     "100ms".to_owned()
 }
 
-/// 10000 records: under full load (about 11 000 records of 1 KiB per second and task on the
-/// development VM) a transaction then commits on `transaction_interval` rather than on count.
+/// 10000 records: a task catching up on the development VM (14 000 to 19 000 records of 1 KiB
+/// per second) fills it in 0.55 to 0.75 s, within the 1 s a behind task's transaction may last; a
+/// caught-up task commits on `transaction_interval` long before it (docs/performance.md 6g).
 fn default_transaction_records() -> i64 {
     10_000
 }

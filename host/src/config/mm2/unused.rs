@@ -130,7 +130,7 @@ fn known_reason(name: &str) -> Option<&'static str> {
             "single message transforms are not supported"
         }
         _ if prefixed(&["transaction.boundary", "exactly.once."]) => {
-            "ferry commits each task's transaction every 100 ms or 10000 records (`transaction_interval`, `transaction_records` in ferry.toml)"
+            "ferry commits each task's transaction every 100 ms (1 s while it catches up) or 10000 records (`transaction_interval`, `transaction_records` in ferry.toml)"
         }
         _ if prefixed(&["topic.creation."]) => "ferry creates target topics from the source topics",
         _ if prefixed(&["errors.", "tasks.max.enforce", "config.action.reload"]) => {

@@ -72,7 +72,7 @@ use crate::kafka::WakingProducer;
 use crate::plugins::{ChainSpec, PackedBatch, RecordChain};
 use callbacks::{Ack, AckBuffer, AckContext, OffsetSyncContext, Opaque, SourceContext};
 use offset_syncs::OffsetSyncWriter;
-use partitions::PartitionTable;
+use partitions::{PartitionState, PartitionTable};
 use refusals::RecordParts;
 use transactions::{FENCED_WAIT, RefusedRecord, Transactions};
 pub(crate) use transactions::{RefusedRecords, transactional_id};
@@ -686,45 +686,42 @@ impl Worker {
         }
     }
 
-    /// The records this task has yet to read: its partitions' high watermarks (as librdkafka
-    /// last saw them in a fetch response) less their next offsets, summed. Exactly once this
-    /// counts an open source transaction's records too, which the task cannot read yet; the
-    /// transaction it stretches is still bounded by `BEHIND_MAX_AGE`.
-    fn behind(&self) -> u64 {
-        let mut behind = 0;
-        for topic in self.table.topics() {
-            for (partition, state) in &topic.partitions {
-                let (Some(next), Some(high)) = (
-                    state.next_offset,
-                    crate::kafka::ffi::cached_high_watermark(
-                        self.consumer.client(),
-                        &topic.source,
-                        *partition,
-                    ),
-                ) else {
-                    continue;
-                };
-                behind += u64::try_from(high - next).unwrap_or(0);
-            }
-        }
-        behind
-    }
-
-    fn update_lag(&self) {
-        for topic in self.table.topics() {
-            for (partition, state) in &topic.partitions {
+    /// Every partition of the task with its high watermark as librdkafka last saw it in a
+    /// fetch response (no request is sent; `None` before the first fetch).
+    fn partitions_with_high_watermark(
+        &self,
+    ) -> impl Iterator<Item = (&str, i32, &PartitionState, Option<i64>)> + '_ {
+        self.table.topics().iter().flat_map(move |topic| {
+            topic.partitions.iter().map(move |(partition, state)| {
                 let high = crate::kafka::ffi::cached_high_watermark(
                     self.consumer.client(),
                     &topic.source,
                     *partition,
                 );
-                tracing::debug!(topic = %topic.source, partition, next = ?state.next_offset,
-                    replicated = ?state.tracker.last_replicated(), ?high, in_flight = self.in_flight,
-                    assigned = state.assigned(), "Partition progress.");
-                if let Some(high) = high {
-                    let replicated = state.tracker.last_replicated().map_or(0, |last| last + 1);
-                    state.set_lag((high - replicated).max(0));
-                }
+                (&*topic.source, *partition, state, high)
+            })
+        })
+    }
+
+    /// The records this task has yet to read: its partitions' high watermarks less their next
+    /// offsets, summed. Exactly once this counts an open source transaction's records too,
+    /// which the task cannot read yet; the transaction it stretches is still bounded by
+    /// `BEHIND_MAX_AGE`.
+    fn behind(&self) -> u64 {
+        self.partitions_with_high_watermark()
+            .filter_map(|(_, _, state, high)| Some(high? - state.next_offset?))
+            .map(|behind| u64::try_from(behind).unwrap_or(0))
+            .sum()
+    }
+
+    fn update_lag(&self) {
+        for (topic, partition, state, high) in self.partitions_with_high_watermark() {
+            tracing::debug!(topic, partition, next = ?state.next_offset,
+                replicated = ?state.tracker.last_replicated(), ?high, in_flight = self.in_flight,
+                assigned = state.assigned(), "Partition progress.");
+            if let Some(high) = high {
+                let replicated = state.tracker.last_replicated().map_or(0, |last| last + 1);
+                state.set_lag((high - replicated).max(0));
             }
         }
     }
