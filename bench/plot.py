@@ -43,7 +43,7 @@ def vs_mm2(results, out, records, size):
     runs = table.read(results, int(records), int(size))
     middle = table.medians(runs)
     short = {"bare": "bare copy\n(the limit)", "ferry": "Ferry\nat-least-once",
-             "eos": "Ferry\nexactly-once", "identity": "Ferry +\nidentity transform", "mm2": "MirrorMaker 2\n3.8.1"}
+             "before": "Ferry (before)", "eos": "Ferry\nexactly-once", "identity": "Ferry +\nidentity transform", "mm2": "MirrorMaker 2\n3.8.1"}
     names = [short.get(c, c) for c in middle]
     import matplotlib
     matplotlib.use("Agg")

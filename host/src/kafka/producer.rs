@@ -5,7 +5,9 @@
 //! serves reports in `poll(100 ms)` slices: every flush with anything outstanding took at least
 //! 100 ms, and so did the flush inside `commit_transaction` (measured: an exactly-once commit
 //! stalled its task 300 to 800 ms, in 100 ms steps; `docs/performance.md` 6e). The waits here
-//! block on [`ffi::ReportWaker`] instead and serve reports with `poll(ZERO)`.
+//! block on a [`ffi::Wakeup`] instead and serve reports with `poll(ZERO)`. The same wake-up may
+//! be hooked on a consumer's queue too ([`WakingProducer::wakeup`]), so that a task waits for
+//! its reports and its next records at once ([`WakingProducer::poll_or`]).
 
 use std::ops::Deref;
 use std::time::{Duration, Instant};
@@ -28,7 +30,8 @@ const WAIT_SLICE: Duration = Duration::from_millis(100);
 /// everything else is the producer's own (through `Deref`).
 pub(crate) struct WakingProducer<C: ProducerContext + 'static> {
     // Declared first, so dropped first: it unhooks its callback from the producer's queue.
-    waker: ffi::ReportWaker,
+    reports: ffi::QueueHook,
+    wakeup: ffi::Wakeup,
     producer: BaseProducer<C>,
 }
 
@@ -39,34 +42,59 @@ impl<C: ProducerContext + 'static> WakingProducer<C> {
     /// `KafkaError::ClientCreation` when librdkafka gives no main queue to hook on (it always
     /// gives one to a producer).
     pub(crate) fn new(producer: BaseProducer<C>) -> KafkaResult<Self> {
-        let waker = ffi::ReportWaker::new(producer.client()).ok_or_else(|| {
+        let wakeup = ffi::Wakeup::default();
+        let reports = ffi::QueueHook::main(producer.client(), &wakeup).ok_or_else(|| {
             KafkaError::ClientCreation("the producer has no main queue".to_owned())
         })?;
-        Ok(Self { waker, producer })
+        Ok(Self {
+            reports,
+            wakeup,
+            producer,
+        })
+    }
+
+    /// The wake-up of this producer's waits, to hook on another queue
+    /// ([`ffi::QueueHook::consumer`]) whose arrivals [`poll_or`](Self::poll_or) should wait for.
+    pub(crate) fn wakeup(&self) -> &ffi::Wakeup {
+        &self.wakeup
     }
 
     /// Serves the delivery reports (and errors) that have arrived; when none had, waits at most
     /// `timeout` for the first and serves what came. Returns when something was served or
     /// `timeout` passed, not later.
     pub(crate) fn poll(&self, timeout: Duration) {
+        self.poll_until(timeout, None);
+    }
+
+    /// As [`poll`](Self::poll), but returns as well as soon as events wait in `other` (a queue
+    /// this producer's [`wakeup`](Self::wakeup) is hooked on).
+    pub(crate) fn poll_or(&self, timeout: Duration, other: &ffi::QueueHook) {
+        self.poll_until(timeout, Some(other));
+    }
+
+    fn poll_until(&self, timeout: Duration, other: Option<&ffi::QueueHook>) {
         let deadline = Instant::now() + timeout;
         loop {
-            let seen = self.waker.arrivals();
-            if self.serve() > 0 {
+            let seen = self.wakeup.arrivals();
+            if self.serve() > 0 || other.is_some_and(|other| other.waiting() > 0) {
                 return;
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return;
             }
-            self.waker.wait(seen, left.min(WAIT_SLICE));
+            let slice = left.min(WAIT_SLICE);
+            match other {
+                Some(other) => self.wakeup.wait(seen, slice, &[&self.reports, other]),
+                None => self.wakeup.wait(seen, slice, &[&self.reports]),
+            }
         }
     }
 
     /// Serves every event waiting in the queue, at most [`SERVE_MAX`]; how many.
     fn serve(&self) -> usize {
         let mut served = 0;
-        while served < SERVE_MAX && self.waker.waiting() > 0 {
+        while served < SERVE_MAX && self.reports.waiting() > 0 {
             self.producer.poll(Duration::ZERO);
             served += 1;
         }
@@ -88,7 +116,7 @@ impl<C: ProducerContext + 'static> WakingProducer<C> {
             outcome => return outcome,
         }
         loop {
-            let seen = self.waker.arrivals();
+            let seen = self.wakeup.arrivals();
             self.serve();
             // Records not yet acknowledged, plus reports not yet served.
             if self.producer.in_flight_count() == 0 {
@@ -98,7 +126,8 @@ impl<C: ProducerContext + 'static> WakingProducer<C> {
             if left.is_zero() {
                 return Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut));
             }
-            self.waker.wait(seen, left.min(WAIT_SLICE));
+            self.wakeup
+                .wait(seen, left.min(WAIT_SLICE), &[&self.reports]);
         }
     }
 
@@ -130,6 +159,7 @@ mod tests {
     use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext};
 
     use super::WakingProducer;
+    use crate::kafka::ffi::QueueHook;
 
     #[derive(Default)]
     struct Counting(AtomicUsize);
@@ -168,6 +198,47 @@ mod tests {
             .expect("the report (a timeout) arrives long before 30 s");
         assert_eq!(producer.context().0.load(Ordering::Relaxed), 1, "served");
         assert_eq!(producer.in_flight_count(), 0);
-        assert!(producer.waker.arrivals() >= 1, "the callback fired");
+        assert!(producer.wakeup.arrivals() >= 1, "the callback fired");
+    }
+
+    /// A consumer whose broker refuses the connection gets error events on its consumer queue.
+    /// With a producer's wake-up hooked there, a wait on that wake-up must end when they come
+    /// (the callback fired), within 30 s; and the producer's `poll_or` must then return at once,
+    /// leaving them for the consumer to serve. (The producer, without brokers, may report once
+    /// at its creation; that ends a wait early too, so the wait is repeated until the
+    /// consumer's events are there.)
+    #[test]
+    fn a_consumer_queue_wakes_the_producer_s_waits() {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        use std::time::{Duration, Instant};
+        let producer = ClientConfig::new()
+            .create_with_context(Counting::default())
+            .and_then(WakingProducer::new)
+            .expect("a producer needs no broker to be created");
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:1")
+            .set("group.id", "wake-up-test")
+            .create()
+            .expect("a consumer needs no broker to be created");
+        let hook = QueueHook::consumer(consumer.client(), producer.wakeup())
+            .expect("a consumer with a group.id has a consumer queue");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while hook.waiting() == 0 && Instant::now() < deadline {
+            let seen = producer.wakeup().arrivals();
+            producer.wakeup().wait(
+                seen,
+                deadline.saturating_duration_since(Instant::now()),
+                &[&hook],
+            );
+        }
+        assert!(Instant::now() < deadline, "the wake-up ended the wait");
+        assert!(hook.waiting() > 0, "the consumer got its events");
+        let started = Instant::now();
+        producer.poll_or(Duration::from_secs(30), &hook);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "poll_or returned"
+        );
+        assert!(hook.waiting() > 0, "the consumer's events are left to it");
     }
 }

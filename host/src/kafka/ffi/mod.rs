@@ -2,13 +2,14 @@
 //! ACLs, incremental AlterConfigs (KIP-339), list groups, describe a group, and list and alter
 //! consumer group offsets, issued on an existing [`Admin`](crate::kafka::Admin)'s client
 //! handle; a client's cached high watermark of a partition ([`cached_high_watermark`], no
-//! request); a wake-up when a producer's delivery reports arrive ([`ReportWaker`]); and, in
+//! request); a wake-up when a producer's delivery reports or a consumer's records arrive
+//! ([`Wakeup`], [`QueueHook`]); and, in
 //! debug builds, a fabricated fatal producer error for tests ([`inject_fatal_error`]).
 //!
 //! The calls are split by what they touch: `acls.rs`, `configs.rs` (topic configs) and
 //! `groups.rs` (consumer groups and their offsets); this file holds the pattern they share,
 //! the guards and the two calls that are no admin request. `wakeup.rs` is no request either: a
-//! callback hooked on a producer's main queue.
+//! callback hooked on a client's queue.
 //!
 //! One of the host's two reviewed places with `unsafe` code (the other loads precompiled
 //! plugins, `plugins/engine.rs`). Every admin call follows one pattern
@@ -51,7 +52,7 @@ mod wakeup;
 pub(crate) use acls::{create_acls, describe_topic_acls};
 pub(crate) use configs::alter_topic_configs;
 pub(crate) use groups::{alter_group_offsets, describe_group, list_group_offsets, list_groups};
-pub(crate) use wakeup::ReportWaker;
+pub(crate) use wakeup::{QueueHook, Wakeup};
 
 /// How long to wait for a result event beyond the request timeout (librdkafka always emits one,
 /// `_TIMED_OUT` at the latest, once the request timeout passed).

@@ -69,6 +69,7 @@ use super::supervisor::{Backoff, Supervised};
 use super::tracker::TrackError;
 use crate::events::{At, CallsSeen, Events};
 use crate::kafka::WakingProducer;
+use crate::kafka::ffi::QueueHook;
 use crate::plugins::{ChainSpec, PackedBatch, RecordChain};
 use callbacks::{Ack, AckBuffer, AckContext, OffsetSyncContext, Opaque, SourceContext};
 use offset_syncs::OffsetSyncWriter;
@@ -91,6 +92,10 @@ const POSITIONS_TIMEOUT: Duration = Duration::from_secs(60);
 const DELAYED_SYNCS_INTERVAL: Duration = Duration::from_secs(1);
 /// Records consumed per loop turn before acknowledgements are processed again.
 const BATCH: usize = 1000;
+/// The longest a loop turn with records in flight waits for a delivery report (or, with room in
+/// flight, for a record); either ends the wait at once. Bounds how late the loop's timed duties
+/// (storing positions, committing a transaction, the lag gauge) can be while nothing arrives.
+const IDLE_WAIT: Duration = Duration::from_millis(5);
 /// How a failed task restarts: 0.5 s doubling to 30 s, back to 0.5 s after a minute's run.
 const BACKOFF: Backoff = Backoff {
     first: Duration::from_millis(500),
@@ -294,6 +299,9 @@ struct Worker {
     /// queue is full).
     stop: Arc<AtomicBool>,
     events: Events,
+    /// The producer's wake-up hooked on the consumer's queue, so that a wait for delivery
+    /// reports ends when records arrive too. Declared before `consumer`, so dropped first.
+    records_arrived: QueueHook,
     consumer: Arc<BaseConsumer<SourceContext>>,
     producer: WakingProducer<AckContext>,
     catalog: tokio::sync::watch::Receiver<Arc<Catalog>>,
@@ -355,6 +363,12 @@ impl Worker {
                 .map_err(client_error)?;
         let transactional_id = exactly_once.then(|| transactional_id(&context.flow.group_id, task));
         let producer = task_producer(context, transactional_id.as_deref()).map_err(client_error)?;
+        let records_arrived = QueueHook::consumer(consumer.client(), producer.wakeup())
+            .ok_or_else(|| {
+                client_error(KafkaError::ClientCreation(
+                    "the source consumer has no consumer queue".to_owned(),
+                ))
+            })?;
         let flow = context.flow.id.to_string();
         let metrics = &context.metrics;
         let syncs = match &context.offset_syncs {
@@ -408,6 +422,7 @@ impl Worker {
             breakers_reported: 0,
             turn_ms: 0,
             events,
+            records_arrived,
             consumer: Arc::new(consumer),
             producer,
             context: Arc::clone(context),
@@ -485,13 +500,17 @@ impl Worker {
                 batch.clear();
                 result?;
             }
-            // Serve delivery reports; block briefly only when there is nothing else to do.
-            let wait = if self.in_flight >= max_in_flight || (consumed == 0 && self.in_flight > 0) {
-                Duration::from_millis(5)
+            // Serve delivery reports; block briefly only when there is nothing else to do: at
+            // most `max_in_flight`, until a report arrives; with nothing to consume, until a
+            // report or a record arrives (a record waiting out the wait was up to 5 ms late
+            // on the target, docs/performance.md 6h).
+            if self.in_flight >= max_in_flight {
+                self.producer.poll(IDLE_WAIT);
+            } else if consumed == 0 && self.in_flight > 0 {
+                self.producer.poll_or(IDLE_WAIT, &self.records_arrived);
             } else {
-                Duration::ZERO
-            };
-            self.producer.poll(wait);
+                self.producer.poll(Duration::ZERO);
+            }
             self.process_acks()?;
             if let Some(transactions) = &self.transactions {
                 if transactions.due(|| self.behind()) {
