@@ -12,7 +12,7 @@ import sys
 NAMES = {
     "bare": "bare rdkafka copy (the limit)",
     "ferry": "Ferry at-least-once",
-    "before": "Ferry at-least-once, FERRY_BENCH_BEFORE_BIN",
+    "before": "Ferry at-least-once, contender before (FERRY_BENCH_BEFORE_BIN, _EXTRA)",
     "eos": "Ferry exactly-once",
     "identity": "Ferry + identity transform",
     "mm2": "MirrorMaker 2 3.8.1",

@@ -501,9 +501,9 @@ impl Worker {
                 result?;
             }
             // Serve delivery reports; block briefly only when there is nothing else to do: at
-            // most `max_in_flight`, until a report arrives; with nothing to consume, until a
-            // report or a record arrives (a record waiting out the wait was up to 5 ms late
-            // on the target, docs/performance.md 6h).
+            // `max_in_flight`, until a report arrives; with nothing to consume, until a report
+            // or a record arrives (a record waiting out the wait was up to 5 ms late on the
+            // target, docs/performance.md 6h).
             if self.in_flight >= max_in_flight {
                 self.producer.poll(IDLE_WAIT);
             } else if consumed == 0 && self.in_flight > 0 {
